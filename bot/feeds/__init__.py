@@ -1,0 +1,1 @@
+"""Feeds: fetch (I/O), parse and normalise (pure), schedule (pure), poll (orchestration)."""

@@ -1,0 +1,155 @@
+"""One poll round: pick the due feeds, fetch them concurrently, parse on all cores, store, tag.
+
+A feed that fails never stops the others: each outcome becomes a health record on its feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import FetchError, ParseError, StoreError
+from bot.feeds import schedule
+from bot.feeds.fetcher import Fetcher, FetchResult
+from bot.feeds.parser import ParsedFeed, parse_feed
+from bot.store.repo import FeedState, Store
+
+log = logging.getLogger(__name__)
+
+TagFn = Callable[[Sequence[int]], Awaitable[int]]
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class PollReport:
+    """What one poll round did."""
+
+    feeds: int = 0
+    ok: int = 0
+    not_modified: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    new_items: int = 0
+    tagged: int = 0
+    seconds: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)
+    new_item_ids: list[int] = field(default_factory=list)
+
+
+def make_parse_pool(workers: int = 0) -> Executor:
+    """A process pool for CPU-bound parsing (one worker per core by default)."""
+    count = workers or os.cpu_count() or 1
+    if count <= 1:
+        return ThreadPoolExecutor(max_workers=1)
+    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def _parse_job(body: bytes, now: datetime, content_type: str | None, language: str | None) -> ParsedFeed:
+    return parse_feed(body, now=now, content_type=content_type, language=language)
+
+
+class Poller:
+    """Polls due feeds into the store."""
+
+    def __init__(self, store: Store, fetcher: Fetcher, settings: Settings, *, clock: Clock,
+                 parse_pool: Executor, tag_new: TagFn | None = None, owner: str | None = None) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.settings = settings
+        self.clock = clock
+        self.parse_pool = parse_pool
+        self.tag_new = tag_new
+        self.owner = owner
+        # SQLite has one writer: a single DB thread keeps writes serial and the loop free.
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veille-db")
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Stop the DB thread."""
+        self._db.shutdown(wait=True)
+
+    async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    async def poll_due(self, *, progress: Callable[[str, str], None] | None = None) -> PollReport:
+        """Poll every due feed once; rounds never overlap."""
+        if self._lock.locked():
+            log.info("poll skipped: previous round still running")
+            return PollReport()
+        async with self._lock:
+            started = time.perf_counter()
+            now = self.clock()
+            due: list[FeedState] = await self._in_db(
+                lambda: self.store.due_feeds(now, owner=self.owner))
+            report = PollReport(feeds=len(due))
+            changes: list[dict[str, Any]] = []
+            await asyncio.gather(*(self._poll_one(f, report, changes, progress) for f in due))
+            await self._in_db(self.store.save_feed_states, changes)
+            if self.tag_new and report.new_item_ids:
+                report.tagged = await self.tag_new(report.new_item_ids)
+            report.seconds = time.perf_counter() - started
+            log.info("poll done feeds=%d ok=%d not_modified=%d unchanged=%d failed=%d new_items=%d "
+                     "seconds=%.2f", report.feeds, report.ok, report.not_modified, report.unchanged,
+                     report.failed, report.new_items, report.seconds)
+            return report
+
+    async def _poll_one(self, feed: FeedState, report: PollReport, changes: list[dict[str, Any]],
+                        progress: Callable[[str, str], None] | None) -> None:
+        outcome = "failed"
+        try:
+            outcome = await self._check(feed, report, changes)
+        except Exception as exc:  # a bug on one feed must not stop the round
+            log.exception("poll crashed feed=%s", feed.id)
+            changes.append(schedule.error_changes(
+                feed, self.clock(), message=f"internal error: {type(exc).__name__}: {exc}",
+                status=None, retry_after=None, disable_after_days=self.settings.disable_after_days))
+            report.failed += 1
+            report.errors[feed.id] = str(exc)
+        if progress:
+            progress(feed.id, outcome)
+
+    async def _check(self, feed: FeedState, report: PollReport, changes: list[dict[str, Any]]) -> str:
+        now = self.clock()
+        try:
+            result = await self.fetcher.fetch(feed.url, etag=feed.etag,
+                                              last_modified=feed.last_modified, now=now)
+            if result.not_modified or (result.body_hash and result.body_hash == feed.body_hash):
+                changes.append(self._success(feed, result, now))
+                if result.not_modified:
+                    report.not_modified += 1
+                    return "not_modified"
+                report.unchanged += 1
+                return "unchanged"
+            parsed: ParsedFeed = await asyncio.get_running_loop().run_in_executor(
+                self.parse_pool, _parse_job, result.body, now, result.content_type, feed.language)
+            new_ids: list[int] = await self._in_db(self.store.insert_items, feed.id, parsed.items, now)
+        except (FetchError, ParseError, StoreError) as exc:
+            status = getattr(exc, "status", None)
+            log.warning("feed failed feed=%s error=%s", feed.id, exc)
+            changes.append(schedule.error_changes(
+                feed, now, message=str(exc) or type(exc).__name__, status=status,
+                retry_after=getattr(exc, "retry_after", None),
+                disable_after_days=self.settings.disable_after_days))
+            report.failed += 1
+            report.errors[feed.id] = str(exc)
+            return "failed"
+        changes.append(self._success(feed, result, now))
+        report.ok += 1
+        report.new_items += len(new_ids)
+        report.new_item_ids.extend(new_ids)
+        return "ok"
+
+    def _success(self, feed: FeedState, result: FetchResult, now: datetime) -> dict[str, Any]:
+        return schedule.success_changes(
+            feed, now, status=result.status, etag=result.etag, last_modified=result.last_modified,
+            body_hash=result.body_hash, new_url=result.final_url if result.permanent_redirect else None,
+            max_age=result.max_age, retry_after=result.retry_after)

@@ -1,0 +1,1 @@
+"""Storage: schema, migrations and queries. SQLite by default, any SQLAlchemy URL by setting."""

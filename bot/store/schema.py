@@ -1,0 +1,169 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in bot/store/migrations create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Integer ids that autoincrement on SQLite and are 64-bit on PostgreSQL.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("configured_url", Text, nullable=False),
+    Column("language", String(16)),
+    Column("region_hint", String(64)),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("min_interval", Integer, nullable=False, default=15),
+    Column("max_interval", Integer, nullable=False, default=1440),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("source", String(16), nullable=False, default="config"),
+    Column("status", String(16), nullable=False, default="new"),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("next_check_at", DateTime(timezone=True), nullable=False),
+    Column("last_checked_at", DateTime(timezone=True)),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("failing_since", DateTime(timezone=True)),
+    Column("consecutive_errors", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_status", Integer),
+    Column("items_total", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_feeds_due", "enabled", "next_check_at"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feed_id", String(64), ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("dedup_key", String(440), nullable=False),
+    Column("guid", Text),
+    Column("link", Text),
+    Column("canonical_link", Text),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("content", Text, nullable=False, default=""),
+    Column("author", String(200)),
+    Column("language", String(16)),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("date_is_fallback", Boolean, nullable=False, default=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("title_key", String(20)),
+    Column("enclosure_url", Text),
+    Column("duplicate_of", Id, ForeignKey("items.id", ondelete="SET NULL")),
+    Column("tagged_at", DateTime(timezone=True)),
+    UniqueConstraint("feed_id", "dedup_key", name="uq_items_feed_key"),
+    Index("ix_items_published", "published_at"),
+    Index("ix_items_canonical", "canonical_link"),
+    Index("ix_items_title_key", "title_key"),
+    Index("ix_items_untagged", "tagged_at"),
+)
+
+# One row per item once tagged; labels are in item_labels for indexed lookups.
+item_tags = Table(
+    "item_tags",
+    metadata,
+    Column("item_id", Id, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("national", Boolean, nullable=False, default=False),
+    Column("primary_type", String(32)),
+    Column("topic_ai", Boolean, nullable=False, default=False),
+    Column("topic_score", Float, nullable=False, default=0.0),
+    Column("result", JSON, nullable=False),
+    Column("model_version", String(64)),
+    Column("tagged_at", DateTime(timezone=True), nullable=False),
+)
+
+item_labels = Table(
+    "item_labels",
+    metadata,
+    Column("item_id", Id, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # region | country | type
+    Column("value", String(64), primary_key=True),
+    Column("score", Float, nullable=False, default=1.0),
+    Index("ix_item_labels_lookup", "kind", "value", "item_id"),
+)
+
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("item_id", Id, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("chat_id", BigInteger),
+    Column("field", String(16), nullable=False),  # regions | types | primary_type | topic_ai
+    Column("value", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("type", String(16), nullable=False, default="private"),
+    Column("title", String(300)),
+    Column("language", String(8), nullable=False, default="fr"),
+    Column("timezone", String(64), nullable=False, default="Europe/Paris"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("inactive_reason", Text),
+    Column("alerts", Boolean, nullable=False, default=False),
+    Column("digest", String(8), nullable=False, default="off"),  # off | daily | weekly
+    Column("digest_weekday", Integer, nullable=False, default=0),  # Monday
+    Column("digest_hour", Integer, nullable=False, default=8),
+    Column("next_digest_at", DateTime(timezone=True)),
+    Column("last_digest_at", DateTime(timezone=True)),
+    Column("alerts_since", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_chats_digest_due", "active", "next_digest_at"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("chat_id", BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # region | type | keyword | exclude
+    Column("value", String(200), primary_key=True),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # alert | digest | reply | chart
+    Column("dedup_key", String(200), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(12), nullable=False, default="pending"),  # pending|sending|sent|dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("telegram_message_id", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_outbox_due", "status", "not_before"),
+)
