@@ -111,8 +111,8 @@ class Store:
 
     # ---- feeds -------------------------------------------------------------------------
 
-    def sync_feeds(self, configs: Iterable[FeedConfig], now: datetime) -> None:
-        """Make the feeds table follow the configuration; feeds gone from it are disabled."""
+    def sync_feeds(self, configs: Iterable[FeedConfig], now: datetime, *, source: str = "config") -> None:
+        """Make the feeds of one source follow its configuration; feeds gone from it are disabled."""
         configs = list(configs)
         try:
             with self.engine.begin() as conn:
@@ -126,7 +126,7 @@ class Store:
                     row = stored.get(cfg.id)
                     if row is None:
                         conn.execute(feeds.insert().values(
-                            id=cfg.id, url=cfg.url, configured_url=cfg.url, source="config",
+                            id=cfg.id, url=cfg.url, configured_url=cfg.url, source=source,
                             status="new" if cfg.enabled else "disabled", next_check_at=now,
                             consecutive_errors=0, items_total=0, created_at=now, **values,
                         ))
@@ -140,7 +140,7 @@ class Store:
                         values.update(status="new", next_check_at=now, consecutive_errors=0)
                     conn.execute(update(feeds).where(feeds.c.id == cfg.id).values(**values))
                 wanted = {c.id for c in configs}
-                gone = [fid for fid, r in stored.items() if fid not in wanted and r.source == "config"]
+                gone = [fid for fid, r in stored.items() if fid not in wanted and r.source == source]
                 if gone:
                     conn.execute(update(feeds).where(feeds.c.id.in_(gone))
                                  .values(enabled=False, status="disabled"))

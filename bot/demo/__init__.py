@@ -1,0 +1,1 @@
+"""`veille demo`: bundled sample feeds served on loopback, polled, tagged and summarised."""

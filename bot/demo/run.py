@@ -1,0 +1,76 @@
+"""`veille demo`: offline, end to end, in the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+
+from bot.config import FeedConfig, Settings
+from bot.demo.server import FEED_FILES, DemoServer
+from bot.digest import build_digest
+from bot.dispatch import answer_text
+from bot.render import digest_html, visible_text
+from bot.service import Runtime
+
+
+async def _poll(rt: Runtime, console: Console) -> None:
+    server = DemoServer(rt.clock())
+    base = await server.start()
+    try:
+        configs = [FeedConfig(id=fid, name=name, url=f"{base}/{file}", language="fr")
+                   for file, (fid, name) in FEED_FILES.items()]
+        rt.store.sync_feeds(configs, rt.clock(), source="demo")
+        rt.store.force_due(rt.clock())
+        async with rt.poller() as poller:
+            report = await poller.poll_due()
+        console.print(f"polled [bold]{report.feeds}[/] sample feeds on {base}: "
+                      f"[bold]{report.new_items}[/] new items stored, {report.tagged} tagged"
+                      + (f", [red]{report.failed} failed[/]" if report.failed else ""))
+    finally:
+        rt.store.sync_feeds([], rt.clock(), source="demo")  # the loopback server is gone
+        await server.stop()
+
+
+def run_demo(settings: Settings, console: Console) -> int:
+    """Serve, poll, tag, then print the items, a weekly digest and /region Hauts-de-France."""
+    rt = Runtime.open(settings, with_feeds=False)
+    try:
+        console.print(Rule("Veille — démo hors ligne"))
+        console.print(f"database: {settings.db_url}")
+        with console.status("loading the tagger (trained on first run)…"):
+            tagger = rt.tagger()
+        console.print(f"tagger model {tagger.version}")
+        asyncio.run(_poll(rt, console))
+        now = rt.clock()
+        week = rt.store.recent_items(since=now - timedelta(days=7), limit=500, topic_only=False)
+        table = Table(title="Tagged items of the week", show_lines=False)
+        for col in ("date", "title", "regions", "types", "AI"):
+            table.add_column(col, overflow="fold")
+        for i in week[:60]:
+            table.add_row(f"{i.published_at:%d/%m}", i.title[:70],
+                          ", ".join(i.regions) or ("national" if i.national else "-"),
+                          ", ".join(i.types), "✓" if i.topic_ai else "✗")
+        console.print(table)
+        on_topic = [i for i in week if i.topic_ai]
+        also = rt.store.duplicates_of([i.id for i in on_topic])
+        digest = build_digest(on_topic, start=now - timedelta(days=7), end=now + timedelta(seconds=1),
+                              also_in=also)
+        console.print(Rule("Weekly digest (as sent to Telegram, shown as text)"))
+        for n, chunk in enumerate(digest_html(digest, "fr"), 1):
+            console.print(f"[dim]— message {n} ({len(chunk)} chars) —[/]")
+            console.print(visible_text(chunk), markup=False, highlight=False)
+        console.print(Rule("/region Hauts-de-France"))
+        reply = answer_text(rt, "/region Hauts-de-France")
+        for message in reply.messages:
+            console.print(visible_text(message), markup=False, highlight=False)
+        for row in reply.buttons:
+            console.print("  ".join(f"[{b.text}]" for b in row), markup=False)
+        console.print(Rule())
+        console.print("The items stay in the database: `veille run` now serves them.")
+        return 0
+    finally:
+        rt.close()

@@ -1,0 +1,109 @@
+"""Choose and group the items of a digest (pure): by region, then by initiative type."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.feeds.normalize import fold_key
+from bot.store.repo import StoredItem
+from classifiers.taxonomy import REGIONS, TYPES
+
+NATIONAL = "France entière"
+ELSEWHERE = "Autres"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a chat subscribed to: empty sets mean 'everything'."""
+
+    regions: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    keywords: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def matches(self, item: StoredItem) -> bool:
+        """True when the item passes every filter of the chat."""
+        if self.regions and not (self.regions & set(item.regions)):
+            if not ("national" in self.regions and item.national):
+                return False
+        if self.types and not (self.types & set(item.types)):
+            return False
+        text = f" {fold_key(item.title + ' ' + item.summary)} "
+        if self.keywords and not any(f" {fold_key(k)} " in text for k in self.keywords):
+            return False
+        return not any(f" {fold_key(k)} " in text for k in self.excludes)
+
+
+@dataclass(frozen=True)
+class TypeGroup:
+    """Items of one initiative type within a region."""
+
+    type: str
+    items: tuple[StoredItem, ...]
+
+
+@dataclass(frozen=True)
+class RegionGroup:
+    """Items of one region, by type."""
+
+    region: str
+    count: int
+    types: tuple[TypeGroup, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A period's items for one chat, grouped for reading."""
+
+    start: datetime
+    end: datetime
+    total: int
+    groups: tuple[RegionGroup, ...]
+    by_region: dict[str, int] = field(default_factory=dict)
+    by_type: dict[str, int] = field(default_factory=dict)
+    also_in: dict[int, list[str]] = field(default_factory=dict)
+
+
+def _region_keys(item: StoredItem, wanted: frozenset[str]) -> list[str]:
+    keys = [r for r in item.regions if not wanted or r in wanted]
+    if keys:
+        return keys
+    return [NATIONAL if item.national else ELSEWHERE]
+
+
+def build_digest(items: Iterable[StoredItem], *, start: datetime, end: datetime,
+                 filters: Filters = Filters(), also_in: dict[int, list[str]] | None = None,
+                 per_group: int = 8) -> Digest:
+    """Group the matching items of [start, end) by region then type, newest first."""
+    chosen = sorted(
+        (i for i in items if start <= i.published_at < end and filters.matches(i)),
+        key=lambda i: i.published_at, reverse=True,
+    )
+    by_region: dict[str, dict[str, list[StoredItem]]] = {}
+    for item in chosen:
+        kind = item.primary_type or (item.types[0] if item.types else "event")
+        for region in _region_keys(item, filters.regions - {"national"}):
+            by_region.setdefault(region, {}).setdefault(kind, []).append(item)
+    order = {r: i for i, r in enumerate((*REGIONS, NATIONAL, ELSEWHERE))}
+    groups = []
+    for region in sorted(by_region, key=lambda r: (-sum(map(len, by_region[r].values())), order.get(r, 99))):
+        types = by_region[region]
+        groups.append(RegionGroup(
+            region=region,
+            count=sum(len(v) for v in types.values()),
+            types=tuple(TypeGroup(t, tuple(types[t][:per_group]))
+                        for t in sorted(types, key=lambda t: TYPES.index(t) if t in TYPES else 99)),
+        ))
+    region_counts = Counter(r for i in chosen for r in _region_keys(i, frozenset()))
+    type_counts = Counter(t for i in chosen for t in (i.types or ()))
+    return Digest(start=start, end=end, total=len(chosen), groups=tuple(groups),
+                  by_region=dict(region_counts), by_type=dict(type_counts),
+                  also_in={k: v for k, v in (also_in or {}).items() if any(k == i.id for i in chosen)})
+
+
+def filter_items(items: Sequence[StoredItem], filters: Filters) -> list[StoredItem]:
+    """The items a chat's filters let through."""
+    return [i for i in items if filters.matches(i)]

@@ -1,0 +1,97 @@
+"""Wiring: builds the store, fetcher, poller and tagger from Settings (the I/O shell)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+
+from bot.config import FeedList, Settings, load_feeds
+from bot.feeds.fetcher import Fetcher
+from bot.feeds.poller import Poller, make_parse_pool
+from bot.store.repo import Store
+from bot.tagging import TaggingService
+from classifiers.gazetteer import Gazetteer
+from classifiers.tagger import Tagger
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """The clock passed into the code (the only call to now() in the service)."""
+    return datetime.now(UTC)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """key=value logs; httpx at WARNING because Telegram URLs contain the bot token."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore", "telegram.ext.ExtBot", "apscheduler.executors.default",
+                  "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs, opened once."""
+
+    settings: Settings
+    store: Store
+    clock: Callable[[], datetime]
+    feeds: FeedList | None = None
+    _tagger: Tagger | None = None
+    _gazetteer: Gazetteer | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+             with_feeds: bool = True) -> Runtime:
+        """Open the database (migrating it) and read the feeds file."""
+        store = Store.open(settings.db_url)
+        feeds = load_feeds(settings.feeds_file) if with_feeds else None
+        if feeds is not None:
+            store.sync_feeds(feeds.feeds, clock())
+        return cls(settings=settings, store=store, clock=clock, feeds=feeds)
+
+    @property
+    def gazetteer(self) -> Gazetteer:
+        """The place gazetteer (loaded on first use)."""
+        if self._gazetteer is None:
+            self._gazetteer = self._tagger.gazetteer if self._tagger else Gazetteer.load()
+        return self._gazetteer
+
+    def tagger(self) -> Tagger:
+        """The tagger, trained first when no usable model is stored."""
+        if self._tagger is None:
+            from bot.corrections import correction_examples  # noqa: PLC0415
+
+            self._tagger = Tagger.load_or_train(
+                self.settings.models_dir, extra=correction_examples(self.store))
+        return self._tagger
+
+    @asynccontextmanager
+    async def poller(self, *, tag: bool = True, owner: str | None = None) -> AsyncIterator[Poller]:
+        """A Poller with its fetcher, parse pool and (optionally) the tagging stage."""
+        pool = make_parse_pool(self.settings.parse_workers)
+        tagging: TaggingService | None = None
+        if tag:
+            tagger = self.tagger()
+            tagging = TaggingService(self.store, self.settings.models_dir, pool, tagger.version,
+                                     self.clock)
+        try:
+            async with Fetcher(self.settings) as fetcher:
+                poller = Poller(self.store, fetcher, self.settings, clock=self.clock,
+                                parse_pool=pool, tag_new=tagging.tag_ids if tagging else None,
+                                owner=owner or f"{os.uname().nodename}-{os.getpid()}")
+                try:
+                    yield poller
+                finally:
+                    await poller.close()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.store.close()

@@ -1,0 +1,539 @@
+"""Place gazetteer: find French regions and foreign countries named in an article.
+
+``Gazetteer.load()`` reads the file compiled by ``gazetteer_build`` (a dict from normalised
+n-grams to candidates). ``find`` tokenises once and looks up n-grams of 1-6 tokens, keeping
+the longest match; each match is then checked against its surroundings (capitalisation,
+"à X", a first name or a street word before it) and homonyms are resolved by the other
+evidence in the same article. ``locate`` weighs the accepted hits into regions, countries and
+a France-wide flag.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from unidecode import unidecode
+
+from classifiers import places_data as pd
+from classifiers.gazetteer_build import (
+    DEFAULT_PATH,
+    F_ALL,
+    F_CAP,
+    F_CORR,
+    F_EN_WEAK,
+    F_PAREN,
+    F_UPPER,
+    F_WEAK,
+    KINDS,
+    normalize,
+    write,
+)
+
+REGIONS: tuple[str, ...] = tuple(pd.REGION_CODES.values())
+
+MAX_TEXT_CHARS = 20_000
+MAX_NGRAM = 6
+
+# Tuned on the seeds and the labelled corpus (see classifiers/gazetteer_eval.py).
+KIND_WEIGHT = {"region": 3.0, "alias": 3.0, "former_region": 2.0, "department": 2.0,
+               "institution": 2.5, "demonym": 1.2, "commune": 1.0, "country": 2.5,
+               "foreign_city": 2.0}
+TITLE_FACTOR = 3.0
+LEAD_CHARS = 400
+LEAD_FACTOR = 1.5
+TAIL_CHARS = 3000
+TAIL_FACTOR = 0.7
+COMPARISON_FACTOR = 0.3
+REGION_MIN = 1.5
+REGION_REL = 0.3
+COUNTRY_MIN = 1.5
+COUNTRY_REL = 0.3
+COUNTRY_DEMONYM_WEIGHT = 0.8
+HINT_PRIOR = 1.0
+NATIONAL_MIN = 1.5
+
+_SPLIT = re.compile(r"([^\W_]+)")
+_TAG = re.compile(r"<[^<>]{0,400}>")
+_EN_WORDS = frozenset("the and of to with for is on are was by from this that".split())
+_FR_WORDS = frozenset("le la les et des du pour avec est une dans sur qui aux".split())
+_PARTICLES = frozenset("de la le les du des d l en et sur sous au aux".split())
+_SENTENCE_END = frozenset(".!?:;»\"“”•|\n")
+_HOMONYM_DEFAULT = {k: pd.REGION_CODES[v] for k, v in pd.HOMONYM_DEFAULT.items()}
+_DEPT_CONTEXT = frozenset({"le", "la", "l", "les"})
+_STREET_KINDS = frozenset({"commune", "department", "former_region", "region", "alias"})
+_FOREIGN_CONTEXT = frozenset({"a", "au", "aux", "en", "in", "at", "from", "near", "vers",
+                              "depuis", "ville", "city"})
+# Paris is named in passing far more often than any other city (venues, the State).
+_CITY_FACTOR = {"Paris": 0.65}
+
+
+@dataclass(frozen=True)
+class PlaceHit:
+    """One accepted mention of a place in the title or the text."""
+
+    surface: str
+    kind: str
+    region: str | None
+    country: str | None
+    start: int
+    in_title: bool
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an article happens: regions, foreign countries and France-wide scope."""
+
+    regions: tuple[str, ...]
+    region_scores: dict[str, float]
+    countries: tuple[str, ...]
+    country_scores: dict[str, float]
+    national: bool
+    national_score: float
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Match:
+    """A key matched in the text, before its candidates are resolved."""
+
+    key: str
+    cands: list[list[Any]]
+    surface: str
+    start: int
+    in_title: bool
+    context: bool
+    comparison: bool
+    english: bool
+    hits: list[PlaceHit] = field(default_factory=list)
+
+
+_COMBINING = re.compile("[\u0300-\u036f]+")
+
+
+def _fold(text: str) -> str:
+    """Lowercase ASCII version of a text with the same word boundaries (in C, not per token).
+
+    Accents are removed by NFKD; any other non-ASCII character becomes "?", a separator.
+    """
+    if text.isascii():
+        return text.lower()
+    if "\u2026" in text:
+        text = text.replace("\u2026", ".")
+    for lig, rep in (("œ", "oe"), ("Œ", "Oe"), ("æ", "ae"), ("Æ", "Ae"), ("ß", "ss")):
+        if lig in text:
+            text = text.replace(lig, rep)
+    folded = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return folded.encode("ascii", "replace").decode("ascii").lower()
+
+
+class _Tokens:
+    """Word tokens of a text: normalised forms and offsets, split once.
+
+    ``re.split`` with a capturing group gives separators and words alternately, so offsets
+    come from a running sum of lengths, not from one match object per token. When folding
+    kept every character in place (the usual case) the folded text alone is split.
+    """
+
+    __slots__ = ("bounds", "norm", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        folded = _fold(text)
+        nparts = _SPLIT.split(folded)
+        if len(folded) == len(text):
+            parts = nparts
+        else:
+            parts = _SPLIT.split(text)
+            if len(parts) != len(nparts):  # a character changed class: fold per token
+                nparts = [p if k % 2 == 0 else _norm_token(p) for k, p in enumerate(parts)]
+        self.norm: list[str] = nparts[1::2]
+        self.bounds: list[int] = list(accumulate(map(len, parts)))
+
+    def __len__(self) -> int:
+        return len(self.norm)
+
+    def at(self, i: int) -> tuple[str, str, int, int]:
+        """(original, normalised, start, end) of token i."""
+        start, end = self.bounds[2 * i], self.bounds[2 * i + 1]
+        return self.text[start:end], self.norm[i], start, end
+
+    def span(self, i: int, j: int) -> list[tuple[str, str, int, int]]:
+        """Tokens i..j-1 as tuples."""
+        return [self.at(k) for k in range(max(0, i), j)]
+
+
+@lru_cache(maxsize=65536)
+def _norm_token(tok: str) -> str:
+    """Normalise one token (accents stripped, lowercase)."""
+    if tok.isascii():
+        return tok.lower()
+    return normalize(unidecode(tok)).replace(" ", "")
+
+
+def _is_cap(tok: str) -> bool:
+    return tok[:1].isupper() or tok[:1].isdigit()
+
+
+class Gazetteer:
+    """Compiled place tables plus the matching and scoring rules."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._regions: list[str] = list(data["regions"])
+        kinds: list[str] = list(data.get("kinds", KINDS))
+        self._entries: dict[str, list[list[Any]]] = {}
+        self._prefixes: set[str] = set()
+        for key, cands in data["entries"].items():
+            self._entries[key] = [
+                [kinds[c[0]], self._regions[c[1]] if c[1] >= 0 else None, c[2] or None,
+                 c[3], c[4]] for c in cands]
+            parts = key.split(" ")
+            for n in range(1, len(parts) + 1):
+                self._prefixes.add(" ".join(parts[:n]))
+        self._national: dict[str, float] = dict(pd.NATIONAL_CUES)
+        self._national_prefixes: set[str] = set()
+        for key in self._national:
+            parts = key.split(" ")
+            for n in range(1, len(parts) + 1):
+                self._national_prefixes.add(" ".join(parts[:n]))
+        self._lookup = self._build_lookup()
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Gazetteer:
+        """Load the compiled gazetteer, building it first when the file is missing."""
+        path = path or DEFAULT_PATH
+        if not path.exists():
+            write(path)
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            return cls(json.load(fh))
+
+    # ---- user lookups -------------------------------------------------------------------
+
+    def _build_lookup(self) -> dict[str, str]:
+        lookup: dict[str, str] = {}
+        rank: dict[str, int] = {}
+        order = {"region": 0, "alias": 1, "former_region": 2, "department": 3, "institution": 4,
+                 "commune": 5, "demonym": 6}
+        for key, cands in self._entries.items():
+            regional = [c for c in cands if c[1] and c[0] in order]
+            if not regional:
+                continue
+            best = min(order[c[0]] for c in regional)
+            region = _HOMONYM_DEFAULT.get(key) or next(
+                c[1] for c in regional if order[c[0]] == best)
+            if key not in rank or best < rank[key]:
+                lookup[key] = region
+                rank[key] = best
+        for name in self._regions:
+            lookup[normalize(name)] = name
+        return lookup
+
+    def resolve_region(self, query: str) -> str | None:
+        """Exact region name for a user query ("HDF", "lille", "59", "Alsace"), else None."""
+        key = normalize(query)
+        if not key:
+            return None
+        if key in self._lookup:
+            return self._lookup[key]
+        for prefix in ("region ", "la region ", "la ", "le ", "l ", "les ", "departement "):
+            if key.startswith(prefix) and key[len(prefix):] in self._lookup:
+                return self._lookup[key[len(prefix):]]
+        if key.isdigit() and len(key) == 1:
+            return self._lookup.get("0" + key)
+        return None
+
+    def suggest_regions(self, query: str, limit: int = 3) -> list[str]:
+        """Closest region names for an unknown query, best first."""
+        key = normalize(query)
+        if not key:
+            return []
+        names = {k: v for k, v in self._lookup.items() if len(k) > 2 and not k.isdigit()}
+        out: list[str] = []
+        for _, _, k in process.extract(key, list(names), scorer=fuzz.WRatio, limit=40):
+            region = names[k]
+            if region not in out:
+                out.append(region)
+            if len(out) >= limit:
+                break
+        return out
+
+    # ---- matching -----------------------------------------------------------------------
+
+    def find(self, text: str, title: str = "") -> list[PlaceHit]:
+        """Accepted place mentions in a text (and an optional title), in reading order."""
+        matches, _ = self._scan(title, text)
+        return [h for m in matches for h in m.hits]
+
+    def _scan(self, title: str, text: str
+              ) -> tuple[list[_Match], list[tuple[_Tokens, str, float]]]:
+        """Match title and text; also return the tokens for the national cues."""
+        title = title[:2000]
+        body = text[:MAX_TEXT_CHARS]
+        if "<" in body:
+            body = _TAG.sub(lambda m: " " * len(m.group()), body)
+        ttoks = _Tokens(title)
+        btoks = _Tokens(body)
+        english = _is_english(ttoks, btoks)
+        matches: list[_Match] = []
+        for toks, src, in_title in ((ttoks, title, True), (btoks, body, False)):
+            matches.extend(self._match(toks, src, in_title, english))
+        self._resolve(matches)
+        return matches, [(ttoks, title, 2.0), (btoks, body, 1.0)]
+
+    def _match(self, toks: _Tokens, src: str, in_title: bool,
+               english: bool) -> Iterator[_Match]:
+        entries, prefixes = self._entries, self._prefixes
+        norms = toks.norm
+        n = len(norms)
+        i = 0
+        while i < n:
+            key = norms[i]
+            if key not in prefixes:
+                i += 1
+                continue
+            found: tuple[int, str] | None = (i + 1, key) if key in entries else None
+            for j in range(i + 1, min(n, i + MAX_NGRAM)):
+                key = key + " " + norms[j]
+                if key not in prefixes:
+                    break
+                if key in entries:
+                    found = (j + 1, key)
+            if found is None:
+                i += 1
+                continue
+            end, key = found
+            m = self._check(toks, i, end, key, src, in_title, english)
+            if m is None:
+                i += 1
+                continue
+            if m.cands:
+                yield m
+            i = end
+
+    def _check(self, toks: _Tokens, i: int, end: int, key: str,
+               src: str, in_title: bool, english: bool) -> _Match | None:
+        """Surface rules for a matched key; None when the surface does not qualify."""
+        cands = self._entries[key]
+        kind, flags = cands[0][0], cands[0][4]
+        norms, bounds = toks.norm, toks.bounds
+        start, stop = bounds[2 * i], bounds[2 * end - 1]
+        if flags & F_CAP:
+            k = end - 1
+            while k > i and (norms[k] in _PARTICLES or len(norms[k]) < 2):
+                k -= 1
+            ch = src[bounds[2 * k]]
+            if not (ch.isupper() or ch.isdigit()):
+                return None
+        if flags & F_UPPER and not all(
+                src[bounds[2 * k]:bounds[2 * k + 1]].isupper() or norms[k].isdigit()
+                for k in range(i, end)):
+            return None
+        if flags & F_PAREN and not (src[start - 1:start] == "(" and src[stop:stop + 1] == ")"):
+            return None
+        if kind == "stop":
+            return _Match(key, [], "", start, in_title, False, False, english)
+        prev_norm = norms[max(0, i - 3):i]
+        p_norm = prev_norm[-1] if prev_norm else ""
+        if p_norm and kind != "institution":
+            p_start, p_end = bounds[2 * i - 2], bounds[2 * i - 1]
+            if (p_norm in pd.FIRST_NAMES and kind != "country" and src[p_start].isupper()
+                    and src[p_end:start].strip() in ("", "-")):
+                return None
+            if p_norm in pd.TITLES and kind in ("commune", "demonym", "department"):
+                return None
+            if (kind in _STREET_KINDS and (p_norm in pd.STREET_WORDS or p_norm in _PARTICLES)
+                    and any(w in pd.STREET_WORDS for w in prev_norm)):
+                return None
+        if kind in ("country", "foreign_city"):
+            context = p_norm in _FOREIGN_CONTEXT
+        else:
+            context = p_norm in pd.PLACE_CONTEXT or (
+                kind == "department" and p_norm in _DEPT_CONTEXT)
+        if not context:
+            after = src[stop:stop + 3].lstrip()[:1]
+            context = after == "(" or src[start - 1:start] == "("
+            if not context and not p_norm and in_title and kind in ("commune", "foreign_city"):
+                # "Lille : la start-up ..." - a title that opens with a place is a dateline.
+                context = after in (":", ",", "-", "–")
+        comparison = any(w in pd.COMPARISON_CONTEXT for w in prev_norm)
+        return _Match(key, cands, src[start:stop], start, in_title, context, comparison,
+                      english)
+
+    def _resolve(self, matches: list[_Match]) -> None:
+        """Choose a candidate per match and drop weak ones nothing corroborates."""
+        support: dict[str, int] = {}
+        for m in matches:
+            if not m.cands:
+                continue
+            flags = m.cands[0][4]
+            if len(m.cands) == 1 or flags & F_ALL:
+                if not flags & (F_WEAK | F_CORR) and not (m.english and flags & F_EN_WEAK):
+                    for c in m.cands:
+                        label = c[1] or c[2]
+                        support[label] = support.get(label, 0) + 1
+        for m in matches:
+            if not m.cands:
+                continue
+            flags = m.cands[0][4]
+            chosen = m.cands if flags & F_ALL else [self._choose(m, support)]
+            c0 = chosen[0]
+            label = c0[1] or c0[2]
+            own = 1 if (len(m.cands) == 1 or flags & F_ALL) and not flags & (
+                F_WEAK | F_CORR) else 0
+            corroborated = support.get(label, 0) - own > 0
+            if flags & F_CORR and not corroborated:
+                continue
+            if flags & F_WEAK and not (m.context or corroborated):
+                continue
+            if m.english and flags & F_EN_WEAK and not (m.context or corroborated):
+                continue
+            if len(m.cands) > 1 and not flags & F_ALL and not (m.context or corroborated) and (
+                    c0[0] == "commune" and c0[3] < 20000):
+                continue
+            m.hits = [PlaceHit(m.surface, c[0], c[1], c[2], m.start, m.in_title)
+                      for c in chosen]
+
+    def _choose(self, m: _Match, support: dict[str, int]) -> list[Any]:
+        """Pick the homonym that the rest of the article supports."""
+        if len(m.cands) == 1:
+            return m.cands[0]
+        backed = [c for c in m.cands if support.get(c[1] or c[2], 0) > 0]
+        if backed:
+            return max(backed, key=lambda c: support.get(c[1] or c[2], 0))
+        default = _HOMONYM_DEFAULT.get(m.key)
+        if default:
+            for c in m.cands:
+                if c[1] == default:
+                    return c
+        for c in m.cands:
+            if c[0] == "commune" and c[3] >= 20000:
+                return c
+        return m.cands[0]
+
+    # ---- scoring ------------------------------------------------------------------------
+
+    def locate(self, title: str, text: str, region_hint: str | None = None) -> Location:
+        """Regions, foreign countries and national scope of one article."""
+        matches, sources = self._scan(title, text)
+        region_raw: dict[str, float] = {}
+        country_raw: dict[str, float] = {}
+        evidence: dict[str, list[str]] = {}
+        region_kinds: dict[str, set[str]] = {}
+        for m in matches:
+            for h in m.hits:
+                w = _hit_weight(h, m)
+                if h.region:
+                    region_raw[h.region] = region_raw.get(h.region, 0.0) + w
+                    region_kinds.setdefault(h.region, set()).add(normalize(h.surface))
+                    label = h.region
+                elif h.country:
+                    if h.kind == "demonym":
+                        w *= COUNTRY_DEMONYM_WEIGHT / KIND_WEIGHT["demonym"]
+                    country_raw[h.country] = country_raw.get(h.country, 0.0) + w
+                    label = h.country
+                else:
+                    continue
+                ev = evidence.setdefault(label, [])
+                if h.surface not in ev:
+                    ev.append(h.surface)
+        hint = region_hint if region_hint in REGIONS else None
+        if hint:
+            region_raw[hint] = region_raw.get(hint, 0.0) + HINT_PRIOR
+
+        national_raw, national_ev = self._national_cues(sources)
+        best = max(region_raw.values(), default=0.0)
+        regions = [r for r, s in sorted(region_raw.items(), key=lambda kv: -kv[1])
+                   if s >= REGION_MIN and s >= REGION_REL * best]
+        national_score = national_raw / (national_raw + 0.5 * best + 1.0)
+        national = national_raw >= NATIONAL_MIN and national_score >= 0.5
+        if national and "Île-de-France" in regions and region_kinds["Île-de-France"] <= {
+                "paris"}:
+            # Ministries and national agencies sit in Paris: that is not Île-de-France news.
+            regions.remove("Île-de-France")
+        if hint and not regions and not national:
+            regions = [hint]
+        if national:
+            evidence["national"] = national_ev
+        bestc = max(country_raw.values(), default=0.0)
+        countries = [c for c, s in sorted(country_raw.items(), key=lambda kv: -kv[1])
+                     if s >= COUNTRY_MIN and s >= COUNTRY_REL * bestc]
+        scale_r = max(best, 4.0)
+        scale_c = max(bestc, 4.0)
+        return Location(
+            regions=tuple(regions),
+            region_scores={r: round(min(1.0, s / scale_r), 3) for r, s in region_raw.items()},
+            countries=tuple(countries),
+            country_scores={c: round(min(1.0, s / scale_c), 3) for c, s in country_raw.items()},
+            national=national,
+            national_score=round(national_score, 3),
+            evidence={k: v for k, v in evidence.items()
+                      if k in regions or k in countries or k == "national"},
+        )
+
+    def _national_cues(self, sources: list[tuple[_Tokens, str, float]]
+                       ) -> tuple[float, list[str]]:
+        total = 0.0
+        ev: list[str] = []
+        cues, prefixes = self._national, self._national_prefixes
+        for toks, src, factor in sources:
+            norms = toks.norm
+            n = len(norms)
+            i = 0
+            while i < n:
+                key = norms[i]
+                if key not in prefixes:
+                    i += 1
+                    continue
+                found = (i + 1, key) if key in cues else None
+                for j in range(i + 1, min(n, i + MAX_NGRAM)):
+                    key = key + " " + norms[j]
+                    if key not in prefixes:
+                        break
+                    if key in cues:
+                        found = (j + 1, key)
+                if found is None:
+                    i += 1
+                    continue
+                end, key = found
+                total += cues[key] * factor
+                surface = src[toks.bounds[2 * i]:toks.bounds[2 * end - 1]]
+                if surface not in ev:
+                    ev.append(surface)
+                i = end
+        return total, ev
+
+
+def _hit_weight(h: PlaceHit, m: _Match) -> float:
+    w = KIND_WEIGHT.get(h.kind, 1.0)
+    if h.kind == "commune":
+        pop = next((c[3] for c in m.cands if c[1] == h.region), 0)
+        w = 1.0 + min(1.0, max(0.0, math.log10(max(pop, 1)) - 4.0) / 1.3)
+        w *= _CITY_FACTOR.get(h.surface, 1.0)
+    if h.in_title:
+        w *= TITLE_FACTOR
+    elif h.start < LEAD_CHARS:
+        w *= LEAD_FACTOR
+    elif h.start > TAIL_CHARS:
+        w *= TAIL_FACTOR
+    if m.comparison:
+        w *= COMPARISON_FACTOR
+    return w
+
+
+def _is_english(*token_lists: _Tokens) -> bool:
+    en = fr = 0
+    for toks in token_lists:
+        head = toks.norm[:400]
+        en += sum(1 for t in head if t in _EN_WORDS)
+        fr += sum(1 for t in head if t in _FR_WORDS)
+    return en > fr

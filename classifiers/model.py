@@ -1,0 +1,151 @@
+"""The learned part of the tagger: initiative types, primary type and topic (scikit-learn).
+
+One feature extractor (word and character TF-IDF over French-normalised text) feeds three
+heads: one-vs-rest logistic regressions for the multi-label types, a multinomial logistic
+regression for the primary type, and a binary one for topic_ai. Per-type decision thresholds
+are chosen by cross-validation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from classifiers.taxonomy import TYPES
+
+TEXT_CHARS = 3000
+_SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d")
+
+
+def prepare(title: str, text: str, limit: int = TEXT_CHARS) -> str:
+    """French-aware normal form: lowercase, no accents, digits folded, title weighted twice."""
+    raw = f"{title}. {title}. {text[:limit]}".lower()
+    decomposed = unicodedata.normalize("NFKD", raw)
+    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    ascii_text = _DIGITS.sub("0", ascii_text.replace("’", "'"))
+    return _SPACES.sub(" ", ascii_text)
+
+
+def make_features() -> FeatureUnion:
+    """Word 1–2-grams and character 3–5-grams, both sublinear TF-IDF."""
+    return FeatureUnion([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, sublinear_tf=True,
+                                  token_pattern=r"(?u)\b[a-z][a-z0-9]+\b", max_features=60_000)),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2,
+                                  sublinear_tf=True, max_features=120_000)),
+    ])
+
+
+def make_linear(c: float) -> LogisticRegression:
+    """The linear model used by every head."""
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+
+
+@dataclass
+class TypePrediction:
+    """Types with their scores, the primary type and the topic probability."""
+
+    types: list[str]
+    type_scores: dict[str, float]
+    primary_type: str
+    primary_scores: dict[str, float]
+    topic_ai: bool
+    topic_score: float
+    type_evidence: dict[str, list[str]]
+
+
+class TypeModel:
+    """Types, primary type and topic of an article (scikit-learn conventions: fit returns self)."""
+
+    def __init__(self, c_types: float = 8.0, c_primary: float = 8.0, c_topic: float = 4.0,
+                 cv_folds: int = 5, random_state: int = 0) -> None:
+        self.c_types = c_types
+        self.c_primary = c_primary
+        self.c_topic = c_topic
+        self.cv_folds = cv_folds
+        self.random_state = random_state
+
+    def fit(self, texts: Sequence[str], types: Sequence[Sequence[str]], primary: Sequence[str],
+            topic: Sequence[bool]) -> TypeModel:
+        """Fit the features and the three heads; choose per-type thresholds by CV."""
+        self.features_ = make_features().fit(texts)
+        x_all = self.features_.transform(texts)
+        on = np.array(topic, dtype=bool)
+        x_on = x_all[on]
+        self.binarizer_ = MultiLabelBinarizer(classes=list(TYPES)).fit([TYPES])
+        y_types = self.binarizer_.transform([t for t, keep in zip(types, on, strict=True) if keep])
+        self.types_ = OneVsRestClassifier(make_linear(self.c_types)).fit(x_on, y_types)
+        self.thresholds_ = self._cv_thresholds(x_on, y_types)
+        y_primary = np.array([p for p, keep in zip(primary, on, strict=True) if keep])
+        self.primary_ = make_linear(self.c_primary).fit(x_on, y_primary)
+        self.topic_ = make_linear(self.c_topic).fit(x_all, np.array(topic, dtype=int))
+        self.word_names_ = np.array(self.features_.transformer_list[0][1].get_feature_names_out())
+        self.n_words_ = len(self.word_names_)
+        return self
+
+    def _cv_thresholds(self, x: Any, y: np.ndarray) -> np.ndarray:
+        folds = min(self.cv_folds, max(2, int(y.sum(axis=0).min())))
+        cv = KFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        probs = cross_val_predict(OneVsRestClassifier(make_linear(self.c_types)), x, y, cv=cv,
+                                  method="predict_proba")
+        grid = np.arange(0.15, 0.71, 0.05)
+        best = []
+        for j in range(y.shape[1]):
+            scores = [_f1(y[:, j], probs[:, j] >= g) for g in grid]
+            best.append(float(grid[int(np.argmax(scores))]))
+        return np.array(best)
+
+    def predict(self, texts: Sequence[str], *, evidence: bool = True) -> list[TypePrediction]:
+        """Predictions for prepared texts (see prepare())."""
+        x = self.features_.transform(texts)
+        p_types = self.types_.predict_proba(x)
+        p_primary = self.primary_.predict_proba(x)
+        p_topic = self.topic_.predict_proba(x)[:, 1]
+        classes = list(self.primary_.classes_)
+        out = []
+        for i in range(len(texts)):
+            scores = {t: float(p_types[i, j]) for j, t in enumerate(TYPES)}
+            chosen = [t for j, t in enumerate(TYPES) if p_types[i, j] >= self.thresholds_[j]]
+            prim_scores = {c: float(p_primary[i, k]) for k, c in enumerate(classes)}
+            primary = max(prim_scores, key=lambda c: prim_scores[c])
+            if primary not in chosen:
+                chosen.append(primary)
+            chosen.sort(key=lambda t: -scores[t])
+            ev = self._evidence(x[i], chosen) if evidence else {}
+            out.append(TypePrediction(chosen, scores, primary, prim_scores,
+                                      bool(p_topic[i] >= 0.5), float(p_topic[i]), ev))
+        return out
+
+    def _evidence(self, row: Any, chosen: Sequence[str], top: int = 5) -> dict[str, list[str]]:
+        """The words of the article that pushed each chosen type up the most."""
+        words = sparse.csr_matrix(row)[:, : self.n_words_]
+        if words.nnz == 0:
+            return {}
+        idx, vals = words.indices, words.data
+        out: dict[str, list[str]] = {}
+        for t in chosen:
+            coef = self.types_.estimators_[TYPES.index(t)].coef_[0, : self.n_words_]
+            contrib = vals * coef[idx]
+            order = np.argsort(-contrib)[:top]
+            out[t] = [str(self.word_names_[idx[k]]) for k in order if contrib[k] > 0]
+        return out
+
+
+def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(np.sum(truth & pred))
+    fp = float(np.sum(~truth.astype(bool) & pred))
+    fn = float(np.sum(truth.astype(bool) & ~pred))
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)

@@ -1,0 +1,120 @@
+"""The whole tagger: gazetteer for places and scope, scikit-learn model for types and topic.
+
+Output uses exactly the names of TAXONOMY.md, each label with a score and its evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser
+
+from classifiers import persistence
+from classifiers.gazetteer import Gazetteer
+from classifiers.model import TypeModel, prepare
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 200_000
+_TAG = re.compile(r"<[a-zA-Z!/][^>]*>")
+
+
+@dataclass
+class TagResult:
+    """Labels of one article with scores and evidence."""
+
+    regions: list[str]
+    countries: list[str]
+    national: bool
+    types: list[str]
+    primary_type: str
+    topic_ai: bool
+    scores: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (TAXONOMY fields first)."""
+        return asdict(self)
+
+
+def clean_text(text: str | None) -> str:
+    """Plain text from whatever came in: HTML soup is turned into text, size capped."""
+    text = (text or "")[:MAX_INPUT_CHARS]
+    if len(_TAG.findall(text[:5000])) >= 3:
+        tree = LexborHTMLParser(text)
+        for node in tree.css("script, style, noscript"):
+            node.decompose()
+        root = tree.body or tree.root
+        text = root.text(separator=" ") if root is not None else ""
+    return text
+
+
+class Tagger:
+    """Tags articles; load() it once per process."""
+
+    def __init__(self, gazetteer: Gazetteer, model: TypeModel, info: persistence.ModelInfo) -> None:
+        self.gazetteer = gazetteer
+        self.model = model
+        self.info = info
+
+    @property
+    def version(self) -> str:
+        """The model version stored with each tag."""
+        return self.info.version
+
+    @classmethod
+    def load(cls, models_dir: Path, gazetteer: Gazetteer | None = None) -> Tagger:
+        """Load the stored model; raises ModelMissing or ModelMismatch."""
+        model, info = persistence.load(models_dir)
+        return cls(gazetteer or Gazetteer.load(), model, info)
+
+    @classmethod
+    def load_or_train(cls, models_dir: Path, extra: Sequence[Any] = ()) -> Tagger:
+        """Load the model, or train one first when it is missing or unusable."""
+        try:
+            return cls.load(models_dir)
+        except (persistence.ModelMissing, persistence.ModelMismatch) as exc:
+            log.warning("model unusable, training a new one: %s", exc)
+        from classifiers.train import train  # noqa: PLC0415 - training is rare
+
+        train(models_dir, extra=extra, measure=False)
+        return cls.load(models_dir)
+
+    def tag(self, title: str, text: str, region_hint: str | None = None) -> TagResult:
+        """Tag one article."""
+        return self.tag_batch([(title, text, region_hint)])[0]
+
+    def tag_batch(self, items: Sequence[tuple[str, str, str | None]], *,
+                  evidence: bool = True) -> list[TagResult]:
+        """Tag many articles at once (vectorised)."""
+        cleaned = [(clean_text(title)[:1000], clean_text(text), hint) for title, text, hint in items]
+        preds = self.model.predict([prepare(t, x) for t, x, _ in cleaned], evidence=evidence)
+        out = []
+        for (title, text, hint), pred in zip(cleaned, preds, strict=True):
+            loc = self.gazetteer.locate(title, text, region_hint=hint)
+            regions = list(loc.regions)
+            scores = {
+                "regions": {r: round(s, 3) for r, s in loc.region_scores.items() if s > 0},
+                "countries": {c: round(s, 3) for c, s in loc.country_scores.items() if s > 0},
+                "national": round(loc.national_score, 3),
+                "types": {t: round(s, 3) for t, s in pred.type_scores.items()},
+                "primary_type": round(pred.primary_scores.get(pred.primary_type, 0.0), 3),
+                "topic_ai": round(pred.topic_score, 3),
+            }
+            ev: dict[str, Any] = {
+                "regions": {r: loc.evidence.get(r, []) for r in regions},
+                "countries": {c: loc.evidence.get(c, []) for c in loc.countries},
+                "national": loc.evidence.get("national", []),
+                "types": pred.type_evidence,
+            }
+            out.append(TagResult(
+                regions=regions, countries=list(loc.countries), national=loc.national,
+                types=pred.types, primary_type=pred.primary_type, topic_ai=pred.topic_ai,
+                scores=scores, evidence=ev,
+            ))
+        return out

@@ -1,0 +1,1 @@
+"""Test support code (fake Telegram Bot API server)."""
