@@ -154,6 +154,13 @@ def _int(value: str, name: str) -> int:
         raise ConfigError(f"environment variable {name}={value!r}: expected an integer") from exc
 
 
+def _float(value: str, name: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}={value!r}: expected a number") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment, validated once."""
@@ -213,7 +220,7 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         allow_private_feeds=_bool(env.get("VEILLE_ALLOW_PRIVATE_FEEDS", ""), "VEILLE_ALLOW_PRIVATE_FEEDS"),
         timezone=env.get("VEILLE_TIMEZONE", "Europe/Paris"),
         max_body_bytes=_int(env.get("VEILLE_MAX_BODY_BYTES", str(10 * 1024 * 1024)), "VEILLE_MAX_BODY_BYTES"),
-        fetch_timeout=float(env.get("VEILLE_FETCH_TIMEOUT", "20")),
+        fetch_timeout=_float(env.get("VEILLE_FETCH_TIMEOUT", "20"), "VEILLE_FETCH_TIMEOUT"),
         global_concurrency=_int(env.get("VEILLE_CONCURRENCY", "64"), "VEILLE_CONCURRENCY"),
         per_host_concurrency=_int(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
         disable_after_days=_int(env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"),

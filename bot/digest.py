@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.feeds.normalize import fold_key
 from bot.store.repo import StoredItem
@@ -107,3 +108,29 @@ def build_digest(items: Iterable[StoredItem], *, start: datetime, end: datetime,
 def filter_items(items: Sequence[StoredItem], filters: Filters) -> list[StoredItem]:
     """The items a chat's filters let through."""
     return [i for i in items if filters.matches(i)]
+
+
+def next_digest_time(frequency: str, weekday: int, hour: int, tz_name: str, after: datetime) -> datetime | None:
+    """The first digest time strictly after `after`, at the chat's local hour (DST-safe), in UTC."""
+    if frequency not in {"daily", "weekly"}:
+        return None
+    tz = ZoneInfo(tz_name)
+    local = after.astimezone(tz)
+    day = local.date()
+    for offset in range(0, 9):
+        candidate_day = day + timedelta(days=offset)
+        if frequency == "weekly" and candidate_day.weekday() != weekday:
+            continue
+        candidate = datetime.combine(candidate_day, time(hour=hour), tzinfo=tz)
+        # A local time skipped by a DST change resolves to the next real instant.
+        as_utc = candidate.astimezone(UTC)
+        if as_utc > after:
+            return as_utc
+    return None
+
+
+def digest_period(frequency: str, now: datetime, last: datetime | None) -> tuple[datetime, datetime]:
+    """[start, end) covered by a digest sent now: since the last one, at most a week back."""
+    span = timedelta(days=7 if frequency == "weekly" else 1)
+    start = max(last, now - span) if last else now - span
+    return start, now

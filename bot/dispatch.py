@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
-from bot import commands
-from bot.commands import Reply
+from bot.commands import Ctx, Reply
+from bot.store.chats import ChatStore
 
 if TYPE_CHECKING:
     from bot.service import Runtime
 
 
 def split_command(line: str) -> tuple[str, str]:
-    """('/region', 'Hauts-de-France') from '/region@bot Hauts-de-France'."""
-    line = line.strip()
-    head, _, rest = line.partition(" ")
-    name = head.split("@", 1)[0].lower()
-    return name, rest.strip()
+    """('region', 'Hauts-de-France') from '/region@bot Hauts-de-France'."""
+    head, _, rest = line.strip().partition(" ")
+    return head.lstrip("/").split("@", 1)[0].lower(), rest.strip()
 
 
 def answer_text(rt: Runtime, line: str, *, lang: str = "fr", chat_id: int = 0) -> Reply:
-    """The reply to a command line, as the bot would send it."""
+    """The reply the bot would send to a command line, from the terminal (acting as admin)."""
+    from bot import admin  # noqa: PLC0415
+    from bot.telegram_app import ROUTES  # noqa: PLC0415
+
+    chats = ChatStore(rt.store)
+    if chats.get(chat_id) is None:
+        chats.ensure_chat(chat_id, type="private", title="terminal", language=lang, now=rt.clock())
+    ctx = Ctx(store=rt.store, chats=chats, gazetteer=rt.gazetteer, now=rt.clock(), chat_id=chat_id,
+              lang=lang, is_admin=True)
     name, arg = split_command(line)
-    now = rt.clock()
-    if name == "/region":
-        return commands.region(arg, rt.store, rt.gazetteer, now=now, lang=lang)
-    return Reply((f"Commande inconnue : {name}" if lang == "fr" else f"Unknown command: {name}",))
+    routes = {**ROUTES, "feeds": lambda c, a: admin.feeds(c), "stats": lambda c, a: admin.stats(c),
+              "removefeed": admin.removefeed, "addfeed": lambda c, a: admin.addfeed(c, rt.settings, a)}
+    func = routes.get(name)
+    if func is None:
+        return Reply(("Commande inconnue : /" + name if lang == "fr" else "Unknown command: /" + name,))
+    result = func(ctx, arg)
+    if asyncio.iscoroutine(result):
+        result = asyncio.run(result)
+    assert isinstance(result, Reply)
+    return result

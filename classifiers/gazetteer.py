@@ -40,40 +40,91 @@ from classifiers.gazetteer_build import (
     write,
 )
 
-REGIONS: tuple[str, ...] = tuple(pd.REGION_CODES.values())
+from classifiers.taxonomy import REGIONS  # noqa: E402 - re-exported
+
+assert REGIONS == tuple(pd.REGION_CODES.values()), "places_data and taxonomy disagree"
 
 MAX_TEXT_CHARS = 20_000
 MAX_NGRAM = 6
 
 # Tuned on the seeds and the labelled corpus (see classifiers/gazetteer_eval.py).
-KIND_WEIGHT = {"region": 3.0, "alias": 3.0, "former_region": 2.0, "department": 2.0,
-               "institution": 2.5, "demonym": 1.2, "commune": 1.0, "country": 2.5,
-               "foreign_city": 2.0}
+KIND_WEIGHT = {
+    "region": 3.0,
+    "alias": 3.0,
+    "former_region": 2.0,
+    "department": 2.0,
+    "institution": 2.5,
+    "demonym": 1.2,
+    "commune": 1.0,
+    "country": 2.5,
+    "foreign_city": 2.0,
+}
 TITLE_FACTOR = 3.0
 LEAD_CHARS = 400
 LEAD_FACTOR = 1.5
 TAIL_CHARS = 3000
 TAIL_FACTOR = 0.7
 COMPARISON_FACTOR = 0.3
-REGION_MIN = 1.5
+REGION_MIN = 2.0
 REGION_REL = 0.3
-COUNTRY_MIN = 1.5
+COUNTRY_MIN = 2.6
+COOP_FACTOR = 1.3
 COUNTRY_REL = 0.3
 COUNTRY_DEMONYM_WEIGHT = 0.8
 HINT_PRIOR = 1.0
 NATIONAL_MIN = 1.5
 
 _SPLIT = re.compile(r"([^\W_]+)")
+_ASCII_SPLIT = re.compile(r"([a-z0-9]+)")
 _TAG = re.compile(r"<[^<>]{0,400}>")
-_EN_WORDS = frozenset("the and of to with for is on are was by from this that".split())
-_FR_WORDS = frozenset("le la les et des du pour avec est une dans sur qui aux".split())
-_PARTICLES = frozenset("de la le les du des d l en et sur sous au aux".split())
-_SENTENCE_END = frozenset(".!?:;»\"“”•|\n")
+_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
+_EN_WORDS = frozenset("the and of to with for is on are was by from this that".split())  # noqa: SIM905
+_FR_WORDS = frozenset("le la les et des du pour avec est une dans sur qui aux".split())  # noqa: SIM905
+_PARTICLES = frozenset("de la le les du des d l en et sur sous au aux".split())  # noqa: SIM905
+_SENTENCE_END = frozenset('.!?:;»"“”•|\n')
 _HOMONYM_DEFAULT = {k: pd.REGION_CODES[v] for k, v in pd.HOMONYM_DEFAULT.items()}
 _DEPT_CONTEXT = frozenset({"le", "la", "l", "les"})
+# Words just before a foreign place that make it a partner rather than a passing mention.
+_COOP_WORDS = frozenset(
+    {
+        "avec",
+        "with",
+        "partenariat",
+        "partenaire",
+        "partenaires",
+        "partner",
+        "partners",
+        "partnership",
+        "cooperation",
+        "coopere",
+        "cooperent",
+        "accord",
+        "accords",
+        "alliance",
+        "allient",
+        "jumelage",
+        "jumelee",
+        "delegation",
+        "delegations",
+        "entente",
+        "convention",
+        "conventions",
+        "memorandum",
+        "protocole",
+        "signe",
+        "signent",
+        "signed",
+        "sign",
+        "homologues",
+        "homologue",
+        "counterpart",
+        "counterparts",
+    }
+)
 _STREET_KINDS = frozenset({"commune", "department", "former_region", "region", "alias"})
-_FOREIGN_CONTEXT = frozenset({"a", "au", "aux", "en", "in", "at", "from", "near", "vers",
-                              "depuis", "ville", "city"})
+_FOREIGN_CONTEXT = frozenset(
+    {"a", "au", "aux", "en", "in", "at", "from", "near", "vers", "depuis", "ville", "city"}
+)
 # Paris is named in passing far more often than any other city (venues, the State).
 _CITY_FACTOR = {"Paris": 0.65}
 
@@ -115,6 +166,7 @@ class _Match:
     context: bool
     comparison: bool
     english: bool
+    coop: bool = False
     hits: list[PlaceHit] = field(default_factory=list)
 
 
@@ -150,7 +202,7 @@ class _Tokens:
     def __init__(self, text: str) -> None:
         self.text = text
         folded = _fold(text)
-        nparts = _SPLIT.split(folded)
+        nparts = _ASCII_SPLIT.split(folded)
         if len(folded) == len(text):
             parts = nparts
         else:
@@ -195,8 +247,9 @@ class Gazetteer:
         self._prefixes: set[str] = set()
         for key, cands in data["entries"].items():
             self._entries[key] = [
-                [kinds[c[0]], self._regions[c[1]] if c[1] >= 0 else None, c[2] or None,
-                 c[3], c[4]] for c in cands]
+                [kinds[c[0]], self._regions[c[1]] if c[1] >= 0 else None, c[2] or None, c[3], c[4]]
+                for c in cands
+            ]
             parts = key.split(" ")
             for n in range(1, len(parts) + 1):
                 self._prefixes.add(" ".join(parts[:n]))
@@ -207,6 +260,17 @@ class Gazetteer:
             for n in range(1, len(parts) + 1):
                 self._national_prefixes.add(" ".join(parts[:n]))
         self._lookup = self._build_lookup()
+        # Suggestions come from region-level names only: a fuzzy hit on one of 15,000
+        # communes says little about which region the user meant.
+        self._suggest_names = {
+            k: c[1]
+            for k, cands in self._entries.items()
+            for c in cands[:1]
+            if c[1]
+            and c[0] in ("region", "alias", "former_region", "department")
+            and len(k) > 2
+            and not k.isdigit()
+        }
 
     @classmethod
     def load(cls, path: Path | None = None) -> Gazetteer:
@@ -222,15 +286,23 @@ class Gazetteer:
     def _build_lookup(self) -> dict[str, str]:
         lookup: dict[str, str] = {}
         rank: dict[str, int] = {}
-        order = {"region": 0, "alias": 1, "former_region": 2, "department": 3, "institution": 4,
-                 "commune": 5, "demonym": 6}
+        order = {
+            "region": 0,
+            "alias": 1,
+            "former_region": 2,
+            "department": 3,
+            "institution": 4,
+            "commune": 5,
+            "demonym": 6,
+        }
         for key, cands in self._entries.items():
             regional = [c for c in cands if c[1] and c[0] in order]
             if not regional:
                 continue
             best = min(order[c[0]] for c in regional)
             region = _HOMONYM_DEFAULT.get(key) or next(
-                c[1] for c in regional if order[c[0]] == best)
+                c[1] for c in regional if order[c[0]] == best
+            )
             if key not in rank or best < rank[key]:
                 lookup[key] = region
                 rank[key] = best
@@ -246,8 +318,8 @@ class Gazetteer:
         if key in self._lookup:
             return self._lookup[key]
         for prefix in ("region ", "la region ", "la ", "le ", "l ", "les ", "departement "):
-            if key.startswith(prefix) and key[len(prefix):] in self._lookup:
-                return self._lookup[key[len(prefix):]]
+            if key.startswith(prefix) and key[len(prefix) :] in self._lookup:
+                return self._lookup[key[len(prefix) :]]
         if key.isdigit() and len(key) == 1:
             return self._lookup.get("0" + key)
         return None
@@ -257,9 +329,11 @@ class Gazetteer:
         key = normalize(query)
         if not key:
             return []
-        names = {k: v for k, v in self._lookup.items() if len(k) > 2 and not k.isdigit()}
+        names = self._suggest_names
         out: list[str] = []
-        for _, _, k in process.extract(key, list(names), scorer=fuzz.WRatio, limit=40):
+        for k, _, _ in process.extract(
+            key, list(names), scorer=fuzz.WRatio, limit=40, score_cutoff=60
+        ):
             region = names[k]
             if region not in out:
                 out.append(region)
@@ -274,13 +348,13 @@ class Gazetteer:
         matches, _ = self._scan(title, text)
         return [h for m in matches for h in m.hits]
 
-    def _scan(self, title: str, text: str
-              ) -> tuple[list[_Match], list[tuple[_Tokens, str, float]]]:
+    def _scan(self, title: str, text: str) -> tuple[list[_Match], list[tuple[_Tokens, str, float]]]:
         """Match title and text; also return the tokens for the national cues."""
         title = title[:2000]
         body = text[:MAX_TEXT_CHARS]
         if "<" in body:
-            body = _TAG.sub(lambda m: " " * len(m.group()), body)
+            blank = lambda m: " " * len(m.group())  # noqa: E731 - keeps offsets in place
+            body = _TAG.sub(blank, _SCRIPT.sub(blank, body))
         ttoks = _Tokens(title)
         btoks = _Tokens(body)
         english = _is_english(ttoks, btoks)
@@ -290,8 +364,7 @@ class Gazetteer:
         self._resolve(matches)
         return matches, [(ttoks, title, 2.0), (btoks, body, 1.0)]
 
-    def _match(self, toks: _Tokens, src: str, in_title: bool,
-               english: bool) -> Iterator[_Match]:
+    def _match(self, toks: _Tokens, src: str, in_title: bool, english: bool) -> Iterator[_Match]:
         entries, prefixes = self._entries, self._prefixes
         norms = toks.norm
         n = len(norms)
@@ -320,8 +393,9 @@ class Gazetteer:
                 yield m
             i = end
 
-    def _check(self, toks: _Tokens, i: int, end: int, key: str,
-               src: str, in_title: bool, english: bool) -> _Match | None:
+    def _check(
+        self, toks: _Tokens, i: int, end: int, key: str, src: str, in_title: bool, english: bool
+    ) -> _Match | None:
         """Surface rules for a matched key; None when the surface does not qualify."""
         cands = self._entries[key]
         kind, flags = cands[0][0], cands[0][4]
@@ -335,39 +409,59 @@ class Gazetteer:
             if not (ch.isupper() or ch.isdigit()):
                 return None
         if flags & F_UPPER and not all(
-                src[bounds[2 * k]:bounds[2 * k + 1]].isupper() or norms[k].isdigit()
-                for k in range(i, end)):
+            src[bounds[2 * k] : bounds[2 * k + 1]].isupper() or norms[k].isdigit()
+            for k in range(i, end)
+        ):
             return None
-        if flags & F_PAREN and not (src[start - 1:start] == "(" and src[stop:stop + 1] == ")"):
+        if flags & F_PAREN and not (src[start - 1 : start] == "(" and src[stop : stop + 1] == ")"):
             return None
         if kind == "stop":
             return _Match(key, [], "", start, in_title, False, False, english)
-        prev_norm = norms[max(0, i - 3):i]
+        if (
+            kind == "commune"
+            and src[stop : stop + 1] == "-"
+            and src[stop + 1 : stop + 2].isupper()
+            and cands[0][3] < 100_000
+        ):
+            # "Croix-Rousse", "Albert-Camus": the commune is the head of a longer name.
+            return None
+        prev_norm = norms[max(0, i - 3) : i]
         p_norm = prev_norm[-1] if prev_norm else ""
         if p_norm and kind != "institution":
             p_start, p_end = bounds[2 * i - 2], bounds[2 * i - 1]
-            if (p_norm in pd.FIRST_NAMES and kind != "country" and src[p_start].isupper()
-                    and src[p_end:start].strip() in ("", "-")):
+            if (
+                p_norm in pd.FIRST_NAMES
+                and kind != "country"
+                and src[p_start].isupper()
+                and src[p_end:start].strip() in ("", "-")
+            ):
                 return None
             if p_norm in pd.TITLES and kind in ("commune", "demonym", "department"):
                 return None
-            if (kind in _STREET_KINDS and (p_norm in pd.STREET_WORDS or p_norm in _PARTICLES)
-                    and any(w in pd.STREET_WORDS for w in prev_norm)):
+            if (
+                kind in _STREET_KINDS
+                and (p_norm in pd.STREET_WORDS or p_norm in _PARTICLES)
+                and any(w in pd.STREET_WORDS for w in prev_norm)
+            ):
                 return None
-        if kind in ("country", "foreign_city"):
-            context = p_norm in _FOREIGN_CONTEXT
+        coop = False
+        if kind in ("country", "foreign_city") or (kind == "demonym" and cands[0][2]):
+            context = p_norm in _FOREIGN_CONTEXT or (kind == "country" and p_norm in _DEPT_CONTEXT)
+            coop = any(w in _COOP_WORDS for w in norms[max(0, i - 12) : i])
         else:
             context = p_norm in pd.PLACE_CONTEXT or (
-                kind == "department" and p_norm in _DEPT_CONTEXT)
+                kind == "department" and p_norm in _DEPT_CONTEXT
+            )
         if not context:
-            after = src[stop:stop + 3].lstrip()[:1]
-            context = after == "(" or src[start - 1:start] == "("
+            after = src[stop : stop + 3].lstrip()[:1]
+            context = after == "(" or src[start - 1 : start] == "("
             if not context and not p_norm and in_title and kind in ("commune", "foreign_city"):
                 # "Lille : la start-up ..." - a title that opens with a place is a dateline.
                 context = after in (":", ",", "-", "–")
         comparison = any(w in pd.COMPARISON_CONTEXT for w in prev_norm)
-        return _Match(key, cands, src[start:stop], start, in_title, context, comparison,
-                      english)
+        return _Match(
+            key, cands, src[start:stop], start, in_title, context, comparison, english, coop
+        )
 
     def _resolve(self, matches: list[_Match]) -> None:
         """Choose a candidate per match and drop weak ones nothing corroborates."""
@@ -376,11 +470,12 @@ class Gazetteer:
             if not m.cands:
                 continue
             flags = m.cands[0][4]
-            if len(m.cands) == 1 or flags & F_ALL:
-                if not flags & (F_WEAK | F_CORR) and not (m.english and flags & F_EN_WEAK):
-                    for c in m.cands:
-                        label = c[1] or c[2]
-                        support[label] = support.get(label, 0) + 1
+            unique = len(m.cands) == 1 or flags & F_ALL
+            strong = not flags & (F_WEAK | F_CORR) and not (m.english and flags & F_EN_WEAK)
+            if unique and strong:
+                for c in m.cands:
+                    label = c[1] or c[2]
+                    support[label] = support.get(label, 0) + 1
         for m in matches:
             if not m.cands:
                 continue
@@ -388,8 +483,7 @@ class Gazetteer:
             chosen = m.cands if flags & F_ALL else [self._choose(m, support)]
             c0 = chosen[0]
             label = c0[1] or c0[2]
-            own = 1 if (len(m.cands) == 1 or flags & F_ALL) and not flags & (
-                F_WEAK | F_CORR) else 0
+            own = 1 if (len(m.cands) == 1 or flags & F_ALL) and not flags & (F_WEAK | F_CORR) else 0
             corroborated = support.get(label, 0) - own > 0
             if flags & F_CORR and not corroborated:
                 continue
@@ -397,11 +491,14 @@ class Gazetteer:
                 continue
             if m.english and flags & F_EN_WEAK and not (m.context or corroborated):
                 continue
-            if len(m.cands) > 1 and not flags & F_ALL and not (m.context or corroborated) and (
-                    c0[0] == "commune" and c0[3] < 20000):
+            if (
+                len(m.cands) > 1
+                and not flags & F_ALL
+                and not (m.context or corroborated)
+                and (c0[0] == "commune" and c0[3] < 20000)
+            ):
                 continue
-            m.hits = [PlaceHit(m.surface, c[0], c[1], c[2], m.start, m.in_title)
-                      for c in chosen]
+            m.hits = [PlaceHit(m.surface, c[0], c[1], c[2], m.start, m.in_title) for c in chosen]
 
     def _choose(self, m: _Match, support: dict[str, int]) -> list[Any]:
         """Pick the homonym that the rest of the article supports."""
@@ -452,12 +549,14 @@ class Gazetteer:
 
         national_raw, national_ev = self._national_cues(sources)
         best = max(region_raw.values(), default=0.0)
-        regions = [r for r, s in sorted(region_raw.items(), key=lambda kv: -kv[1])
-                   if s >= REGION_MIN and s >= REGION_REL * best]
+        regions = [
+            r
+            for r, s in sorted(region_raw.items(), key=lambda kv: -kv[1])
+            if s >= REGION_MIN and s >= REGION_REL * best
+        ]
         national_score = national_raw / (national_raw + 0.5 * best + 1.0)
         national = national_raw >= NATIONAL_MIN and national_score >= 0.5
-        if national and "Île-de-France" in regions and region_kinds["Île-de-France"] <= {
-                "paris"}:
+        if national and "Île-de-France" in regions and region_kinds["Île-de-France"] <= {"paris"}:
             # Ministries and national agencies sit in Paris: that is not Île-de-France news.
             regions.remove("Île-de-France")
         if hint and not regions and not national:
@@ -465,8 +564,11 @@ class Gazetteer:
         if national:
             evidence["national"] = national_ev
         bestc = max(country_raw.values(), default=0.0)
-        countries = [c for c, s in sorted(country_raw.items(), key=lambda kv: -kv[1])
-                     if s >= COUNTRY_MIN and s >= COUNTRY_REL * bestc]
+        countries = [
+            c
+            for c, s in sorted(country_raw.items(), key=lambda kv: -kv[1])
+            if s >= COUNTRY_MIN and s >= COUNTRY_REL * bestc
+        ]
         scale_r = max(best, 4.0)
         scale_c = max(bestc, 4.0)
         return Location(
@@ -476,12 +578,14 @@ class Gazetteer:
             country_scores={c: round(min(1.0, s / scale_c), 3) for c, s in country_raw.items()},
             national=national,
             national_score=round(national_score, 3),
-            evidence={k: v for k, v in evidence.items()
-                      if k in regions or k in countries or k == "national"},
+            evidence={
+                k: v
+                for k, v in evidence.items()
+                if k in regions or k in countries or k == "national"
+            },
         )
 
-    def _national_cues(self, sources: list[tuple[_Tokens, str, float]]
-                       ) -> tuple[float, list[str]]:
+    def _national_cues(self, sources: list[tuple[_Tokens, str, float]]) -> tuple[float, list[str]]:
         total = 0.0
         ev: list[str] = []
         cues, prefixes = self._national, self._national_prefixes
@@ -506,7 +610,7 @@ class Gazetteer:
                     continue
                 end, key = found
                 total += cues[key] * factor
-                surface = src[toks.bounds[2 * i]:toks.bounds[2 * end - 1]]
+                surface = src[toks.bounds[2 * i] : toks.bounds[2 * end - 1]]
                 if surface not in ev:
                     ev.append(surface)
                 i = end
@@ -527,6 +631,8 @@ def _hit_weight(h: PlaceHit, m: _Match) -> float:
         w *= TAIL_FACTOR
     if m.comparison:
         w *= COMPARISON_FACTOR
+    if m.coop and h.country:
+        w *= COOP_FACTOR
     return w
 
 

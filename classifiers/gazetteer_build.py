@@ -35,11 +35,31 @@ F_EN_WEAK = 32  # weak in English text
 F_ALL = 64  # all candidates apply together (multi-region institution)
 F_GEONAMES = 128  # candidate from the data package (may be displaced by a curated entry)
 
-KINDS = ("region", "former_region", "alias", "department", "commune", "demonym", "institution",
-         "country", "foreign_city", "stop")
+KINDS = (
+    "region",
+    "former_region",
+    "alias",
+    "department",
+    "commune",
+    "demonym",
+    "institution",
+    "country",
+    "foreign_city",
+    "stop",
+)
 # Lower wins when two sources define the same key.
-PRIORITY = {"region": 0, "alias": 0, "former_region": 1, "department": 2, "country": 2,
-            "institution": 3, "foreign_city": 4, "demonym": 5, "stop": 6, "commune": 7}
+PRIORITY = {
+    "region": 0,
+    "alias": 0,
+    "former_region": 1,
+    "department": 2,
+    "country": 2,
+    "institution": 3,
+    "foreign_city": 4,
+    "demonym": 5,
+    "stop": 6,
+    "commune": 7,
+}
 
 FR_CODES = ("FR", "GP", "MQ", "GF", "RE", "YT")
 REGION_INDEX = {code: i for i, code in enumerate(pd.REGION_CODES)}
@@ -67,8 +87,15 @@ class _Table:
     def __init__(self) -> None:
         self.entries: dict[str, list[list[Any]]] = {}
 
-    def add(self, surface: str, kind: str, region: str | None = None, country: str = "",
-            pop: int = 0, flags: int = 0) -> None:
+    def add(
+        self,
+        surface: str,
+        kind: str,
+        region: str | None = None,
+        country: str = "",
+        pop: int = 0,
+        flags: int = 0,
+    ) -> None:
         key = normalize(surface)
         if not key:
             return
@@ -104,11 +131,11 @@ def _forms(base: str) -> Iterable[str]:
         yield base[:-3] + "elle"
         yield base[:-3] + "elles"
         yield base + "x"
-    elif base.endswith("ien") or base.endswith("éen"):
-        yield base + "ne"
-        yield base + "nes"
-        yield base + "s"
-    elif base.endswith("on") and not base.endswith("ion"):
+    elif (
+        base.endswith("ien")
+        or base.endswith("éen")
+        or (base.endswith("on") and not base.endswith("ion"))
+    ):
         yield base + "ne"
         yield base + "nes"
         yield base + "s"
@@ -217,15 +244,18 @@ def _add_geonames(t: _Table, min_pop: int, foreign_min_pop: int) -> None:
         if cc in FR_CODES:
             if pop < min_pop:
                 continue
-            code = (pd.OVERSEAS_COUNTRY.get(cc) if cc != "FR"
-                    else pd.INSEE_REGION.get(str(city.get("admin1code"))))
+            code = (
+                pd.OVERSEAS_COUNTRY.get(cc)
+                if cc != "FR"
+                else pd.INSEE_REGION.get(str(city.get("admin1code")))
+            )
             if code is None or re.search(r"\d", name):
                 continue
             key = normalize(name)
             if key in pd.COMMUNE_BLACKLIST or len(key) < 3:
                 continue
             flags = F_CAP | F_GEONAMES
-            if pop < 5000 or key in pd.SOFT_COMMUNES or len(key) < 4:
+            if pop < 5000 or key in pd.SOFT_COMMUNES or len(key) < 4 or key in pd.FIRST_NAMES:
                 flags |= F_WEAK
             if key in pd.EN_WEAK_COMMUNES:
                 flags |= F_EN_WEAK

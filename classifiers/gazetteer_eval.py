@@ -71,11 +71,14 @@ def evaluate(gaz: Gazetteer, items: list[dict[str, Any]], verbose: bool = False)
         cpairs.append((gc, pc))
         nat_ok += bool(it.get("national")) == loc.national
         if verbose and (gr != pr or gc != pc or bool(it.get("national")) != loc.national):
-            print(f"{it.get('id')}: {it.get('title', '')[:70]!r}\n"
-                  f"   gold R={sorted(gr)} C={sorted(gc)} N={it.get('national')}\n"
-                  f"   pred R={sorted(pr)} C={sorted(pc)} N={loc.national} "
-                  f"ns={loc.national_score}\n   scores={loc.region_scores} {loc.country_scores}"
-                  f"\n   ev={loc.evidence}", file=sys.stderr)
+            print(
+                f"{it.get('id')}: {it.get('title', '')[:70]!r}\n"
+                f"   gold R={sorted(gr)} C={sorted(gc)} N={it.get('national')}\n"
+                f"   pred R={sorted(pr)} C={sorted(pc)} N={loc.national} "
+                f"ns={loc.national_score}\n   scores={loc.region_scores} {loc.country_scores}"
+                f"\n   ev={loc.evidence}",
+                file=sys.stderr,
+            )
     return {
         "items": len(items),
         "region": _f1(rpairs),

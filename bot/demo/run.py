@@ -64,7 +64,7 @@ def run_demo(settings: Settings, console: Console) -> int:
             console.print(f"[dim]— message {n} ({len(chunk)} chars) —[/]")
             console.print(visible_text(chunk), markup=False, highlight=False)
         console.print(Rule("/region Hauts-de-France"))
-        reply = answer_text(rt, "/region Hauts-de-France")
+        reply = answer_text(rt, "/region Hauts-de-France", chat_id=-1)
         for message in reply.messages:
             console.print(visible_text(message), markup=False, highlight=False)
         for row in reply.buttons:

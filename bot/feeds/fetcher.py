@@ -159,6 +159,11 @@ class Fetcher:
         except httpx.TooManyRedirects as exc:
             raise FetchError(f"too many redirects (more than {self.settings.max_redirects})") from exc
         except httpx.TimeoutException as exc:
+            # httpx-aiohttp maps every aiohttp connection error, a refused one included, to
+            # ConnectTimeout: only a cause that is a real timeout is reported as one.
+            cause = exc.__cause__
+            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+                raise FetchError(f"cannot connect: {exc}") from exc
             raise FetchTimeout(f"timed out: {type(exc).__name__}") from exc
         except httpx.ConnectError as exc:
             raise FetchError(f"cannot connect: {exc or type(exc).__name__}") from exc

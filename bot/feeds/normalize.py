@@ -120,7 +120,7 @@ FR_MONTHS = {
     "octobre": 10, "nov": 11, "novembre": 11, "dec": 12, "decembre": 12,
 }
 _FR_DATE = re.compile(
-    r"(?P<day>\d{1,2})\s+(?P<month>[a-zéèûô]+)\.?\s+(?P<year>\d{4})"
+    r"(?P<day>\d{1,2})(?:er)?\s+(?P<month>[a-zéèûô]+)\.?\s+(?P<year>\d{4})"
     r"(?:\s+(?:à\s+)?(?P<h>\d{1,2})[:h](?P<m>\d{2})(?::(?P<s>\d{2}))?)?"
     r"(?:\s*(?P<tz>[+-]\d{4}|gmt|utc|z))?",
     re.IGNORECASE,

@@ -1,0 +1,229 @@
+"""Poll speed: our poller against `feedparser.parse(url)` in a loop, on one loopback server.
+
+Prints one JSON object. The feed server runs in its own process (it competes for the two
+cores like any server would, but never for the poller's event loop or GIL) and serves N
+synthetic RSS 2.0 feeds of M items, each with about 1 KB of French HTML, with ETag and 304.
+
+- first poll: Store.open on a fresh SQLite file, sync_feeds, Poller.poll_due() with the real
+  Fetcher and parse pool (tagging off). The baseline is sequential `feedparser.parse(url)`
+  (urllib, default settings, sanitiser on) timed on a sample of the feeds and extrapolated.
+- steady state: force_due, then a second poll where every feed answers 304.
+- memory: peak RSS of this process, and of the largest child (server, parse workers).
+
+    .venv/bin/python bench/poll.py --feeds 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+WORDS = (
+    "région Hauts-de-France intelligence artificielle numérique innovation startup agence "
+    "laboratoire recherche université Lille Lyon Bordeaux Toulouse Nantes Rennes Grenoble "
+    "Montpellier Strasbourg Marseille collectivité données santé industrie énergie transition "
+    "écologique mobilité formation compétences emploi entreprises financement appel projets "
+    "plateforme modèle algorithme calcul souveraineté cybersécurité robotique agriculture "
+    "territoire département métropole conseil régional État européen France 2030 lauréat "
+    "démonstrateur partenariat incubateur accélérateur pôle compétitivité école ingénieurs"
+).split()
+TITLE_WORDS = ("lance", "annonce", "inaugure", "finance", "accueille", "présente", "déploie",
+               "renforce", "ouvre", "signe", "soutient", "dévoile")
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    words = [rng.choice(WORDS) for _ in range(n)]
+    return " ".join(words).capitalize()
+
+
+def _description(rng: random.Random, feed: int, item: int) -> str:
+    """About 1 KB of HTML: paragraphs, a link, a few entities."""
+    parts = [
+        f"<p>{_sentence(rng, 14)}&nbsp;: l&#8217;{_sentence(rng, 10).lower()} "
+        f"&laquo;&nbsp;{_sentence(rng, 6)}&nbsp;&raquo;.</p>",
+        f'<p>{_sentence(rng, 18)}, <a href="https://example.org/dossier/{feed}-{item}">'
+        f"voir le dossier</a> &amp; {_sentence(rng, 8).lower()}.</p>",
+        f"<p><strong>{_sentence(rng, 5)}</strong> {_sentence(rng, 12).lower()}&hellip;</p>",
+        f"<ul><li>{_sentence(rng, 6)}</li><li>{_sentence(rng, 7)}</li></ul>",
+    ]
+    return "".join(parts)
+
+
+def make_feed(feed: int, items: int, now: datetime) -> bytes:
+    """One RSS 2.0 document with unique guids, links and (mostly) titles."""
+    rng = random.Random(feed)
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>',
+        f"<title>Source {feed} — actualités</title><link>https://source{feed}.example.org/</link>",
+        "<language>fr</language><description>Flux de démonstration</description>",
+    ]
+    for j in range(items):
+        when = now - timedelta(minutes=17 * j + feed)
+        title = f"{_sentence(rng, 3)} {rng.choice(TITLE_WORDS)} {_sentence(rng, 5).lower()} n°{feed}-{j}"
+        out.append(
+            f"<item><title>{escape(title)}</title>"
+            f"<link>https://source{feed}.example.org/articles/{j}?utm_source=rss&amp;id={j}</link>"
+            f'<guid isPermaLink="false">source-{feed}-item-{j}</guid>'
+            f"<pubDate>{format_datetime(when)}</pubDate>"
+            f"<description>{escape(_description(rng, feed, j))}</description></item>"
+        )
+    out.append("</channel></rss>")
+    return "\n".join(out).encode("utf-8")
+
+
+def serve(feeds: int, items: int, now_ts: float, ready: Any) -> None:
+    """The feed server process: /feed/N.xml with ETag and 304."""
+    from aiohttp import web  # noqa: PLC0415
+
+    now = datetime.fromtimestamp(now_ts, UTC)
+    bodies = {f"/feed/{i}.xml": make_feed(i, items, now) for i in range(feeds)}
+    etags = {path: '"' + hashlib.md5(body).hexdigest() + '"' for path, body in bodies.items()}
+
+    async def handle(request: web.Request) -> web.Response:
+        body = bodies.get(request.path)
+        if body is None:
+            return web.Response(status=404, text="not found")
+        tag = etags[request.path]
+        if request.headers.get("If-None-Match") == tag:
+            return web.Response(status=304, headers={"ETag": tag})
+        return web.Response(body=body, headers={
+            "Content-Type": "application/rss+xml; charset=utf-8", "ETag": tag})
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/feed/{name}", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.put((port, sum(len(b) for b in bodies.values())))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def baseline(urls: list[str]) -> float:
+    """Seconds for the naive loop: feedparser fetches and parses each URL, one after another."""
+    import feedparser  # noqa: PLC0415
+
+    started = time.perf_counter()
+    for url in urls:
+        doc = feedparser.parse(url)
+        if not doc.entries:
+            raise SystemExit(f"baseline got no entries from {url}: {doc.get('bozo_exception')}")
+    return time.perf_counter() - started
+
+
+async def ours(urls: list[str], db_url: str, settings: Any) -> dict[str, Any]:
+    """First poll and steady-state poll through the real code path."""
+    from bot.config import FeedConfig  # noqa: PLC0415
+    from bot.feeds.fetcher import Fetcher  # noqa: PLC0415
+    from bot.feeds.poller import Poller, make_parse_pool  # noqa: PLC0415
+    from bot.store.repo import Store  # noqa: PLC0415
+
+    store = Store.open(db_url)
+    now = datetime.now(UTC)
+    store.sync_feeds([FeedConfig(id=f"bench-{i}", name=f"Bench {i}", url=url)
+                      for i, url in enumerate(urls)], now)
+    clock = lambda: now  # noqa: E731 - the bench freezes time: both polls see the same now
+    pool = make_parse_pool(settings.parse_workers)
+    try:
+        async with Fetcher(settings) as fetcher:
+            poller = Poller(store, fetcher, settings, clock=clock, parse_pool=pool, tag_new=None)
+            try:
+                first = await poller.poll_due()
+                stored = store.count_items()
+                store.force_due(now)
+                steady = await poller.poll_due()
+            finally:
+                await poller.close()
+    finally:
+        pool.shutdown(wait=True)
+        store.close()
+    if first.failed or steady.failed:
+        raise SystemExit(f"bench feeds failed: {dict(list((first.errors | steady.errors).items())[:3])}")
+    return {
+        "first_poll_seconds": round(first.seconds, 3),
+        "steady_state_seconds": round(steady.seconds, 3),
+        "steady_state_not_modified": steady.not_modified,
+        "items_stored": stored,
+        "first_poll_new_items": first.new_items,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the bench and print JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--feeds", type=int, default=1000)
+    ap.add_argument("--items", type=int, default=50, help="items per feed")
+    ap.add_argument("--baseline-sample", type=int, default=100,
+                    help="feeds timed for the sequential baseline (extrapolated per feed)")
+    ap.add_argument("--concurrency", type=int, default=64, help="Settings.global_concurrency")
+    ap.add_argument("--per-host", type=int, default=16, help="Settings.per_host_concurrency")
+    args = ap.parse_args(argv)
+
+    from bot.config import Settings  # noqa: PLC0415
+
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Queue()
+    server = ctx.Process(target=serve, args=(args.feeds, args.items, time.time(), ready), daemon=True)
+    server.start()
+    try:
+        port, corpus_bytes = ready.get(timeout=120)
+        urls = [f"http://127.0.0.1:{port}/feed/{i}.xml" for i in range(args.feeds)]
+        sample = urls[:: max(1, args.feeds // max(1, args.baseline_sample))][: args.baseline_sample]
+        base_seconds = baseline(sample)
+        per_feed = base_seconds / len(sample)
+
+        settings = replace(Settings(), global_concurrency=args.concurrency,
+                           per_host_concurrency=args.per_host)
+        with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
+            result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))
+    finally:
+        server.terminate()
+        server.join(10)
+
+    baseline_total = per_feed * args.feeds
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out = {
+        "feeds": args.feeds,
+        "items_per_feed": args.items,
+        "corpus_mb": round(corpus_bytes / 1e6, 1),
+        "first_poll_speedup_vs_sequential": round(baseline_total / result["first_poll_seconds"], 2),
+        "first_poll_seconds": result["first_poll_seconds"],
+        "baseline_seconds_per_feed": round(per_feed, 4),
+        "baseline_seconds_extrapolated": round(baseline_total, 2),
+        "baseline_sample_feeds": len(sample),
+        "steady_state_seconds": result["steady_state_seconds"],
+        "steady_state_not_modified": result["steady_state_not_modified"],
+        "items_stored": result["items_stored"],
+        "peak_rss_mb": round(self_rss, 1),
+        "children_peak_rss_mb": round(child_rss, 1),
+        "global_concurrency": settings.global_concurrency,
+        "per_host_concurrency": settings.per_host_concurrency,
+        "parse_workers": settings.parse_workers or multiprocessing.cpu_count(),
+        "cpu_count": multiprocessing.cpu_count(),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Drain the outbox within Telegram's limits; translate Telegram errors into outbox outcomes.
+
+Limits (Telegram's documented ones): about 30 messages/s overall, 1/s per private chat,
+20/minute per group. 429: wait retry_after then retry. 403: deactivate the chat. Group
+migrated: move the chat's data and resend. 5xx and timeouts: retry with backoff. A message is
+marked sent right after Telegram accepts it, so a crash re-sends at most the one in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import heapq
+import logging
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.render import visible_text
+from bot.store.chats import ChatStore, OutMessage
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Limits:
+    """Sending rates."""
+
+    global_per_second: float = 28.0
+    private_interval: float = 1.05
+    group_interval: float = 3.05  # 20 per minute
+
+
+@dataclass
+class DrainReport:
+    """What one drain did."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    received_429: int = 0
+    migrated: int = 0
+    deactivated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    """Inline keyboard from the payload's button rows."""
+    if not rows:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["data"]) for b in row]
+                                 for row in rows])
+
+
+def _retry_seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Sender:
+    """Sends leased outbox messages, paced per chat and globally."""
+
+    def __init__(self, bot: Bot, chats: ChatStore, *, clock: Callable[[], datetime], owner: str,
+                 limits: Limits | None = None, concurrency: int = 8) -> None:
+        self.bot = bot
+        self.chats = chats
+        self.clock = clock
+        self.owner = owner
+        self.limits = limits or Limits()
+        self.concurrency = concurrency
+        self.wake = asyncio.Event()
+        self._chat_ready: dict[int, float] = {}
+        self._global_next = 0.0
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def _interval(self, chat_id: int) -> float:
+        return self.limits.private_interval if chat_id > 0 else self.limits.group_interval
+
+    async def drain(self, *, batch: int = 500) -> DrainReport:
+        """Send everything due now; returns when the outbox has nothing due."""
+        report = DrainReport()
+        async with self._lock:
+            while True:
+                leased = await asyncio.to_thread(self.chats.lease, self.clock(), self.owner, limit=batch)
+                if not leased:
+                    return report
+                await self._send_batch(leased, report)
+
+    async def _send_batch(self, leased: list[OutMessage], report: DrainReport) -> None:
+        queues: dict[int, deque[OutMessage]] = {}
+        for msg in leased:
+            queues.setdefault(msg.chat_id, deque()).append(msg)
+        heap = [(self._chat_ready.get(c, 0.0), c) for c in queues]
+        heapq.heapify(heap)
+        in_flight: set[asyncio.Task[None]] = set()
+        sem = asyncio.Semaphore(self.concurrency)
+        while heap:
+            ready_at, chat_id = heapq.heappop(heap)
+            now = time.monotonic()
+            start = max(ready_at, self._global_next, self._paused_until, now)
+            if start > now:
+                await asyncio.sleep(start - now)
+            self._global_next = max(time.monotonic(), self._global_next) + 1.0 / self.limits.global_per_second
+            msg = queues[chat_id].popleft()
+            self._chat_ready[chat_id] = time.monotonic() + self._interval(chat_id)
+            await sem.acquire()
+            task = asyncio.create_task(self._send_one(msg, report))
+            task.add_done_callback(lambda _t: sem.release())
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            if queues[chat_id]:
+                # Keep a chat's messages in order: the next one waits for this one.
+                await task
+                heapq.heappush(heap, (self._chat_ready[chat_id], chat_id))
+        if in_flight:
+            await asyncio.gather(*in_flight)
+
+    async def _send_one(self, msg: OutMessage, report: DrainReport) -> None:
+        p = msg.payload
+        try:
+            sent = await self._call(msg.chat_id, p)
+        except RetryAfter as exc:
+            with warnings.catch_warnings():  # PTB 22 deprecates the int form
+                warnings.simplefilter("ignore")
+                wait = _retry_seconds(exc.retry_after)
+            report.received_429 += 1
+            self._paused_until = max(self._paused_until, time.monotonic() + wait)
+            await asyncio.to_thread(self.chats.mark_retry, msg.id, self.clock() + timedelta(seconds=wait),
+                                    f"429 retry after {wait:.0f}s", count=False)
+            report.retried += 1
+            return
+        except ChatMigrated as exc:
+            log.info("chat migrated chat=%s new=%s", msg.chat_id, exc.new_chat_id)
+            await asyncio.to_thread(self.chats.migrate, msg.chat_id, exc.new_chat_id)
+            report.migrated += 1
+            return
+        except Forbidden as exc:
+            log.info("chat blocked the bot chat=%s error=%s", msg.chat_id, exc.message)
+            await asyncio.to_thread(self.chats.deactivate, msg.chat_id, exc.message)
+            await asyncio.to_thread(self.chats.mark_dead, msg.id, f"403 {exc.message}")
+            report.deactivated += 1
+            report.dead += 1
+            return
+        except BadRequest as exc:
+            if "parse entities" in exc.message.lower() and p.get("parse_mode") == "HTML":
+                # Our escaping should make this impossible; send the plain text rather than lose it.
+                plain = {**p, "text": visible_text(p.get("text", "")), "parse_mode": None}
+                await asyncio.to_thread(self._replace_payload_and_retry, msg, plain)
+                report.retried += 1
+                return
+            log.warning("message refused chat=%s error=%s", msg.chat_id, exc.message)
+            await asyncio.to_thread(self.chats.mark_dead, msg.id, f"400 {exc.message}")
+            report.dead += 1
+            report.errors.append(exc.message)
+            return
+        except (TimedOut, NetworkError) as exc:
+            attempts = msg.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                await asyncio.to_thread(self.chats.mark_dead, msg.id, f"gave up: {exc}")
+                report.dead += 1
+                return
+            delay = min(600.0, 2.0 ** attempts)
+            await asyncio.to_thread(self.chats.mark_retry, msg.id, self.clock() + timedelta(seconds=delay),
+                                    f"{type(exc).__name__}: {exc}")
+            report.retried += 1
+            return
+        await asyncio.to_thread(self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None))
+        report.sent += 1
+
+    def _replace_payload_and_retry(self, msg: OutMessage, payload: dict[str, Any]) -> None:
+        from sqlalchemy import update  # noqa: PLC0415
+
+        from bot.store.schema import outbox  # noqa: PLC0415
+
+        with self.chats.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == msg.id).values(
+                payload=payload, status="pending", lease_owner=None, lease_until=None))
+
+    async def _call(self, chat_id: int, p: dict[str, Any]) -> Any:
+        markup = keyboard(p.get("buttons"))
+        if p.get("method") == "sendPhoto":
+            return await self.bot.send_photo(chat_id, photo=base64.b64decode(p["photo_b64"]),
+                                             caption=p.get("caption"), parse_mode=p.get("parse_mode"))
+        return await self.bot.send_message(
+            chat_id, p["text"], parse_mode=p.get("parse_mode"), reply_markup=markup,
+            link_preview_options=LinkPreviewOptions(is_disabled=True))
+
+
+def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
+    """Payload of an HTML text message with optional button rows [(Button...)...]."""
+    rows = [[{"text": b.text, "data": b.data} for b in row] for row in (buttons or ())]
+    return {"method": "sendMessage", "text": text, "parse_mode": "HTML", "buttons": rows or None}
+
+
+def photo_payload(png: bytes, caption: str) -> dict[str, Any]:
+    """Payload of a picture."""
+    return {"method": "sendPhoto", "photo_b64": base64.b64encode(png).decode(), "caption": caption,
+            "parse_mode": "HTML"}

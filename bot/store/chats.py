@@ -1,0 +1,258 @@
+"""Chats, their subscriptions and settings, and the persistent outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from bot.digest import Filters
+from bot.store.repo import Store, utc
+from bot.store.schema import chats, outbox, subscriptions
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """A chat's settings and subscriptions."""
+
+    id: int
+    type: str
+    title: str | None
+    language: str
+    timezone: str
+    active: bool
+    alerts: bool
+    digest: str
+    digest_weekday: int
+    digest_hour: int
+    next_digest_at: datetime | None
+    last_digest_at: datetime | None
+    regions: frozenset[str]
+    types: frozenset[str]
+    keywords: tuple[str, ...]
+    excludes: tuple[str, ...]
+
+    @property
+    def filters(self) -> Filters:
+        """The chat's item filters."""
+        return Filters(self.regions, self.types, self.keywords, self.excludes)
+
+    @property
+    def subscribed(self) -> bool:
+        """True when the chat receives anything."""
+        return self.alerts or self.digest != "off"
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """One leased outbox row."""
+
+    id: int
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class ChatStore:
+    """Queries on chats, subscriptions and the outbox."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    # ---- chats ----------------------------------------------------------------------------
+
+    def ensure_chat(self, chat_id: int, *, type: str, title: str | None, language: str,
+                    now: datetime, timezone: str = "Europe/Paris") -> None:
+        """Create the chat when new; reactivate it when it comes back."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(chats.c.active).where(chats.c.id == chat_id)).first()
+            if row is None:
+                conn.execute(chats.insert().values(
+                    id=chat_id, type=type, title=title, language=language, timezone=timezone,
+                    active=True, alerts=False, digest="off", digest_weekday=0, digest_hour=8,
+                    created_at=now))
+            elif not row.active:
+                conn.execute(update(chats).where(chats.c.id == chat_id)
+                             .values(active=True, inactive_reason=None))
+
+    def get(self, chat_id: int) -> ChatSettings | None:
+        """A chat's settings, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(chats).where(chats.c.id == chat_id)).first()
+            if row is None:
+                return None
+            subs = conn.execute(select(subscriptions.c.kind, subscriptions.c.value)
+                                .where(subscriptions.c.chat_id == chat_id)).all()
+        return _settings(row, subs)
+
+    def update(self, chat_id: int, **values: Any) -> None:
+        """Set chat columns (language, alerts, digest, digest_weekday, digest_hour, next_digest_at...)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(chats).where(chats.c.id == chat_id).values(**values))
+
+    def set_subscription(self, chat_id: int, kind: str, value: str, on: bool) -> None:
+        """Add or remove one subscription."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(subscriptions).where(
+                subscriptions.c.chat_id == chat_id, subscriptions.c.kind == kind,
+                subscriptions.c.value == value))
+            if on:
+                conn.execute(subscriptions.insert().values(chat_id=chat_id, kind=kind, value=value))
+
+    def clear_subscriptions(self, chat_id: int) -> None:
+        """Remove every subscription and turn alerts and digests off."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
+            conn.execute(update(chats).where(chats.c.id == chat_id)
+                         .values(alerts=False, digest="off", next_digest_at=None))
+
+    def delete_chat(self, chat_id: int) -> None:
+        """/stop: forget the chat entirely (subscriptions, queued messages)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
+            conn.execute(delete(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending"))
+            conn.execute(delete(chats).where(chats.c.id == chat_id))
+
+    def deactivate(self, chat_id: int, reason: str) -> None:
+        """Blocked or kicked: stop sending to the chat, drop what is queued for it."""
+        with self.engine.begin() as conn:
+            conn.execute(update(chats).where(chats.c.id == chat_id)
+                         .values(active=False, inactive_reason=reason[:500]))
+            conn.execute(update(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
+                         .values(status="dead", last_error=f"chat inactive: {reason}"[:500]))
+
+    def migrate(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup: move the chat's data and queued messages to the new id."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(chats).where(chats.c.id == old_id)).first()
+            exists = conn.execute(select(chats.c.id).where(chats.c.id == new_id)).first()
+            if row is not None and exists is None:
+                values = dict(row._mapping)
+                values.update(id=new_id, type="supergroup")
+                conn.execute(chats.insert().values(**values))
+            subs = conn.execute(select(subscriptions.c.kind, subscriptions.c.value)
+                                .where(subscriptions.c.chat_id == old_id)).all()
+            if subs and exists is None:
+                conn.execute(subscriptions.insert(),
+                             [{"chat_id": new_id, "kind": k, "value": v} for k, v in subs])
+            conn.execute(update(outbox).where(outbox.c.chat_id == old_id, outbox.c.status.in_(("pending", "sending")))
+                         .values(chat_id=new_id, status="pending", lease_owner=None, lease_until=None))
+            conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == old_id))
+            conn.execute(delete(chats).where(chats.c.id == old_id))
+
+    def alert_chats(self) -> list[ChatSettings]:
+        """Active chats with real-time alerts on."""
+        return self._many(and_(chats.c.active.is_(True), chats.c.alerts.is_(True)))
+
+    def due_digests(self, now: datetime, limit: int = 500) -> list[ChatSettings]:
+        """Active chats whose next digest time has come."""
+        return self._many(and_(chats.c.active.is_(True), chats.c.digest != "off",
+                               chats.c.next_digest_at <= now), limit=limit)
+
+    def _many(self, where: Any, limit: int | None = None) -> list[ChatSettings]:
+        with self.engine.connect() as conn:
+            q = select(chats).where(where).order_by(chats.c.id)
+            if limit:
+                q = q.limit(limit)
+            rows = conn.execute(q).all()
+            subs: dict[int, list[Any]] = {r.id: [] for r in rows}
+            ids = list(subs)
+            for start in range(0, len(ids), 500):
+                for s in conn.execute(select(subscriptions).where(
+                        subscriptions.c.chat_id.in_(ids[start : start + 500]))):
+                    subs[s.chat_id].append((s.kind, s.value))
+        return [_settings(r, subs[r.id]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Chats by state, for /stats."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(chats)).scalar_one()
+            active = conn.execute(select(func.count()).select_from(chats).where(chats.c.active.is_(True))).scalar_one()
+            pending = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "pending")).scalar_one()
+            sent = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "sent")).scalar_one()
+            dead = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "dead")).scalar_one()
+        return {"chats": int(total), "active_chats": int(active), "outbox_pending": int(pending),
+                "outbox_sent": int(sent), "outbox_dead": int(dead)}
+
+    # ---- outbox ---------------------------------------------------------------------------
+
+    def enqueue(self, messages: Sequence[dict[str, Any]], now: datetime, *,
+                chat_update: tuple[int, dict[str, Any]] | None = None) -> int:
+        """Queue messages ({chat_id, kind, dedup_key, payload}); a dedup_key already queued is skipped.
+
+        chat_update, when given, is written in the same transaction (a digest and its new
+        next_digest_at land together, so a restart neither skips nor repeats it).
+        """
+        rows = [{**m, "status": "pending", "attempts": 0, "not_before": now, "created_at": now}
+                for m in messages]
+        with self.engine.begin() as conn:
+            added = 0
+            if rows:
+                stmt = self.store._insert(outbox).on_conflict_do_nothing(index_elements=["dedup_key"])
+                added = conn.execute(stmt, rows).rowcount or 0
+            if chat_update is not None:
+                conn.execute(update(chats).where(chats.c.id == chat_update[0]).values(**chat_update[1]))
+        return added
+
+    def lease(self, now: datetime, owner: str, *, limit: int = 100,
+              lease: timedelta = timedelta(minutes=2)) -> list[OutMessage]:
+        """Take due messages (pending, or 'sending' whose lease expired after a crash)."""
+        ready = or_(and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+                    and_(outbox.c.status == "sending", outbox.c.lease_until < now))
+        q = select(outbox).where(ready).order_by(outbox.c.not_before, outbox.c.id).limit(limit)
+        with self.engine.begin() as conn:
+            if self.store.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = conn.execute(q).all()
+            if rows:
+                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+                             .values(status="sending", lease_owner=owner, lease_until=now + lease))
+        return [OutMessage(r.id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows]
+
+    def mark_sent(self, message_id: int, now: datetime, telegram_id: int | None) -> None:
+        """The message reached Telegram."""
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == message_id).values(
+                status="sent", sent_at=now, telegram_message_id=telegram_id, lease_owner=None,
+                lease_until=None, attempts=outbox.c.attempts + 1))
+
+    def mark_retry(self, message_id: int, not_before: datetime, error: str, *, count: bool = True) -> None:
+        """Try again later (429, 5xx, timeout)."""
+        values: dict[str, Any] = {"status": "pending", "not_before": not_before,
+                                  "last_error": error[:500], "lease_owner": None, "lease_until": None}
+        if count:
+            values["attempts"] = outbox.c.attempts + 1
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    def mark_dead(self, message_id: int, error: str) -> None:
+        """Give up on a message (Telegram refused it for good)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == message_id).values(
+                status="dead", last_error=error[:500], lease_owner=None, lease_until=None))
+
+    def next_due(self) -> datetime | None:
+        """When the next pending message becomes due."""
+        with self.engine.connect() as conn:
+            return utc(conn.execute(select(func.min(outbox.c.not_before))
+                                    .where(outbox.c.status == "pending")).scalar())
+
+
+def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
+    by: dict[str, list[str]] = {}
+    for kind, value in subs:
+        by.setdefault(kind, []).append(value)
+    m = row._mapping
+    return ChatSettings(
+        id=m["id"], type=m["type"], title=m["title"], language=m["language"], timezone=m["timezone"],
+        active=m["active"], alerts=m["alerts"], digest=m["digest"], digest_weekday=m["digest_weekday"],
+        digest_hour=m["digest_hour"], next_digest_at=utc(m["next_digest_at"]),
+        last_digest_at=utc(m["last_digest_at"]), regions=frozenset(by.get("region", ())),
+        types=frozenset(by.get("type", ())), keywords=tuple(sorted(by.get("keyword", ()))),
+        excludes=tuple(sorted(by.get("exclude", ()))),
+    )
