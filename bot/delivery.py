@@ -100,7 +100,8 @@ class Sender:
             queues.setdefault(msg.chat_id, deque()).append(msg)
         heap = [(self._chat_ready.get(c, 0.0), c) for c in queues]
         heapq.heapify(heap)
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight: set[asyncio.Task[datetime | None]] = set()
+        last: dict[int, asyncio.Task[datetime | None]] = {}
         sem = asyncio.Semaphore(self.concurrency)
         while heap:
             ready_at, chat_id = heapq.heappop(heap)
@@ -108,6 +109,15 @@ class Sender:
             start = max(ready_at, self._global_next, self._paused_until, now)
             if start > now:
                 await asyncio.sleep(start - now)
+            previous = last.get(chat_id)
+            if previous is not None:
+                # Keep a chat's messages in order: the next one waits for this one (long done,
+                # the chat's interval has passed)... and waits behind it when it must be retried.
+                retry_at = await previous
+                if retry_at is not None:
+                    held = [m.id for m in queues.pop(chat_id)]
+                    await asyncio.to_thread(self._hold, held, retry_at)
+                    continue
             self._global_next = max(time.monotonic(), self._global_next) + 1.0 / self.limits.global_per_second
             msg = queues[chat_id].popleft()
             self._chat_ready[chat_id] = time.monotonic() + self._interval(chat_id)
@@ -117,13 +127,17 @@ class Sender:
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             if queues[chat_id]:
-                # Keep a chat's messages in order: the next one waits for this one.
-                await task
+                last[chat_id] = task
                 heapq.heappush(heap, (self._chat_ready[chat_id], chat_id))
         if in_flight:
             await asyncio.gather(*in_flight)
 
-    async def _send_one(self, msg: OutMessage, report: DrainReport) -> None:
+    def _hold(self, message_ids: list[int], not_before: datetime) -> None:
+        for message_id in message_ids:
+            self.chats.mark_retry(message_id, not_before, "held behind a retried message", count=False)
+
+    async def _send_one(self, msg: OutMessage, report: DrainReport) -> datetime | None:
+        """Send one message and record the outcome; the retry time when it must be retried."""
         p = msg.payload
         try:
             sent = await self._call(msg.chat_id, p)
@@ -133,47 +147,50 @@ class Sender:
                 wait = _retry_seconds(exc.retry_after)
             report.received_429 += 1
             self._paused_until = max(self._paused_until, time.monotonic() + wait)
-            await asyncio.to_thread(self.chats.mark_retry, msg.id, self.clock() + timedelta(seconds=wait),
+            retry_at = self.clock() + timedelta(seconds=wait)
+            await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at,
                                     f"429 retry after {wait:.0f}s", count=False)
             report.retried += 1
-            return
+            return retry_at
         except ChatMigrated as exc:
             log.info("chat migrated chat=%s new=%s", msg.chat_id, exc.new_chat_id)
             await asyncio.to_thread(self.chats.migrate, msg.chat_id, exc.new_chat_id)
             report.migrated += 1
-            return
+            return None
         except Forbidden as exc:
             log.info("chat blocked the bot chat=%s error=%s", msg.chat_id, exc.message)
             await asyncio.to_thread(self.chats.deactivate, msg.chat_id, exc.message)
             await asyncio.to_thread(self.chats.mark_dead, msg.id, f"403 {exc.message}")
             report.deactivated += 1
             report.dead += 1
-            return
+            return None
         except BadRequest as exc:
             if "parse entities" in exc.message.lower() and p.get("parse_mode") == "HTML":
                 # Our escaping should make this impossible; send the plain text rather than lose it.
                 plain = {**p, "text": visible_text(p.get("text", "")), "parse_mode": None}
                 await asyncio.to_thread(self._replace_payload_and_retry, msg, plain)
                 report.retried += 1
-                return
+                return None
             log.warning("message refused chat=%s error=%s", msg.chat_id, exc.message)
             await asyncio.to_thread(self.chats.mark_dead, msg.id, f"400 {exc.message}")
             report.dead += 1
             report.errors.append(exc.message)
-            return
+            return None
         except (TimedOut, NetworkError) as exc:
             attempts = msg.attempts + 1
             if attempts >= MAX_ATTEMPTS:
                 await asyncio.to_thread(self.chats.mark_dead, msg.id, f"gave up: {exc}")
                 report.dead += 1
-                return
+                return None
             delay = min(600.0, 2.0 ** attempts)
-            await asyncio.to_thread(self.chats.mark_retry, msg.id, self.clock() + timedelta(seconds=delay),
+            retry_at = self.clock() + timedelta(seconds=delay)
+            await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at,
                                     f"{type(exc).__name__}: {exc}")
             report.retried += 1
-            return
+            return retry_at
         await asyncio.to_thread(self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None))
         report.sent += 1
+        return None
 
     def _replace_payload_and_retry(self, msg: OutMessage, payload: dict[str, Any]) -> None:
         from sqlalchemy import update  # noqa: PLC0415

@@ -11,7 +11,7 @@ from bot.commands import render_digest
 from bot.delivery import message_payload, photo_payload
 from bot.digest import digest_period, next_digest_time
 from bot.i18n import t
-from bot.render import alert_html
+from bot.render import alert_html, esc
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
 
@@ -62,7 +62,7 @@ def enqueue_due_digests(store: Store, chats: ChatStore, now: datetime) -> int:
                     if counts_region or counts_type else None)
             if png:
                 messages.append({"chat_id": chat.id, "kind": "chart", "dedup_key": f"{key}:chart",
-                                 "payload": photo_payload(png, t(chat.language, "chart_title"))})
+                                 "payload": photo_payload(png, esc(t(chat.language, "chart_title")))})
         following = next_digest_time(chat.digest, chat.digest_weekday, chat.digest_hour,
                                      chat.timezone, max(now, slot))
         queued += chats.enqueue(messages, now, chat_update=(chat.id, {

@@ -69,7 +69,7 @@ def split_chunks(blocks: Sequence[str], limit: int = TELEGRAM_LIMIT) -> list[str
 
 def digest_html(digest: Digest, lang: str, *, title_key: str = "digest_title") -> list[str]:
     """A digest as Telegram HTML messages: grouped by region then type, with counts."""
-    head = (f"<b>{t(lang, title_key)}</b> — {fmt_date(digest.start, lang)} → "
+    head = (f"<b>{esc(t(lang, title_key))}</b> — {fmt_date(digest.start, lang)} → "
             f"{fmt_date(digest.end, lang)}\n{t(lang, 'digest_total', n=digest.total)}")
     if digest.total == 0:
         return [head + "\n\n" + t(lang, "digest_empty")]

@@ -8,15 +8,18 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from collections.abc import AsyncIterator
 
 from bot.config import FeedList, Settings, load_feeds
 from bot.feeds.fetcher import Fetcher
 from bot.feeds.poller import Poller, make_parse_pool
 from bot.store.repo import Store
-from bot.tagging import TaggingService
-from classifiers.gazetteer import Gazetteer
-from classifiers.tagger import Tagger
+
+if TYPE_CHECKING:
+    from bot.tagging import TaggingService
+    from classifiers.gazetteer import Gazetteer
+    from classifiers.tagger import Tagger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ class Runtime:
     def gazetteer(self) -> Gazetteer:
         """The place gazetteer (loaded on first use)."""
         if self._gazetteer is None:
+            from classifiers.gazetteer import Gazetteer  # imported on first use: slow to load
+
             self._gazetteer = self._tagger.gazetteer if self._tagger else Gazetteer.load()
         return self._gazetteer
 
@@ -66,6 +71,7 @@ class Runtime:
         """The tagger, trained first when no usable model is stored."""
         if self._tagger is None:
             from bot.corrections import correction_examples  # noqa: PLC0415
+            from classifiers.tagger import Tagger  # scikit-learn takes seconds to import
 
             self._tagger = Tagger.load_or_train(
                 self.settings.models_dir, extra=correction_examples(self.store))
@@ -77,6 +83,8 @@ class Runtime:
         pool = make_parse_pool(self.settings.parse_workers)
         tagging: TaggingService | None = None
         if tag:
+            from bot.tagging import TaggingService  # scikit-learn: imported only when tagging
+
             tagger = self.tagger()
             tagging = TaggingService(self.store, self.settings.models_dir, pool, tagger.version,
                                      self.clock)

@@ -164,6 +164,9 @@ class Handlers:
         if func is None:
             return
         ctx = await asyncio.to_thread(self._ctx, update)
+        if name in ADMIN_ROUTES and not ctx.is_admin:  # channel admins are not bot admins
+            await self._send(update, Reply((commands.t(ctx.lang, "admin_only"),)))
+            return
         result = func(ctx, arg.strip())
         reply = await result if asyncio.iscoroutine(result) else result
         await self._send(update, reply)  # type: ignore[arg-type]

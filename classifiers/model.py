@@ -1,6 +1,7 @@
 """The learned part of the tagger: initiative types, primary type and topic (scikit-learn).
 
-One feature extractor (word and character TF-IDF over French-normalised text) feeds three
+One feature extractor (TF-IDF over words, word pairs and 5-letter stems of French-normalised
+text: character n-grams scored about the same here at three times the cost) feeds three
 heads: one-vs-rest logistic regressions for the multi-label types, a multinomial logistic
 regression for the primary type, and a binary one for topic_ai. Per-type decision thresholds
 are chosen by cross-validation.
@@ -8,6 +9,7 @@ are chosen by cross-validation.
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -20,7 +22,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from classifiers.taxonomy import TYPES
@@ -39,19 +40,28 @@ def prepare(title: str, text: str, limit: int = TEXT_CHARS) -> str:
     return _SPACES.sub(" ", ascii_text)
 
 
-def make_features() -> FeatureUnion:
-    """Word 1–2-grams and character 3–5-grams, both sublinear TF-IDF."""
-    return FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, sublinear_tf=True,
-                                  token_pattern=r"(?u)\b[a-z][a-z0-9]+\b", max_features=60_000)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2,
-                                  sublinear_tf=True, max_features=120_000)),
-    ])
+_TOKEN = re.compile(r"\b[a-z][a-z0-9]+\b")
+STEM_PREFIX = "~"
 
 
-def make_linear(c: float) -> LogisticRegression:
-    """The linear model used by every head."""
-    return LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+def analyze(doc: str) -> list[str]:
+    """Words, word pairs and 5-letter stems (a light French stemmer: 'financement' ~ 'financer')."""
+    toks = _TOKEN.findall(doc)
+    out = toks + [a + " " + b for a, b in zip(toks, toks[1:], strict=False)]
+    out += [STEM_PREFIX + t[:5] for t in toks if len(t) > 5]
+    return out
+
+
+def make_features() -> TfidfVectorizer:
+    """Sublinear TF-IDF over analyze()."""
+    return TfidfVectorizer(analyzer=analyze, min_df=2, max_df=0.9, sublinear_tf=True, max_features=80_000)
+
+
+def make_linear(c: float, *, multiclass: bool = False) -> LogisticRegression:
+    """The linear model of every head (liblinear: fast on small sparse data)."""
+    if multiclass:
+        return LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    return LogisticRegression(C=c, class_weight="balanced", solver="liblinear")
 
 
 @dataclass
@@ -90,11 +100,40 @@ class TypeModel:
         self.types_ = OneVsRestClassifier(make_linear(self.c_types)).fit(x_on, y_types)
         self.thresholds_ = self._cv_thresholds(x_on, y_types)
         y_primary = np.array([p for p, keep in zip(primary, on, strict=True) if keep])
-        self.primary_ = make_linear(self.c_primary).fit(x_on, y_primary)
+        self.primary_ = make_linear(self.c_primary, multiclass=True).fit(x_on, y_primary)
         self.topic_ = make_linear(self.c_topic).fit(x_all, np.array(topic, dtype=int))
-        self.word_names_ = np.array(self.features_.transformer_list[0][1].get_feature_names_out())
-        self.n_words_ = len(self.word_names_)
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # skops stores a dict of numpy ints node by node (seconds to load): keep the vocabulary
+        # as one string in index order instead, and rebuild the dict on load.
+        state = dict(self.__dict__)
+        state.pop("_names", None)
+        features = state.get("features_")
+        if features is not None and getattr(features, "vocabulary_", None):
+            terms = [""] * len(features.vocabulary_)
+            for term, index in features.vocabulary_.items():
+                terms[index] = term
+            features = copy.copy(features)
+            features.vocabulary_ = {}
+            state["features_"] = features
+            state["vocabulary_terms_"] = "\n".join(terms)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        terms = state.pop("vocabulary_terms_", None)
+        self.__dict__.update(state)
+        if terms is not None:
+            self.features_.vocabulary_ = {term: i for i, term in enumerate(terms.split("\n"))}
+
+    def _feature_names(self) -> list[str]:
+        names: list[str] | None = self.__dict__.get("_names")
+        if names is None:
+            names = [""] * len(self.features_.vocabulary_)
+            for term, index in self.features_.vocabulary_.items():
+                names[index] = term
+            self._names = names
+        return names
 
     def _cv_thresholds(self, x: Any, y: np.ndarray) -> np.ndarray:
         folds = min(self.cv_folds, max(2, int(y.sum(axis=0).min())))
@@ -119,8 +158,8 @@ class TypeModel:
         for i in range(len(texts)):
             scores = {t: float(p_types[i, j]) for j, t in enumerate(TYPES)}
             chosen = [t for j, t in enumerate(TYPES) if p_types[i, j] >= self.thresholds_[j]]
-            prim_scores = {c: float(p_primary[i, k]) for k, c in enumerate(classes)}
-            primary = max(prim_scores, key=lambda c: prim_scores[c])
+            prim_scores = {str(c): float(p_primary[i, k]) for k, c in enumerate(classes)}
+            primary = str(max(prim_scores, key=lambda c: prim_scores[c]))
             if primary not in chosen:
                 chosen.append(primary)
             chosen.sort(key=lambda t: -scores[t])
@@ -131,16 +170,18 @@ class TypeModel:
 
     def _evidence(self, row: Any, chosen: Sequence[str], top: int = 5) -> dict[str, list[str]]:
         """The words of the article that pushed each chosen type up the most."""
-        words = sparse.csr_matrix(row)[:, : self.n_words_]
+        words = sparse.csr_matrix(row)
         if words.nnz == 0:
             return {}
+        names = self._feature_names()
         idx, vals = words.indices, words.data
         out: dict[str, list[str]] = {}
         for t in chosen:
-            coef = self.types_.estimators_[TYPES.index(t)].coef_[0, : self.n_words_]
+            coef = self.types_.estimators_[TYPES.index(t)].coef_[0]
             contrib = vals * coef[idx]
-            order = np.argsort(-contrib)[:top]
-            out[t] = [str(self.word_names_[idx[k]]) for k in order if contrib[k] > 0]
+            order = np.argsort(-contrib)[: top * 2]
+            picked = [names[idx[k]] for k in order if contrib[k] > 0 and not names[idx[k]].startswith(STEM_PREFIX)]
+            out[t] = picked[:top]
         return out
 
 

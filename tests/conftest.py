@@ -1,10 +1,11 @@
-"""Generic fixtures: fixture files, a loopback feed server, settings, a fresh store, feed builders."""
+"""Generic fixtures: feed samples, a loopback feed server, settings, a fresh store, builders."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,18 @@ def feed_config(feed_id: str, url: str, **fields: Any) -> FeedConfig:
     return FeedConfig(id=feed_id, name=fields.pop("name", feed_id.title()), url=url, **fields)
 
 
-def rss(*items: tuple[str, str], title: str = "Test feed", guid: bool = True) -> bytes:
-    """A small RSS 2.0 document of (title, link) items."""
+def rss(
+    *items: tuple[str, str],
+    title: str = "Test feed",
+    guid: bool = True,
+    published: datetime = NOW - timedelta(days=1),
+) -> bytes:
+    """A small RSS 2.0 document of (title, link) items, all published at one time."""
+    date = format_datetime(published, usegmt=True)
     entries = "".join(
         f"<item><title>{t}</title><link>{link}</link>"
         + (f"<guid>{link}</guid>" if guid else "")
-        + "<pubDate>Thu, 13 Mar 2025 10:00:00 +0000</pubDate>"
+        + f"<pubDate>{date}</pubDate>"
         f"<description>Texte de l'article {t}.</description></item>"
         for t, link in items
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.config import Settings, load_feeds, load_settings
 from bot.errors import ConfigError
@@ -63,8 +64,8 @@ def test_defaults_apply_and_entries_override_them(tmp_path: Path) -> None:
 
 def test_feed_configs_are_frozen(tmp_path: Path) -> None:
     feed = load_feeds(write(tmp_path, GOOD)).feeds[0]
-    with pytest.raises(Exception, match="frozen"):
-        feed.url = "https://elsewhere.example/"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        feed.url = "https://elsewhere.example/"
 
 
 def test_bad_region_names_file_line_and_field(tmp_path: Path) -> None:
@@ -79,8 +80,11 @@ def test_bad_region_names_file_line_and_field(tmp_path: Path) -> None:
 
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("id: region-bretagne", "id: usine-digitale"))
-    with pytest.raises(ConfigError, match=r":11: feeds\[1\]\.id: duplicate id 'usine-digitale' "
-                                          r"\(first at line 6\)") as caught:
+    with pytest.raises(
+        ConfigError,
+        match=r":11: feeds\[1\]\.id: duplicate id 'usine-digitale' "
+        r"\(first at line 6\)",
+    ) as caught:
         load_feeds(path)
     assert str(caught.value).startswith(str(path))
 
@@ -104,14 +108,22 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
     [
         ("    url: ftp://x.org/feed\n", ":4: feeds[0].url:", "http(s) URL"),
         ("    url: http://x.org/\n    colour: red\n", ":5: feeds[0].colour:", "Extra inputs"),
-        ("    url: http://x.org/\n    min_interval_minutes: 0\n", ":5: feeds[0].min_interval_minutes:",
-         "greater than or equal to 1"),
-        ("    url: http://x.org/\n    min_interval_minutes: 100\n    max_interval_minutes: 50\n",
-         ":2: feeds[0].min_interval_minutes:", "greater than max_interval_minutes"),
+        (
+            "    url: http://x.org/\n    min_interval_minutes: 0\n",
+            ":5: feeds[0].min_interval_minutes:",
+            "greater than or equal to 1",
+        ),
+        (
+            "    url: http://x.org/\n    min_interval_minutes: 100\n    max_interval_minutes: 50\n",
+            ":2: feeds[0].min_interval_minutes:",
+            "greater than max_interval_minutes",
+        ),
         ("    url: http://x.org/\n    enabled: maybe\n", ":5: feeds[0].enabled:", "boolean"),
     ],
 )
-def test_invalid_fields_name_file_line_and_field(tmp_path: Path, entry: str, where: str, text: str) -> None:
+def test_invalid_fields_name_file_line_and_field(
+    tmp_path: Path, entry: str, where: str, text: str
+) -> None:
     path = write(tmp_path, "feeds:\n  - id: a\n    name: A\n" + entry)
     with pytest.raises(ConfigError) as caught:
         load_feeds(path)
@@ -160,18 +172,20 @@ def test_settings_defaults() -> None:
 
 
 def test_settings_from_environ(tmp_path: Path) -> None:
-    settings = load_settings({
-        "VEILLE_STATE_DIR": str(tmp_path),
-        "VEILLE_ADMIN_CHAT_IDS": "12345, -100200300 42",
-        "VEILLE_ALLOW_PRIVATE_FEEDS": "yes",
-        "VEILLE_MAX_BODY_BYTES": "1000",
-        "VEILLE_FETCH_TIMEOUT": "2.5",
-        "VEILLE_PER_HOST": "2",
-        "VEILLE_DISABLE_AFTER_DAYS": "3",
-        "VEILLE_METRICS_PORT": "9100",
-        "TELEGRAM_BOT_TOKEN": "123:secret",
-        "VEILLE_FEEDS": "other.yaml",
-    })
+    settings = load_settings(
+        {
+            "VEILLE_STATE_DIR": str(tmp_path),
+            "VEILLE_ADMIN_CHAT_IDS": "12345, -100200300 42",
+            "VEILLE_ALLOW_PRIVATE_FEEDS": "yes",
+            "VEILLE_MAX_BODY_BYTES": "1000",
+            "VEILLE_FETCH_TIMEOUT": "2.5",
+            "VEILLE_PER_HOST": "2",
+            "VEILLE_DISABLE_AFTER_DAYS": "3",
+            "VEILLE_METRICS_PORT": "9100",
+            "TELEGRAM_BOT_TOKEN": "123:secret",
+            "VEILLE_FEEDS": "other.yaml",
+        }
+    )
     assert settings.admin_chat_ids == frozenset({12345, -100200300, 42})
     assert settings.allow_private_feeds is True
     assert (settings.max_body_bytes, settings.fetch_timeout) == (1000, 2.5)
@@ -194,8 +208,10 @@ def test_database_url_overrides_sqlite() -> None:
     assert load_settings({"VEILLE_DATABASE_URL": url}).db_url == url
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("on", True),
-                                               ("0", False), ("no", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("TRUE", True), ("on", True), ("0", False), ("no", False), ("", False)],
+)
 def test_boolean_values(raw: str, expected: bool) -> None:
     assert load_settings({"VEILLE_ALLOW_PRIVATE_FEEDS": raw}).allow_private_feeds is expected
 

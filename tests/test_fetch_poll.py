@@ -44,7 +44,9 @@ class Clock:
 class Rig:
     """A store, a loopback server and a clock; polls with settings built from an environ."""
 
-    def __init__(self, store: Store, server: FeedServer, make_settings: Callable[..., Settings]) -> None:
+    def __init__(
+        self, store: Store, server: FeedServer, make_settings: Callable[..., Settings]
+    ) -> None:
         self.store = store
         self.server = server
         self.make_settings = make_settings
@@ -136,8 +138,10 @@ async def test_changed_body_adds_only_new_items(rig: Rig) -> None:
     route = Route(body=THREE)
     rig.feeds(rig.serve("news", route))
     await rig.poll()
-    route.body = rss(("Un quatrième article sur l'innovation", "https://example.org/4"),
-                     ("Deuxième article sur la French Tech", "https://example.org/2"))
+    route.body = rss(
+        ("Un quatrième article sur l'innovation", "https://example.org/4"),
+        ("Deuxième article sur la French Tech", "https://example.org/2"),
+    )
     rig.clock.advance(minutes=16)
     report = await rig.poll()
     assert (report.ok, report.new_items) == (1, 1)
@@ -148,7 +152,9 @@ async def test_dead_host_fails_alone(rig: Rig, closed_port: int) -> None:
     rig.feeds(
         rig.serve("good-a", Route(body=THREE)),
         feed_config("gone", f"http://127.0.0.1:{closed_port}/feed.xml"),
-        rig.serve("good-b", Route(body=rss(("Un autre flux parle d'IA à Lille", "https://b.org/x")))),
+        rig.serve(
+            "good-b", Route(body=rss(("Un autre flux parle d'IA à Lille", "https://b.org/x")))
+        ),
     )
     report = await rig.poll()
     assert (report.feeds, report.ok, report.failed) == (3, 2, 1)
@@ -165,8 +171,14 @@ async def test_dead_host_fails_alone(rig: Rig, closed_port: int) -> None:
 
 
 async def test_server_error_backs_off_exponentially_up_to_the_max(rig: Rig) -> None:
-    rig.feeds(rig.serve("broken", Route(status=500, body=b"oops"),
-                        min_interval_minutes=15, max_interval_minutes=100))
+    rig.feeds(
+        rig.serve(
+            "broken",
+            Route(status=500, body=b"oops"),
+            min_interval_minutes=15,
+            max_interval_minutes=100,
+        )
+    )
     waits: list[float] = []
     for _ in range(5):
         report = await rig.poll()
@@ -193,7 +205,11 @@ async def test_recovery_resets_the_error_count(rig: Rig) -> None:
     assert (await rig.poll()).ok == 1
     state = rig.state("flaky")
     assert (state.status, state.consecutive_errors, state.last_error, state.failing_since) == (
-        "ok", 0, None, None)
+        "ok",
+        0,
+        None,
+        None,
+    )
 
 
 async def test_429_retry_after_is_honoured(rig: Rig) -> None:
@@ -206,7 +222,9 @@ async def test_429_retry_after_is_honoured(rig: Rig) -> None:
 
 
 async def test_cache_control_max_age_stretches_the_interval(rig: Rig) -> None:
-    rig.feeds(rig.serve("cached", Route(body=THREE, headers={"Cache-Control": "public, max-age=7200"})))
+    rig.feeds(
+        rig.serve("cached", Route(body=THREE, headers={"Cache-Control": "public, max-age=7200"}))
+    )
     await rig.poll()
     assert rig.state("cached").next_check_at == NOW + timedelta(hours=2)
 
@@ -254,7 +272,9 @@ async def test_slow_server_times_out(rig: Rig) -> None:
 
 
 async def test_html_page_is_not_a_feed(rig: Rig) -> None:
-    page = b"<!DOCTYPE html>\n<html><head><title>Accueil</title></head><body>Bienvenue</body></html>"
+    page = (
+        b"<!DOCTYPE html>\n<html><head><title>Accueil</title></head><body>Bienvenue</body></html>"
+    )
     rig.feeds(rig.serve("page", Route(body=page, content_type="text/html; charset=utf-8")))
     report = await rig.poll()
     assert report.failed == 1
@@ -297,12 +317,28 @@ async def test_items_survive_a_later_failure(rig: Rig) -> None:
 
 async def test_same_story_in_two_feeds_is_marked_duplicate(rig: Rig) -> None:
     rig.feeds(
-        rig.serve("alpha", Route(body=rss(
-            ("La région lance un programme IA pour les PME", "https://news.example.org/story?utm_source=alpha"),
-        ))),
-        rig.serve("beta", Route(body=rss(
-            ("Programme IA : ce que la région prévoit", "https://NEWS.example.org/story?xtor=RSS-12#top"),
-        ))),
+        rig.serve(
+            "alpha",
+            Route(
+                body=rss(
+                    (
+                        "La région lance un programme IA pour les PME",
+                        "https://news.example.org/story?utm_source=alpha",
+                    ),
+                )
+            ),
+        ),
+        rig.serve(
+            "beta",
+            Route(
+                body=rss(
+                    (
+                        "Programme IA : ce que la région prévoit",
+                        "https://NEWS.example.org/story?xtor=RSS-12#top",
+                    ),
+                )
+            ),
+        ),
     )
     await rig.poll()
     stored = rig.store.recent_items(topic_only=False, include_duplicates=True)
@@ -321,10 +357,14 @@ async def test_same_title_in_two_feeds_is_marked_duplicate(rig: Rig) -> None:
     rig.feeds(rig.serve("one", Route(body=rss((title, "https://one.example/a")))))
     await rig.poll()
     rig.clock.advance(hours=1)
-    rig.feeds(rig.serve("one", Route(body=rss((title, "https://one.example/a")))),
-              rig.serve("two", Route(body=rss((title.upper(), "https://two.example/b")))))
+    rig.feeds(
+        rig.serve("one", Route(body=rss((title, "https://one.example/a")))),
+        rig.serve("two", Route(body=rss((title.upper(), "https://two.example/b")))),
+    )
     await rig.poll()
-    stored = {i.feed_id: i for i in rig.store.recent_items(topic_only=False, include_duplicates=True)}
+    stored = {
+        i.feed_id: i for i in rig.store.recent_items(topic_only=False, include_duplicates=True)
+    }
     assert stored["one"].duplicate_of is None
     assert stored["two"].duplicate_of == stored["one"].id
 
@@ -387,14 +427,19 @@ async def test_every_real_sample_polls_in_one_round(rig: Rig) -> None:
 
 
 async def test_fetcher_sends_conditional_headers_and_returns_metadata(
-        feed_server: FeedServer, make_settings: Callable[..., Settings]) -> None:
-    url = feed_server.add("/feed", Route(body=THREE, headers={"Last-Modified": "Thu, 13 Mar 2025 10:00:00 GMT"}))
+    feed_server: FeedServer, make_settings: Callable[..., Settings]
+) -> None:
+    url = feed_server.add(
+        "/feed", Route(body=THREE, headers={"Last-Modified": "Thu, 13 Mar 2025 10:00:00 GMT"})
+    )
     async with Fetcher(make_settings()) as fetcher:
         first = await fetcher.fetch(url, now=NOW)
         assert first.status == 200 and first.body == THREE
         assert first.last_modified == "Thu, 13 Mar 2025 10:00:00 GMT"
         assert first.final_url == url and not first.permanent_redirect
-        again = await fetcher.fetch(url, etag=first.etag, last_modified=first.last_modified, now=NOW)
+        again = await fetcher.fetch(
+            url, etag=first.etag, last_modified=first.last_modified, now=NOW
+        )
     assert again.not_modified and again.body is None and again.body_hash is None
 
 
@@ -408,8 +453,13 @@ async def test_fetcher_sends_conditional_headers_and_returns_metadata(
         (Route(body=b"<rss/>" * 20, byte_delay=1.0), FetchTimeout, "timed out|no complete answer"),
     ],
 )
-async def test_fetcher_raises_our_errors(feed_server: FeedServer, make_settings: Callable[..., Settings],
-                                         route: Route, error: type[Exception], text: str) -> None:
+async def test_fetcher_raises_our_errors(
+    feed_server: FeedServer,
+    make_settings: Callable[..., Settings],
+    route: Route,
+    error: type[Exception],
+    text: str,
+) -> None:
     url = feed_server.add("/r", route)
     settings = make_settings(VEILLE_MAX_BODY_BYTES="100000", VEILLE_FETCH_TIMEOUT="1")
     async with Fetcher(settings) as fetcher:
@@ -418,7 +468,8 @@ async def test_fetcher_raises_our_errors(feed_server: FeedServer, make_settings:
 
 
 async def test_status_error_carries_status_and_retry_after(
-        feed_server: FeedServer, make_settings: Callable[..., Settings]) -> None:
+    feed_server: FeedServer, make_settings: Callable[..., Settings]
+) -> None:
     url = feed_server.add("/slow-down", Route(status=503, headers={"Retry-After": "120"}))
     async with Fetcher(make_settings()) as fetcher:
         with pytest.raises(HTTPStatusError) as caught:

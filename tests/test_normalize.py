@@ -21,8 +21,14 @@ from bot.feeds.normalize import (
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("https://example.org/a?utm_source=rss&utm_medium=feed&utm_campaign=x", "https://example.org/a"),
-        ("http://www.lemonde.fr/article_1.html?xtor=RSS-3208", "http://www.lemonde.fr/article_1.html"),
+        (
+            "https://example.org/a?utm_source=rss&utm_medium=feed&utm_campaign=x",
+            "https://example.org/a",
+        ),
+        (
+            "http://www.lemonde.fr/article_1.html?xtor=RSS-3208",
+            "http://www.lemonde.fr/article_1.html",
+        ),
         ("https://example.org/a?fbclid=IwAR0abc&id=7", "https://example.org/a?id=7"),
         ("https://example.org/a?id=7&utm_source=x&page=2", "https://example.org/a?id=7&page=2"),
         ("HTTPS://WWW.Example.ORG/Path/Case", "https://www.example.org/Path/Case"),

@@ -115,7 +115,7 @@ def test_blank_body_raises_parse_error(body: bytes) -> None:
 
 
 def test_html_page_is_not_a_feed() -> None:
-    page = b"<!DOCTYPE html><html><head><title>Accueil</title></head><body><p>Bonjour</p></body></html>"
+    page = b"<!DOCTYPE html><html><head><title>Accueil</title></head><body>Bonjour</body></html>"
     with pytest.raises(ParseError, match="not a feed"):
         parse_feed(page, now=NOW, content_type="text/html")
 
@@ -210,5 +210,7 @@ def test_external_entities_are_not_expanded() -> None:
 def test_feed_language_is_kept_and_can_be_overridden() -> None:
     framablog = parse("real/fr_framablog_wordpress.rss.xml")
     assert framablog.language == "fr-FR"
-    forced = parse_feed((FEED_FILES / "real/en_no_guid.rss.xml").read_bytes(), now=NOW, language="en")
+    forced = parse_feed(
+        (FEED_FILES / "real/en_no_guid.rss.xml").read_bytes(), now=NOW, language="en"
+    )
     assert all(item.language == "en" for item in forced.items)

@@ -19,6 +19,8 @@ TRACKING_PARAMS = frozenset(
     }
 )
 TRACKING_PREFIXES = ("utm_", "oly_", "wt_", "pk_", "mtm_", "at_", "_ga")
+DROPPED_TAGS = "script, style, noscript, iframe, object, embed, template"
+DROPPED_OPENINGS = tuple("<" + tag.strip() for tag in DROPPED_TAGS.split(","))
 BLOCK_TAGS = "p, div, br, li, h1, h2, h3, h4, h5, h6, tr, blockquote, section, article, pre"
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
 _NL = re.compile(r"\s*\n\s*")
@@ -65,8 +67,10 @@ def html_to_text(html: str | None, limit: int = MAX_TEXT_CHARS) -> str:
     if "<" not in html and "&" not in html:
         return _fold(html[:limit])
     tree = HTMLParser(html[: limit * 4])
-    for node in tree.css("script, style, noscript, iframe, object, embed, template"):
-        node.decompose()
+    lowered = html.lower()
+    if any(tag in lowered for tag in DROPPED_OPENINGS):  # the query costs more than this test
+        for node in tree.css(DROPPED_TAGS):
+            node.decompose()
     for node in tree.css(BLOCK_TAGS):
         node.insert_before("\n")
     root = tree.body or tree.root
@@ -91,8 +95,12 @@ def shorten(text: str, limit: int) -> str:
 
 def fold_key(text: str) -> str:
     """Lowercase ASCII words separated by single spaces: the comparison form of a title."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    lowered = text.lower()
+    if lowered.isascii():
+        ascii_text = lowered
+    else:
+        decomposed = unicodedata.normalize("NFKD", lowered)
+        ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _NON_WORD.sub(" ", ascii_text).strip()
 
 

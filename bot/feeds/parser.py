@@ -14,6 +14,7 @@ import feedparser
 
 from bot.errors import ParseError
 from bot.feeds import normalize as norm
+from bot.feeds import rss_fast
 
 # feedparser never sees a URL from us, but its fallback fetches nothing either way.
 feedparser.RESOLVE_RELATIVE_URIS = False
@@ -113,17 +114,8 @@ def _enclosure(entry: Any) -> str | None:
     return None
 
 
-def parse_feed(
-    body: bytes,
-    *,
-    now: datetime,
-    content_type: str | None = None,
-    language: str | None = None,
-) -> ParsedFeed:
-    """Parse a feed document from bytes; raise ParseError when it is not a feed at all."""
-    if not body or not body.strip():
-        raise ParseError("empty body")
-    body = _maybe_gunzip(body)
+def _feedparser(body: bytes, content_type: str | None
+                ) -> tuple[Any, list[Any], str, bool, str | None]:
     headers = {"content-type": content_type} if content_type else {}
     try:
         doc = feedparser.parse(
@@ -134,10 +126,33 @@ def parse_feed(
         )
     except Exception as exc:  # feedparser can raise odd errors on hostile input
         raise ParseError(f"feed parser failed: {type(exc).__name__}: {exc}") from exc
-    entries = doc.get("entries") or []
-    version = doc.get("version") or ""
-    feed_meta = doc.get("feed") or {}
-    bozo_msg = str(doc.get("bozo_exception")) if doc.get("bozo") else None
+    bozo = bool(doc.get("bozo"))
+    bozo_msg = str(doc.get("bozo_exception")) if bozo else None
+    return doc.get("feed") or {}, doc.get("entries") or [], doc.get("version") or "", bozo, bozo_msg
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    now: datetime,
+    content_type: str | None = None,
+    language: str | None = None,
+    use_fast_path: bool = True,
+) -> ParsedFeed:
+    """Parse a feed document from bytes; raise ParseError when it is not a feed at all.
+
+    Plain UTF-8 RSS 2.0 goes through rss_fast (same values, a tenth of the time); everything
+    else, and everything when use_fast_path is False, through feedparser.
+    """
+    if not body or not body.strip():
+        raise ParseError("empty body")
+    body = _maybe_gunzip(body)
+    fast = rss_fast.read(body, content_type) if use_fast_path else None
+    if fast is not None:
+        feed_meta, entries = fast
+        version, bozo, bozo_msg = "rss20", False, None
+    else:
+        feed_meta, entries, version, bozo, bozo_msg = _feedparser(body, content_type)
     if not entries and not version:
         head = body[:512].lstrip().lower()
         if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
@@ -151,18 +166,19 @@ def parse_feed(
         language=feed_lang,
         format=version or "unknown",
         items=tuple(items),
-        bozo=bool(doc.get("bozo")),
+        bozo=bozo,
         warning=bozo_msg,
         skipped=max(0, len(entries) - MAX_ITEMS),
     )
 
 
 def _normalise_entries(entries: list[Any], *, now: datetime, language: str | None) -> list[ParsedItem]:
-    links = Counter(norm.canonical_url(e.get("link")) for e in entries)
+    canonicals = [norm.canonical_url(e.get("link")) for e in entries]
+    links = Counter(canonicals)
     guids = Counter(e.get("id") for e in entries)
     items: list[ParsedItem] = []
     seen: set[str] = set()
-    for entry in entries:
+    for entry, canonical in zip(entries, canonicals, strict=True):
         title = norm.html_to_text(entry.get("title") or "")[:500]
         content_html, content_is_html = _content_html(entry)
         summary_html = entry.get("summary") or ""
@@ -174,7 +190,6 @@ def _normalise_entries(entries: list[Any], *, now: datetime, language: str | Non
         if not content and len(summary_full) > len(summary):
             content = summary_full
         link = entry.get("link") or None
-        canonical = norm.canonical_url(link)
         guid = (entry.get("id") or "").strip() or None
         enclosure = _enclosure(entry)
         published, fallback = _entry_date(entry, now)

@@ -25,6 +25,7 @@ from bot.store.repo import FeedState, Store
 
 log = logging.getLogger(__name__)
 
+MAX_BATCH_FEEDS = 50  # feeds per write transaction
 TagFn = Callable[[Sequence[int]], Awaitable[int]]
 Clock = Callable[[], datetime]
 
@@ -72,6 +73,9 @@ class Poller:
         # SQLite has one writer: a single DB thread keeps writes serial and the loop free.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veille-db")
         self._lock = asyncio.Lock()
+        # Group commit: items parsed while the DB thread is busy are written in one transaction.
+        self._to_store: list[tuple[str, Sequence[Any], datetime, asyncio.Future[list[int]]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
         """Stop the DB thread."""
@@ -131,7 +135,7 @@ class Poller:
                 return "unchanged"
             parsed: ParsedFeed = await asyncio.get_running_loop().run_in_executor(
                 self.parse_pool, _parse_job, result.body, now, result.content_type, feed.language)
-            new_ids: list[int] = await self._in_db(self.store.insert_items, feed.id, parsed.items, now)
+            new_ids = await self._store_items(feed.id, parsed.items, now)
         except (FetchError, ParseError, StoreError) as exc:
             status = getattr(exc, "status", None)
             log.warning("feed failed feed=%s error=%s", feed.id, exc)
@@ -147,6 +151,30 @@ class Poller:
         report.new_items += len(new_ids)
         report.new_item_ids.extend(new_ids)
         return "ok"
+
+    async def _store_items(self, feed_id: str, items: Sequence[Any], now: datetime) -> list[int]:
+        """Queue one feed's items for the next batch write; its new ids, or its StoreError."""
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._to_store.append((feed_id, items, now, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await done
+
+    async def _write_batches(self) -> None:
+        while self._to_store:
+            batch, self._to_store = self._to_store[:MAX_BATCH_FEEDS], self._to_store[MAX_BATCH_FEEDS:]
+            try:
+                results = await self._in_db(self.store.insert_items_batch,
+                                            [(fid, items, now) for fid, items, now, _ in batch])
+            except Exception as exc:  # a bug: every waiting feed gets it, none hangs
+                results = [exc] * len(batch)
+            for (_, _, _, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, BaseException):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
 
     def _success(self, feed: FeedState, result: FetchResult, now: datetime) -> dict[str, Any]:
         return schedule.success_changes(

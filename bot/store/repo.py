@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, text, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -196,11 +196,19 @@ class Store:
         """Write fetch outcomes: each dict has 'id' and the columns to set; leases are released."""
         if not changes:
             return
+        # Outcomes with the same columns share one executemany (1,000 304s: one statement).
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            values = {k: v for k, v in change.items() if k != "id"}
+            values.update(lease_owner=None, lease_until=None)
+            params = {"col_" + k: v for k, v in values.items()}
+            params["feed_id"] = change["id"]
+            groups.setdefault(tuple(sorted(values)), []).append(params)
         with self.engine.begin() as conn:
-            for change in changes:
-                values = {k: v for k, v in change.items() if k != "id"}
-                values.update(lease_owner=None, lease_until=None)
-                conn.execute(update(feeds).where(feeds.c.id == change["id"]).values(**values))
+            for columns, rows in groups.items():
+                stmt = (update(feeds).where(feeds.c.id == bindparam("feed_id"))
+                        .values({c: bindparam("col_" + c) for c in columns}))
+                conn.execute(stmt, rows)
 
     def force_due(self, now: datetime) -> None:
         """Make every enabled feed due now (`veille poll --once`)."""
@@ -222,6 +230,34 @@ class Store:
                 return self._insert_items(conn, feed_id, parsed, now)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store items of feed {feed_id}: {exc}") from exc
+
+    def insert_items_batch(self, batch: Sequence[tuple[str, Sequence[ParsedItem], datetime]]
+                           ) -> list[list[int] | StoreError]:
+        """insert_items for several feeds in one transaction (one commit instead of one per feed).
+
+        Returns, per feed, its new ids or the StoreError it met: when the shared transaction
+        fails, each feed is retried alone so one bad feed does not fail the others.
+        """
+        if not batch:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                done: list[list[int] | StoreError] = [
+                    self._insert_items(conn, fid, items_, now) if items_ else []
+                    for fid, items_, now in batch]
+                return done
+        except SQLAlchemyError:
+            if len(batch) == 1:
+                fid, items_, now = batch[0]
+                return [self._insert_one(fid, items_, now)]
+        return [self._insert_one(fid, items_, now) for fid, items_, now in batch]
+
+    def _insert_one(self, feed_id: str, parsed: Sequence[ParsedItem], now: datetime
+                    ) -> list[int] | StoreError:
+        try:
+            return self.insert_items(feed_id, parsed, now)
+        except StoreError as exc:
+            return exc
 
     def _insert_items(self, conn: Any, feed_id: str, parsed: Sequence[ParsedItem],
                       now: datetime) -> list[int]:

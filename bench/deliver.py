@@ -1,0 +1,199 @@
+"""Delivery and lookup speed. Prints one JSON object.
+
+- delivery: a weekly digest to N subscribed private chats through the real path: chats rows
+  due now, stored tagged items, enqueue_due_digests (digest + chart photo per chat), then
+  Sender.drain with the production bot (build_application) against the fake Bot API server
+  with Telegram's limits enforced (30/s overall, 1/s per private chat). Reports the sustained
+  rate (first to last accepted message), 429s received, messages lost (queued but never
+  accepted) and duplicated (accepted twice), comparing server.sent with the outbox.
+  The ceiling is Telegram's limit, so the rate is also given as a ratio of 30/s.
+- region lookup: commands.region(ctx, "Hauts-de-France") timed on a store of 100,000 tagged
+  items spread over regions, types and a year of dates.
+
+    .venv/bin/python bench/deliver.py --chats 2000 --items 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.commands import Ctx, region  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.delivery import Sender  # noqa: E402
+from bot.notify import enqueue_due_digests  # noqa: E402
+from bot.service import Runtime  # noqa: E402
+from bot.store.chats import ChatStore  # noqa: E402
+from bot.store.repo import Store  # noqa: E402
+from bot.store.schema import chats as chats_table  # noqa: E402
+from bot.store.schema import subscriptions  # noqa: E402
+from bot.telegram_app import build_application  # noqa: E402
+from classifiers.taxonomy import REGIONS, TYPES  # noqa: E402
+from tests.conftest_bot import Spec, add_items, gazetteer, outbox_rows  # noqa: E402
+from tests.support.botapi import BotAPIServer  # noqa: E402
+
+TELEGRAM_GLOBAL_RATE = 30.0
+WORDS = ("intelligence artificielle", "numérique", "jumeau numérique", "données", "robotique",
+         "cybersécurité", "calcul", "startup", "laboratoire", "formation", "appel à projets")
+
+
+def _specs(rng: random.Random, n: int, now: datetime, days: float, start: int = 0) -> list[Spec]:
+    out = []
+    for k in range(start, start + n):
+        regions = tuple(rng.sample(REGIONS, rng.choice((1, 1, 1, 2))))
+        types = tuple(rng.sample(TYPES, rng.choice((1, 1, 2))))
+        title = f"{rng.choice(WORDS).capitalize()} : initiative {k} en {regions[0]} & <co>"
+        out.append(Spec(title, now - timedelta(days=rng.random() * days), regions, types,
+                        link=f"https://news{k % 40}.example.org/{k}",
+                        summary=f"Article {k} sur {rng.choice(WORDS)} et {rng.choice(WORDS)}.",
+                        topic_ai=rng.random() < 0.9))
+    return out
+
+
+def _add_chats(store: Store, n: int, due: datetime, rng: random.Random) -> None:
+    rows = [{"id": 10_000 + k, "type": "private", "title": None, "language": "fr" if k % 5 else "en",
+             "timezone": "Europe/Paris", "active": True, "alerts": False, "digest": "weekly",
+             "digest_weekday": 0, "digest_hour": 8, "next_digest_at": due, "created_at": due}
+            for k in range(n)]
+    subs = [{"chat_id": r["id"], "kind": "region", "value": value}
+            for r in rows for value in rng.sample(REGIONS, rng.choice((0, 1, 2, 3)))]
+    with store.engine.begin() as conn:
+        conn.execute(chats_table.insert(), rows)
+        if subs:
+            conn.execute(subscriptions.insert(), subs)
+
+
+async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
+    """A weekly digest to n_chats private chats, drained under enforced limits."""
+    rng = random.Random(7)
+    server = BotAPIServer(enforce_limits=True)
+    await asyncio.to_thread(server.start)
+    settings = load_settings({"VEILLE_STATE_DIR": str(workdir / "deliver"),
+                              "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.base_url})
+    store = Store.open(settings.db_url)
+    try:
+        now = datetime.now(UTC)
+        add_items(store, _specs(rng, 300, now, 10), now)
+        _add_chats(store, n_chats, now - timedelta(minutes=1), rng)
+        chats = ChatStore(store)
+        t0 = time.perf_counter()
+        queued = 0
+        while True:  # one call per scheduler tick; each takes at most 500 due chats
+            n = await asyncio.to_thread(enqueue_due_digests, store, chats, now)
+            if not n:
+                break
+            queued += n
+        enqueue_seconds = time.perf_counter() - t0
+
+        app = build_application(Runtime(settings=settings, store=store, clock=lambda: datetime.now(UTC),
+                                        _gazetteer=gazetteer()))
+        await app.initialize()
+        sender = Sender(app.bot, chats, clock=lambda: datetime.now(UTC), owner="bench")
+        received_429 = 0
+        t0 = time.perf_counter()
+        try:
+            while True:
+                report = await sender.drain()
+                received_429 += report.received_429
+                rows = await asyncio.to_thread(outbox_rows, chats)
+                if not any(r["status"] in {"pending", "sending"} for r in rows):
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await app.shutdown()
+        drain_seconds = time.perf_counter() - t0
+
+        with server.lock:
+            sent = list(server.sent)
+            server_429 = server.received_429
+        expected = Counter((r["chat_id"], r["payload"]["method"],
+                            r["payload"].get("text") or r["payload"].get("caption")) for r in rows)
+        got = Counter((m["chat_id"], m["method"], m["text"] or m["caption"]) for m in sent)
+        lost = sum(max(0, n - got[k]) for k, n in expected.items())
+        duplicated = sum(max(0, n - expected[k]) for k, n in got.items())
+        dates = sorted(m["date"] for m in sent)
+        seconds = dates[-1] - dates[0] if len(dates) > 1 else 0.0
+        rate = (len(sent) - 1) / seconds if seconds else 0.0
+        return {
+            "chats": n_chats,
+            "messages": len(rows),
+            "photos": sum(r["kind"] == "chart" for r in rows),
+            "queued": queued,
+            "enqueue_seconds": round(enqueue_seconds, 2),
+            "seconds": round(seconds, 2),
+            "drain_seconds": round(drain_seconds, 2),
+            "messages_per_second": round(rate, 2),
+            "ratio_to_telegram_limit": round(rate / TELEGRAM_GLOBAL_RATE, 3),
+            "received_429": max(received_429, server_429),
+            "lost": lost,
+            "duplicated": duplicated,
+            "outbox_not_sent": sum(r["status"] != "sent" for r in rows),
+        }
+    finally:
+        store.close()
+        await asyncio.to_thread(server.stop)
+
+
+def bench_region(n_items: int, workdir: Path, repeats: int = 200) -> dict[str, Any]:
+    """p50/p95 of /region Hauts-de-France on a store of n_items tagged items."""
+    rng = random.Random(11)
+    store = Store.open(f"sqlite:///{workdir / 'region' / 'veille.db'}")
+    try:
+        now = datetime.now(UTC)
+        t0 = time.perf_counter()
+        batch = 10_000
+        for start in range(0, n_items, batch):
+            specs = _specs(rng, min(batch, n_items - start), now, 365, start)
+            feed = f"feed-{start // batch}"
+            add_items(store, specs, now, feed_id=feed, feed_name=f"Source {start // batch}")
+        fill_seconds = time.perf_counter() - t0
+        ctx = Ctx(store=store, chats=ChatStore(store), gazetteer=gazetteer(), now=now, chat_id=1)
+        reply = region(ctx, "Hauts-de-France")
+        assert "Hauts-de-France" in reply.messages[0] and reply.buttons, reply.text[:200]
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            region(ctx, "Hauts-de-France")
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        return {
+            "items": store.count_items(),
+            "fill_seconds": round(fill_seconds, 1),
+            "region_reply_p50_ms": round(statistics.median(times), 2),
+            "region_reply_p95_ms": round(times[int(0.95 * len(times)) - 1], 2),
+        }
+    finally:
+        store.close()
+
+
+def main() -> None:
+    """Run both benchmarks and print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chats", type=int, default=2000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--skip-delivery", action="store_true")
+    parser.add_argument("--skip-region", action="store_true")
+    args = parser.parse_args()
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
+        if not args.skip_region:
+            result.update(bench_region(args.items, Path(tmp)))
+        if not args.skip_delivery:
+            result.update(asyncio.run(bench_delivery(args.chats, Path(tmp))))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

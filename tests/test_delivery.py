@@ -1,0 +1,187 @@
+"""The outbox Sender against the fake Bot API: 429, 403, group migration, 5xx, crash recovery
+and pacing under Telegram's limits. The bot is the production one (build_application)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import load_settings
+from bot.delivery import Sender, message_payload
+from bot.service import Runtime
+from bot.store.chats import ChatStore
+from bot.store.repo import Store
+from bot.telegram_app import build_application
+from tests.conftest_bot import drain_until_empty, gazetteer, outbox_rows, utcnow
+from tests.support.botapi import BotAPIServer
+
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]
+
+
+@dataclass
+class Rig:
+    """A fake Bot API, a store and the production bot object."""
+
+    server: BotAPIServer
+    chats: ChatStore
+    bot: Any
+
+    def sender(self, owner: str = "test-sender", clock: Callable[[], Any] = utcnow) -> Sender:
+        """A Sender with the default limits."""
+        return Sender(self.bot, self.chats, clock=clock, owner=owner)
+
+    def chat(self, chat_id: int, type_: str = "private") -> None:
+        """A known chat."""
+        self.chats.ensure_chat(chat_id, type=type_, title=None, language="fr", now=utcnow())
+
+    def queue(self, chat_id: int, *texts: str, when: Any = None) -> int:
+        """Queue text messages to chat_id (due now, or at when)."""
+        return self.chats.enqueue([{"chat_id": chat_id, "kind": "alert", "dedup_key": f"t:{chat_id}:{t}",
+                                    "payload": message_payload(t)} for t in texts], when or utcnow())
+
+    def delivered(self, chat_id: int) -> list[str]:
+        """Texts the server accepted for chat_id, in order."""
+        return [m["text"] for m in self.server.sent_to(chat_id)]
+
+
+async def _rig(tmp_path: Path, **server_options: Any) -> tuple[Rig, Any, Store]:
+    server = BotAPIServer(**server_options)
+    await asyncio.to_thread(server.start)
+    settings = load_settings({"VEILLE_STATE_DIR": str(tmp_path / "state"),
+                              "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.base_url})
+    store = Store.open(settings.db_url)
+    app = build_application(Runtime(settings=settings, store=store, clock=utcnow, _gazetteer=gazetteer()))
+    await app.initialize()
+    return Rig(server, ChatStore(store), app.bot), app, store
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """The default rig: limits enforced, strict HTML."""
+    built, app, store = await _rig(tmp_path)
+    try:
+        yield built
+    finally:
+        await app.shutdown()
+        store.close()
+        await asyncio.to_thread(built.server.stop)
+
+
+def statuses(chats: ChatStore) -> Counter[str]:
+    """Outbox rows by status."""
+    return Counter(r["status"] for r in outbox_rows(chats))
+
+
+async def test_429_is_retried_after_the_pause_and_delivered_once(rig: Rig) -> None:
+    rig.chat(11)
+    rig.queue(11, "un", "deux", "trois")
+    rig.server.fail_next(1, status=429, retry_after=1)
+    report = await rig.sender().drain()
+    assert report.received_429 == 1 and report.retried == 1
+    await drain_until_empty(rig.sender(), rig.chats)
+    assert rig.delivered(11) == ["un", "deux", "trois"], "order kept across the retry"
+    assert statuses(rig.chats) == {"sent": 3}
+    with rig.server.lock:
+        assert rig.server.received_429 == 1
+
+
+async def test_blocked_chat_is_deactivated_and_its_queue_dropped(rig: Rig) -> None:
+    rig.chat(21)
+    rig.chat(22)
+    rig.queue(21, "bloqué")
+    rig.queue(21, "plus tard", when=utcnow() + timedelta(minutes=5))
+    rig.queue(22, "pour 22")
+    rig.server.block_chat(21)
+    report = await rig.sender().drain()
+    assert report.deactivated == 1
+    chat = rig.chats.get(21)
+    assert chat is not None and not chat.active
+    rows = {r["payload"]["text"]: r for r in outbox_rows(rig.chats)}
+    assert rows["bloqué"]["status"] == "dead" and rows["plus tard"]["status"] == "dead"
+    assert rows["pour 22"]["status"] == "sent"
+    assert rig.delivered(21) == [] and rig.delivered(22) == ["pour 22"]
+
+
+async def test_migrated_group_moves_its_data_and_gets_the_message(rig: Rig) -> None:
+    old, new = -5001, -1005001
+    rig.server.set_chat(old, "group", title="Club")
+    rig.chat(old, "group")
+    rig.chats.set_subscription(old, "region", "Bretagne", True)
+    rig.chats.update(old, alerts=True)
+    rig.queue(old, "bienvenue au supergroupe")
+    rig.server.migrate_chat(old, new)
+    await drain_until_empty(rig.sender(), rig.chats)
+    assert rig.chats.get(old) is None
+    moved = rig.chats.get(new)
+    assert moved is not None and moved.regions == {"Bretagne"} and moved.alerts
+    assert moved.type == "supergroup"
+    assert rig.delivered(new) == ["bienvenue au supergroupe"] and rig.delivered(old) == []
+    assert {r["chat_id"] for r in outbox_rows(rig.chats)} == {new}
+
+
+async def test_server_errors_are_retried_with_backoff(rig: Rig) -> None:
+    rig.chat(31)
+    rig.queue(31, "patience")
+    rig.server.fail_next(2, status=502)
+    first = await rig.sender().drain()
+    assert first.retried == 1 and first.sent == 0
+    (row,) = outbox_rows(rig.chats)
+    assert row["status"] == "pending" and row["attempts"] == 1
+    await drain_until_empty(rig.sender(), rig.chats, timeout=30)
+    assert rig.delivered(31) == ["patience"]
+    (row,) = outbox_rows(rig.chats)
+    assert row["status"] == "sent" and row["attempts"] == 3
+    with rig.server.lock:
+        failures = [c["time"] for c in rig.server.calls if c["status"] == 502]
+        success = [c["time"] for c in rig.server.calls if c["method"] == "sendMessage" and c["status"] == 200]
+    assert failures[1] - failures[0] >= 1.5 and success[0] - failures[1] >= 3.5, "2 s then 4 s"
+
+
+async def test_expired_lease_after_a_crash_is_sent_once_by_another_sender(rig: Rig) -> None:
+    rig.chat(41)
+    rig.queue(41, "orphelin")
+    crashed = rig.chats.lease(utcnow(), "crashed-sender", lease=timedelta(seconds=1))
+    assert len(crashed) == 1  # ...and that process died before sending
+    survivor = rig.sender("survivor")
+    assert (await survivor.drain()).sent == 0, "the lease still holds"
+    await asyncio.sleep(1.2)
+    assert (await survivor.drain()).sent == 1
+    assert (await survivor.drain()).sent == 0
+    assert rig.delivered(41) == ["orphelin"]
+    (row,) = outbox_rows(rig.chats)
+    assert row["status"] == "sent" and row["lease_owner"] is None
+
+
+@pytest.mark.parametrize("limit_model", ["window", "bucket"])
+async def test_pacing_respects_telegram_limits(tmp_path: Path, limit_model: str) -> None:
+    built, app, store = await _rig(tmp_path, limit_model=limit_model, enforce_limits=True)
+    try:
+        chats = [100 + k for k in range(20)]
+        for chat in chats:
+            built.chat(chat)
+            built.queue(chat, *(f"message {n} pour {chat}" for n in range(3)))
+        report = await built.sender().drain()
+        assert report.sent == 60 and report.received_429 == 0
+        with built.server.lock:
+            assert built.server.received_429 == 0
+            sent = list(built.server.sent)
+        assert len(sent) == 60 and len({m["text"] for m in sent}) == 60
+        for chat in chats:
+            dates = [m["date"] for m in sent if m["chat_id"] == chat]
+            assert [m["text"] for m in sent if m["chat_id"] == chat] == [
+                f"message {n} pour {chat}" for n in range(3)], "in order"
+            gaps = [b - a for a, b in zip(dates, dates[1:], strict=False)]
+            assert min(gaps) >= 0.95, (chat, gaps)
+        assert statuses(built.chats) == {"sent": 60}
+    finally:
+        await app.shutdown()
+        store.close()
+        await asyncio.to_thread(built.server.stop)

@@ -1,0 +1,330 @@
+"""End to end: the real python-telegram-bot Application, our handlers and Sender, against the
+fake Bot API server on loopback. The test plays the user (server.user_message, press_button)
+and reads what the bot sent (server.sent, server.edits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import load_settings
+from bot.corrections import correction_examples
+from bot.service import Runtime
+from bot.store.chats import ChatStore
+from bot.store.repo import Store
+from bot.telegram_app import BotRuntime, start_telegram
+from zoneinfo import ZoneInfo
+
+from tests.conftest_bot import Spec, add_items, days_ago, gazetteer, texts, utcnow
+from tests.support.botapi import MAX_CALLBACK_DATA, BotAPIServer, parse_html
+
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]
+
+ADMIN = 4242
+PARIS = ZoneInfo("Europe/Paris")
+HOSTILE = 'Lille <script>alert("x")</script> & l\'IA > tout'
+
+
+@dataclass
+class Bot:
+    """A running bot and what the test needs to drive it."""
+
+    server: BotAPIServer
+    rt: Runtime
+    chats: ChatStore
+    telegram: BotRuntime
+    ids: dict[str, int]
+    jobs: dict[str, Any]
+
+    async def ask(self, chat_id: int, text: str, *, n: int = 1, **kw: Any) -> list[dict[str, Any]]:
+        """Send text as a user of chat_id; the bot's next n messages to that chat."""
+        before = len(self.server.sent_to(chat_id))
+        self.server.user_message(chat_id, text, **kw)
+        snap = await self.server.await_for(
+            lambda sent: sum(m["chat_id"] == chat_id for m in sent) >= before + n, timeout=15)
+        return [m for m in snap if m["chat_id"] == chat_id][before:]
+
+    async def press(self, chat_id: int, message_id: int, data: str) -> dict[str, Any]:
+        """Press a button of a bot message; the edit it caused."""
+        assert len(data.encode()) <= MAX_CALLBACK_DATA
+        with self.server.lock:
+            before = len(self.server.edits)
+        self.server.press_button(chat_id, message_id, data)
+        await self.server.await_until(lambda: len(self.server.edits) > before, timeout=15)
+        with self.server.lock:
+            return dict(self.server.edits[-1])
+
+    def failed_calls(self) -> list[tuple[str, int, str]]:
+        """Requests the server refused (none expected: bad HTML, long callback data...)."""
+        with self.server.lock:
+            return [(c["method"], c["status"], c["description"]) for c in self.server.calls
+                    if c["status"] != 200]
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inline buttons of a sent message or edit, flattened."""
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def button(message: dict[str, Any], label: str) -> dict[str, Any]:
+    """The first button whose text contains label."""
+    return next(b for b in buttons(message) if label in b["text"])
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    """A bot on a fresh store with a few tagged items, talking to a fake Bot API."""
+    server = BotAPIServer(strict_html=True)
+    await asyncio.to_thread(server.start)
+    settings = load_settings({
+        "VEILLE_STATE_DIR": str(tmp_path / "state"), "TELEGRAM_BOT_TOKEN": server.token,
+        "TELEGRAM_API_URL": server.base_url, "VEILLE_ADMIN_CHAT_IDS": str(ADMIN),
+    })
+    store = Store.open(settings.db_url)
+    now = utcnow()
+    specs = {
+        "hdf_new": Spec("Hauts-de-France : un fonds de 10 M€ pour l'IA", days_ago(now, 1),
+                        ("Hauts-de-France",), ("funding",)),
+        "hdf_mid": Spec("Jumeau numérique du port de Dunkerque", days_ago(now, 3),
+                        ("Hauts-de-France",), ("research",), summary="Un jumeau numérique."),
+        "hdf_hostile": Spec(HOSTILE, days_ago(now, 5), ("Hauts-de-France",), ("event",),
+                            link='https://example.org/?a=1&b="2"'),
+        "bzh": Spec("Rennes accueille un campus IA en Bretagne", days_ago(now, 2),
+                    ("Bretagne",), ("training",)),
+    }
+    ids = dict(zip(specs, add_items(store, list(specs.values()), now), strict=True))
+    more = add_items(store, [Spec(f"Bretagne : annonce IA numéro {k} de la semaine", days_ago(now, 4 + k / 10),
+                                  ("Bretagne",), ("funding",)) for k in range(10)],
+                     now, feed_id="ouest", feed_name="Ouest-France")
+    ids["bzh_more"] = more[0]
+    rt = Runtime(settings=settings, store=store, clock=utcnow, _gazetteer=gazetteer())
+    jobs: dict[str, Any] = {}
+    telegram = await start_telegram(rt, jobs, role="all")
+    assert telegram is not None
+    try:
+        yield Bot(server, rt, ChatStore(store), telegram, ids, jobs)
+    finally:
+        await telegram.stop_all()
+        store.close()
+        await asyncio.to_thread(server.stop)
+
+
+def assert_valid_html(server: BotAPIServer) -> None:
+    """Every accepted message and edit is Telegram HTML (the server parsed it strictly)."""
+    with server.lock:
+        entries = [*server.sent, *server.edits]
+    for entry in entries:
+        body = entry.get("text") or entry.get("caption")
+        if body and entry.get("parse_mode") == "HTML":
+            parse_html(body, strict=True)
+        assert entry.get("parse_mode") in {"HTML", None}
+        for b in buttons(entry):
+            assert len(b["callback_data"].encode()) <= MAX_CALLBACK_DATA
+
+
+async def test_help_language_and_commands_menu(bot: Bot) -> None:
+    (start,) = await bot.ask(101, "/start")
+    assert "Veille IA" in start["plain_text"] and "S'abonner" in start["plain_text"]
+    (helped,) = await bot.ask(102, "/help")
+    assert "/region Hauts-de-France" in helped["plain_text"]
+    (english,) = await bot.ask(103, "/start", language_code="en")
+    assert "AI & innovation watch" in english["plain_text"]
+    (switched,) = await bot.ask(101, "/lang en")
+    assert switched["plain_text"] == "Language: English."
+    (again,) = await bot.ask(101, "/help")
+    assert "Subscribe" in again["plain_text"]
+    with bot.server.lock:
+        commands = dict(bot.server.commands)
+    assert {c["command"] for c in commands[("default", "")]} >= {"start", "region", "subscribe"}
+    assert commands[("default", "en")][0]["description"] == "About"
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_region_lookups(bot: Bot) -> None:
+    for chat, query in enumerate(("Hauts-de-France", "hauts de france", "HDF", "Lille"), 201):
+        (reply,) = await bot.ask(chat, f"/region {query}")
+        text = reply["plain_text"]
+        assert "Hauts-de-France" in text.splitlines()[0]
+        order = [text.index("fonds de 10 M€"), text.index("Jumeau numérique"),
+                 text.index("<script>")]
+        assert order == sorted(order), "newest first"
+        assert "Rennes" not in text
+        assert f"La Voix du Nord · {days_ago(utcnow(), 1).astimezone(PARIS):%d/%m/%Y}" in text
+        links = [e["url"] for e in reply["entities"] if e["type"] == "text_link"]
+        assert 'https://example.org/?a=1&b="2"' in links
+        # the hostile title was escaped, so it shows literally and adds no markup
+        assert HOSTILE in text
+        assert "&lt;script&gt;" in reply["text"] and "&amp;" in reply["text"]
+    (unknown,) = await bot.ask(205, "/region Atlantide")
+    assert "Région inconnue : « Atlantide »" in unknown["plain_text"]
+    suggested = buttons(unknown)
+    assert suggested and all(b["callback_data"].startswith("rg:") for b in suggested)
+    edit = await bot.press(205, unknown["message_id"], suggested[0]["callback_data"])
+    assert suggested[0]["text"] in edit["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_listing_commands(bot: Bot) -> None:
+    (latest,) = await bot.ask(301, "/latest")
+    assert "Derniers articles" in latest["plain_text"]
+    nxt = button(latest, "Suivant")
+    page2 = await bot.press(301, latest["message_id"], nxt["callback_data"])
+    assert "page 2" in page2["plain_text"]
+    (kind,) = await bot.ask(302, "/type financement")
+    assert "financement" in kind["plain_text"] and "fonds de 10 M€" in kind["plain_text"]
+    assert "Jumeau" not in kind["plain_text"]
+    (found,) = await bot.ask(303, "/search jumeau numérique")
+    assert "Jumeau numérique du port" in found["plain_text"]
+    (nothing,) = await bot.ask(304, "/search zzzyyyxxx")
+    assert "Aucun article" in nothing["plain_text"]
+    (counts,) = await bot.ask(305, "/regions")
+    assert "Bretagne : 11" in counts["plain_text"] and "Hauts-de-France : 3" in counts["plain_text"]
+    (preview, *_rest) = await bot.ask(306, "/digest")
+    assert "Aperçu de votre synthèse" in preview["plain_text"]
+    assert "Hauts-de-France" in preview["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_subscriptions(bot: Bot) -> None:
+    chat = 401
+    (ok,) = await bot.ask(chat, "/subscribe Hauts-de-France")
+    assert "Abonné : Hauts-de-France" in ok["plain_text"]
+    assert "synthèse hebdomadaire" in ok["plain_text"]
+    settings = bot.chats.get(chat)
+    assert settings is not None and settings.regions == {"Hauts-de-France"}
+    assert settings.digest == "weekly" and settings.next_digest_at is not None
+    (shown,) = await bot.ask(chat, "/settings")
+    assert "Régions : Hauts-de-France" in shown["plain_text"]
+
+    (kw,) = await bot.ask(chat, '/subscribe mot "jumeau numérique"')
+    assert "« jumeau numérique »" in kw["plain_text"]
+    (ex,) = await bot.ask(chat, '/subscribe -mot "cybersécurité"')
+    assert "-« cybersécurité »" in ex["plain_text"]
+    settings = bot.chats.get(chat)
+    assert settings is not None
+    assert settings.keywords == ("jumeau numérique",) and settings.excludes == ("cybersécurité",)
+
+    (board,) = await bot.ask(chat, "/subscribe")
+    assert len(buttons(board)) > 10
+    first = buttons(board)[0]
+    assert not first["text"].startswith("✓")
+    edit = await bot.press(chat, board["message_id"], first["callback_data"])
+    assert button(edit, first["text"])["text"] == "✓ " + first["text"]
+    assert first["text"] in bot.chats.get(chat).regions  # type: ignore[union-attr]
+    edit = await bot.press(chat, board["message_id"], first["callback_data"])
+    assert button(edit, first["text"])["text"] == first["text"], "pressed twice: unticked"
+    nxt = button(edit, "▶")
+    page2 = await bot.press(chat, board["message_id"], nxt["callback_data"])
+    page1_regions = {b["text"] for b in buttons(board)[:6]}
+    assert {b["text"] for b in buttons(page2)[:6]}.isdisjoint(page1_regions)
+    assert "2/" in " ".join(b["text"] for b in buttons(page2))
+    assert button(page2, "Hauts-de-France")["text"] == "✓ Hauts-de-France", "subscribed earlier"
+    done = await bot.press(chat, board["message_id"], button(page2, "Terminé")["callback_data"])
+    assert "C'est noté" in done["plain_text"]
+
+    (gone,) = await bot.ask(chat, "/unsubscribe Hauts-de-France")
+    assert "Désabonné : Hauts-de-France" in gone["plain_text"]
+    assert "Hauts-de-France" not in bot.chats.get(chat).regions  # type: ignore[union-attr]
+    (off,) = await bot.ask(chat, "/unsubscribe")
+    settings = bot.chats.get(chat)
+    assert settings is not None and not settings.subscribed and settings.regions == frozenset()
+    (bye,) = await bot.ask(chat, "/stop")
+    assert "effacées" in bye["plain_text"]
+    assert bot.chats.get(chat) is None
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_why_and_corrections(bot: Bot) -> None:
+    chat, item = 501, bot.ids["hdf_new"]
+    (why,) = await bot.ask(chat, f"/why {item}")
+    assert "Pourquoi ces étiquettes" in why["plain_text"] and "Hauts-de-France" in why["plain_text"]
+    fix = button(why, "Corriger la région")
+    pick = await bot.press(chat, why["message_id"], fix["callback_data"])
+    bretagne = button(pick, "Bretagne")
+    saved = await bot.press(chat, why["message_id"], bretagne["callback_data"])
+    assert "Correction enregistrée" in saved["plain_text"]
+    examples = correction_examples(bot.rt.store)
+    assert [e.regions for e in examples] == [("Bretagne",)] or [list(e.regions) for e in examples] == [["Bretagne"]]
+    (short,) = await bot.ask(chat, f"/why_{bot.ids['bzh']}")
+    assert "Bretagne" in short["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_admin_commands(bot: Bot) -> None:
+    (refused,) = await bot.ask(601, "/stats")
+    assert "réservée aux administrateurs" in refused["plain_text"]
+    (refused,) = await bot.ask(602, "/feeds")
+    assert "réservée aux administrateurs" in refused["plain_text"]
+    (stats,) = await bot.ask(ADMIN, "/stats")
+    assert "items: 14" in stats["plain_text"]
+    (feeds,) = await bot.ask(ADMIN, "/feeds")
+    assert "la-voix" in feeds["plain_text"]
+    (private,) = await bot.ask(ADMIN, f"/addfeed {bot.server.url}/rss.xml")
+    assert "Refusé" in private["plain_text"] and "127.0.0.1" in private["plain_text"]
+    (removed,) = await bot.ask(ADMIN, "/removefeed ouest")
+    assert "désactivée" in removed["plain_text"]
+    # a channel post cannot reach admin commands either
+    before = len(bot.server.sent_to(-1009))
+    bot.server.channel_post(-1009, "/stats")
+    snap = await bot.server.await_for(lambda s: sum(m["chat_id"] == -1009 for m in s) > before)
+    assert "réservée" in texts(m for m in snap if m["chat_id"] == -1009)[-1]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_groups_and_channels(bot: Bot) -> None:
+    group = -7001
+    bot.server.set_chat(group, "group", title="Club IA & Co")
+    (reply,) = await bot.ask(group, "/region@veille_test_bot HDF", user_id=71)
+    assert "Hauts-de-France" in reply["plain_text"]
+    (refused,) = await bot.ask(group, "/subscribe@veille_test_bot Bretagne", user_id=71)
+    assert "réservée" in refused["plain_text"], "a plain member cannot change the group"
+    bot.server.set_admins(group, [72])
+    (ok,) = await bot.ask(group, "/subscribe@veille_test_bot Bretagne", user_id=72)
+    assert "Abonné : Bretagne" in ok["plain_text"]
+    assert bot.chats.get(group).regions == {"Bretagne"}  # type: ignore[union-attr]
+    stored = bot.chats.get(group)
+    assert stored is not None and stored.type == "group" and stored.title == "Club IA & Co"
+
+    channel = -1005001
+    before = len(bot.server.sent_to(channel))
+    bot.server.channel_post(channel, "/subscribe Hauts-de-France", title="Veille <IA>")
+    snap = await bot.server.await_for(lambda s: sum(m["chat_id"] == channel for m in s) > before)
+    assert "Abonné : Hauts-de-France" in texts(m for m in snap if m["chat_id"] == channel)[-1]
+    assert bot.chats.get(channel).type == "channel"  # type: ignore[union-attr]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_due_weekly_digest_is_delivered_with_its_chart(bot: Bot) -> None:
+    chat = 801
+    (ok,) = await bot.ask(chat, "/subscribe Hauts-de-France hebdo")
+    assert "Abonné" in ok["plain_text"]
+    bot.chats.update(chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    digests, _every = bot.jobs["digests"]
+    await digests()
+    snap = await bot.server.await_for(lambda s: any(m["chat_id"] == chat and m["photo"] for m in s))
+    digest, chart = [m for m in snap if m["chat_id"] == chat][1:3]
+    assert digest["plain_text"].startswith("Veille IA & innovation — synthèse de la semaine")
+    assert "fonds de 10 M€" in digest["plain_text"] and "Rennes" not in digest["plain_text"]
+    assert chart["method"] == "sendPhoto" and chart["photo"].startswith(b"\x89PNG")
+    assert chart["plain_text"] == "Veille IA & innovation — la semaine en un coup d'œil"
+    await digests()
+    await asyncio.sleep(1.5)
+    assert len(bot.server.sent_to(chat)) == 3, "the same slot is not sent twice"
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
