@@ -147,6 +147,13 @@ def _bool(value: str, name: str) -> bool:
     raise ConfigError(f"environment variable {name}={value!r}: expected true or false")
 
 
+def _positive(value: str, name: str) -> int:
+    number = _int(value, name)
+    if number < 1:
+        raise ConfigError(f"environment variable {name}={value!r}: must be at least 1")
+    return number
+
+
 def _int(value: str, name: str) -> int:
     try:
         return int(value)
@@ -221,8 +228,8 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         timezone=env.get("VEILLE_TIMEZONE", "Europe/Paris"),
         max_body_bytes=_int(env.get("VEILLE_MAX_BODY_BYTES", str(10 * 1024 * 1024)), "VEILLE_MAX_BODY_BYTES"),
         fetch_timeout=_float(env.get("VEILLE_FETCH_TIMEOUT", "20"), "VEILLE_FETCH_TIMEOUT"),
-        global_concurrency=_int(env.get("VEILLE_CONCURRENCY", "64"), "VEILLE_CONCURRENCY"),
-        per_host_concurrency=_int(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
+        global_concurrency=_positive(env.get("VEILLE_CONCURRENCY", "64"), "VEILLE_CONCURRENCY"),
+        per_host_concurrency=_positive(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
         disable_after_days=_int(env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"),
         parse_workers=_int(env.get("VEILLE_PARSE_WORKERS", "0"), "VEILLE_PARSE_WORKERS"),
         metrics_port=_int(metrics, "VEILLE_METRICS_PORT") if metrics else None,

@@ -26,9 +26,10 @@ HEAD = (b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
 TAIL = b"</channel></rss>"
 
 ITEMS = {
-    "plain": b"<item><title>Un titre assez long pour la cle</title><link>https://ex.fr/a?utm_source=x"
-             b"&amp;id=1</link><guid isPermaLink='false'>g-1</guid><pubDate>Mon, 02 Sep 2024 10:00:00"
-             b" +0200</pubDate><description>&lt;p&gt;Bonjour&amp;nbsp;: &lt;a href='/x'&gt;lien"
+    "plain": b"<item><title>Un titre assez long pour la cle</title><link>https://ex.fr/a?"
+             b"utm_source=x&amp;id=1</link><guid isPermaLink='false'>g-1</guid><pubDate>"
+             b"Mon, 02 Sep 2024 10:00:00 +0200</pubDate><description>&lt;p&gt;Bonjour&amp;nbsp;"
+             b": &lt;a href='/x'&gt;lien"
              b"&lt;/a&gt; &amp;amp; plus&lt;/p&gt;</description></item>",
     "guid_is_link": b"<item><guid>https://ex.fr/g2</guid><title> x </title></item>",
     "empty_link": b"<item><link></link><guid>https://ex.fr/g3</guid><title>y</title></item>",
@@ -43,7 +44,8 @@ ITEMS = {
     "enclosure": b"<item><title>pod</title><enclosure url='https://ex.fr/a.mp3' length='1' "
                  b"type='audio/mpeg'/><category>c</category><comments>https://ex.fr/c</comments>"
                  b"</item>",
-    "bad_date": b"<item><title>d</title><pubDate>mar., 13 sept. 2022 16:41:30 +0000</pubDate></item>",
+    "bad_date": b"<item><title>d</title><pubDate>mar., 13 sept. 2022 16:41:30 +0000</pubDate>"
+                b"</item>",
     "author_email": b"<item><title>a</title><author>jdoe@ex.fr (John Doe)</author></item>",
     "mojibake": "<item><title>Ã©tÃ© \u0092</title><link>https://ex.fr/&amp;x;</link></item>"
                 .encode(),

@@ -1,4 +1,4 @@
-"""A fast path for plain RSS 2.0 in UTF-8: the same entry values feedparser gives, at a tenth of the cost.
+"""Fast path for plain UTF-8 RSS 2.0: the entry values feedparser gives, at a fraction of the cost.
 
 feedparser spends about 0.5 ms per item in Python SAX callbacks; ElementTree builds the tree in
 C. Only documents made entirely of elements whose feedparser semantics are reproduced here take
@@ -9,6 +9,7 @@ tests/test_parser_fast.py checks both paths give equal ParsedFeeds on every samp
 
 from __future__ import annotations
 
+import contextlib
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -51,10 +52,8 @@ def _utf8(body: bytes, content_type: str | None) -> bool:
 def _text(value: str | None) -> str:
     """What feedparser's pop() makes of a UTF-8 text node (sanitiser and URI resolution off)."""
     out = (value or "").strip()
-    try:  # feedparser's repair of UTF-8 read as Latin-1
-        out = out.encode("iso-8859-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # feedparser's repair of
+        out = out.encode("iso-8859-1").decode("utf-8")  # UTF-8 that was read as Latin-1
     return out.translate(_cp1252) if _C1.search(out) else out
 
 
@@ -116,7 +115,10 @@ def _entry(item: ET.Element) -> dict[str, Any] | None:
     return entry
 
 
-def read(body: bytes, content_type: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+Entries = list[dict[str, Any]]
+
+
+def read(body: bytes, content_type: str | None) -> tuple[dict[str, Any], Entries] | None:
     """(feed metadata, entries) as feedparser would give them, or None to let feedparser parse."""
     if not _utf8(body, content_type):
         return None
