@@ -28,16 +28,28 @@ from classifiers.taxonomy import TYPES
 
 TEXT_CHARS = 3000
 _SPACES = re.compile(r"\s+")
-_DIGITS = re.compile(r"\d")
+
+
+def _fold_table() -> dict[int, str]:
+    """Accented Latin letters to their base letters (one C-level str.translate per text)."""
+    table: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        if base != char and base.isascii():
+            table[code] = base
+    table.update({ord("œ"): "oe", ord("æ"): "ae", ord("’"): "'", ord("ß"): "ss"})
+    table.update({d: "0" for d in range(ord("0"), ord("9") + 1)})
+    return table
+
+
+_FOLD = _fold_table()
 
 
 def prepare(title: str, text: str, limit: int = TEXT_CHARS) -> str:
     """French-aware normal form: lowercase, no accents, digits folded, title weighted twice."""
-    raw = f"{title}. {title}. {text[:limit]}".lower()
-    decomposed = unicodedata.normalize("NFKD", raw)
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
-    ascii_text = _DIGITS.sub("0", ascii_text.replace("’", "'"))
-    return _SPACES.sub(" ", ascii_text)
+    raw = f"{title}. {title}. {text[:limit]}".lower().translate(_FOLD)
+    return _SPACES.sub(" ", raw)
 
 
 _TOKEN = re.compile(r"\b[a-z][a-z0-9]+\b")

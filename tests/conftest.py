@@ -14,6 +14,7 @@ import pytest
 from bot.config import FeedConfig, Settings, load_settings
 from bot.store.repo import Store
 from tests.support.feedserver import FeedServer
+from tests.support.postgres import PostgresServer, PostgresUnavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEED_FILES = FIXTURES / "feeds"
@@ -90,3 +91,15 @@ def rss(
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
         f"<title>{title}</title><link>http://example.org/</link>{entries}</channel></rss>"
     ).encode()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 for the session; fails (never skips) without one."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"PostgreSQL is needed by this test and could not be started: {exc}",
+                    pytrace=False)
+    yield server
+    server.stop()

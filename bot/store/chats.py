@@ -193,8 +193,10 @@ class ChatStore:
         with self.engine.begin() as conn:
             added = 0
             if rows:
-                stmt = self.store._insert(outbox).on_conflict_do_nothing(index_elements=["dedup_key"])
-                added = conn.execute(stmt, rows).rowcount or 0
+                # Count RETURNING rows: an executemany's rowcount is -1 on psycopg.
+                stmt = (self.store._insert(outbox).on_conflict_do_nothing(index_elements=["dedup_key"])
+                        .returning(outbox.c.id))
+                added = len(conn.execute(stmt, rows).all())
             if chat_update is not None:
                 conn.execute(update(chats).where(chats.c.id == chat_update[0]).values(**chat_update[1]))
         return added
@@ -210,8 +212,13 @@ class ChatStore:
                 q = q.with_for_update(skip_locked=True)
             rows = conn.execute(q).all()
             if rows:
-                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                             .values(status="sending", lease_owner=owner, lease_until=now + lease))
+                # Checked again in the UPDATE: SQLite's SELECT locks nothing, so two senders
+                # can pick the same rows, and only the first UPDATE may win them.
+                won = set(conn.execute(
+                    update(outbox).where(outbox.c.id.in_([r.id for r in rows]), ready)
+                    .values(status="sending", lease_owner=owner, lease_until=now + lease)
+                    .returning(outbox.c.id)).scalars())
+                rows = [r for r in rows if r.id in won]
         return [OutMessage(r.id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows]
 
     def mark_sent(self, message_id: int, now: datetime, telegram_id: int | None) -> None:

@@ -35,10 +35,20 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                   connect_args=_pg_connect_args(url))
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot open database {redact(url)}: {exc}") from exc
     return engine
+
+
+def _pg_connect_args(url: str) -> dict[str, Any]:
+    # Sessions in UTC whatever the server's TimeZone: timestamptz values then come back in UTC
+    # (as on SQLite), and a naive datetime means UTC on both backends. A URL that sets
+    # its own ?options= keeps them.
+    if not url.startswith("postgresql") or "options=" in url:
+        return {}
+    return {"options": "-c timezone=UTC"}
 
 
 def redact(url: str) -> str:

@@ -18,13 +18,16 @@ from bot.store.db import make_engine, migrate
 from bot.store.schema import feeds, item_labels, item_tags, items
 
 DUPLICATE_WINDOW = timedelta(days=3)
+# Created on PostgreSQL by migration 0003 (items.search_tsv, text search config veille_fr).
+PG_SEARCH_COLUMN = "items.search_tsv"
+PG_SEARCH_CONFIG = "veille_fr"
 
 
 def utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes: they are UTC."""
+    """A database datetime in UTC: SQLite's are naive (and UTC), PostgreSQL's carry an offset."""
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,13 @@ class Store:
                 q = q.with_for_update(skip_locked=True)
             rows = conn.execute(q).all()
             if owner is not None and rows:
-                conn.execute(update(feeds).where(feeds.c.id.in_([r.id for r in rows]))
-                             .values(lease_owner=owner, lease_until=now + lease))
+                # The UPDATE checks the lease again: SQLite's SELECT locks nothing, so two
+                # pollers can pick the same feeds, and only the first UPDATE may win them.
+                won = set(conn.execute(
+                    update(feeds).where(feeds.c.id.in_([r.id for r in rows]), due, free)
+                    .values(lease_owner=owner, lease_until=now + lease)
+                    .returning(feeds.c.id)).scalars())
+                rows = [r for r in rows if r.id in won]
         return [FeedState.from_row(r) for r in rows]
 
     def save_feed_states(self, changes: Sequence[dict[str, Any]]) -> None:
@@ -417,6 +425,13 @@ class Store:
             match = " ".join(f'"{w}"*' for w in words)
             return select(text("rowid")).select_from(text("items_fts")).where(
                 text("items_fts MATCH :m").bindparams(m=match))
+        if self.dialect == "postgresql":
+            # Migration 0003's tsvector column and text search configuration (French stems,
+            # accents folded). Words are letters and digits only, so they cannot carry tsquery
+            # operators; the last one is a prefix, as in the SQLite search.
+            terms = " & ".join([*words[:-1], words[-1] + ":*"])
+            return select(items.c.id).where(text(
+                f"{PG_SEARCH_COLUMN} @@ to_tsquery('{PG_SEARCH_CONFIG}', :q)").bindparams(q=terms))
         like = [or_(items.c.title.ilike(f"%{w}%"), items.c.summary.ilike(f"%{w}%")) for w in words]
         return select(items.c.id).where(and_(*like))
 

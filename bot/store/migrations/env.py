@@ -9,6 +9,14 @@ from bot.store.schema import metadata
 
 config = context.config
 target_metadata = metadata
+# Full-text objects made by raw SQL in migrations 0001 (SQLite FTS5) and 0003 (PostgreSQL).
+UNMODELLED = ("search_tsv", "ix_items_search_tsv", "items_fts")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool,
+                   compare_to: object) -> bool:
+    """Keep autogenerate from dropping what the metadata leaves out on purpose."""
+    return not (reflected and compare_to is None and (name or "").startswith(UNMODELLED))
 
 
 def run_migrations() -> None:
@@ -18,6 +26,7 @@ def run_migrations() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            include_object=include_object,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
@@ -32,6 +41,7 @@ def run_migrations() -> None:
         context.configure(
             connection=conn,
             target_metadata=target_metadata,
+            include_object=include_object,
             render_as_batch=conn.dialect.name == "sqlite",
         )
         with context.begin_transaction():
