@@ -7,19 +7,20 @@ COPY bot ./bot
 COPY classifiers ./classifiers
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install . \
-    && cd / && /opt/venv/bin/python -m classifiers.gazetteer_build
+    && /opt/venv/bin/python -I -m classifiers.gazetteer_build
 
 FROM python:3.11-slim
-RUN groupadd --system veille && useradd --system --gid veille --home-dir /app veille
+RUN groupadd --system --gid 10001 veille \
+    && useradd --system --uid 10001 --gid veille --home-dir /app veille
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY feeds.yaml ./
-RUN mkdir -p /app/state && chown veille:veille /app/state
+RUN mkdir -p /app/state && chown 10001:10001 /app/state
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     VEILLE_STATE_DIR=/app/state \
     VEILLE_METRICS_PORT=9108
-USER veille
+USER 10001:10001
 VOLUME ["/app/state"]
 EXPOSE 9108
 HEALTHCHECK --interval=60s --timeout=5s --start-period=120s --retries=3 \

@@ -30,23 +30,34 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.commands import Ctx, region  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.delivery import Sender  # noqa: E402
-from bot.notify import enqueue_due_digests  # noqa: E402
-from bot.service import Runtime  # noqa: E402
-from bot.store.chats import ChatStore  # noqa: E402
-from bot.store.repo import Store  # noqa: E402
-from bot.store.schema import chats as chats_table  # noqa: E402
-from bot.store.schema import subscriptions  # noqa: E402
-from bot.telegram_app import build_application  # noqa: E402
-from classifiers.taxonomy import REGIONS, TYPES  # noqa: E402
-from tests.conftest_bot import Spec, add_items, gazetteer, outbox_rows  # noqa: E402
-from tests.support.botapi import BotAPIServer  # noqa: E402
+from bot.commands import Ctx, region
+from bot.config import load_settings
+from bot.delivery import Sender
+from bot.notify import enqueue_due_digests
+from bot.service import Runtime
+from bot.store.chats import ChatStore
+from bot.store.repo import Store
+from bot.store.schema import chats as chats_table
+from bot.store.schema import subscriptions
+from bot.telegram_app import build_application
+from classifiers.taxonomy import REGIONS, TYPES
+from tests.conftest_bot import Spec, add_items, gazetteer, outbox_rows
+from tests.support.botapi import BotAPIServer
 
 TELEGRAM_GLOBAL_RATE = 30.0
-WORDS = ("intelligence artificielle", "numérique", "jumeau numérique", "données", "robotique",
-         "cybersécurité", "calcul", "startup", "laboratoire", "formation", "appel à projets")
+WORDS = (
+    "intelligence artificielle",
+    "numérique",
+    "jumeau numérique",
+    "données",
+    "robotique",
+    "cybersécurité",
+    "calcul",
+    "startup",
+    "laboratoire",
+    "formation",
+    "appel à projets",
+)
 
 
 def _specs(rng: random.Random, n: int, now: datetime, days: float, start: int = 0) -> list[Spec]:
@@ -55,20 +66,43 @@ def _specs(rng: random.Random, n: int, now: datetime, days: float, start: int = 
         regions = tuple(rng.sample(REGIONS, rng.choice((1, 1, 1, 2))))
         types = tuple(rng.sample(TYPES, rng.choice((1, 1, 2))))
         title = f"{rng.choice(WORDS).capitalize()} : initiative {k} en {regions[0]} & <co>"
-        out.append(Spec(title, now - timedelta(days=rng.random() * days), regions, types,
-                        link=f"https://news{k % 40}.example.org/{k}",
-                        summary=f"Article {k} sur {rng.choice(WORDS)} et {rng.choice(WORDS)}.",
-                        topic_ai=rng.random() < 0.9))
+        out.append(
+            Spec(
+                title,
+                now - timedelta(days=rng.random() * days),
+                regions,
+                types,
+                link=f"https://news{k % 40}.example.org/{k}",
+                summary=f"Article {k} sur {rng.choice(WORDS)} et {rng.choice(WORDS)}.",
+                topic_ai=rng.random() < 0.9,
+            )
+        )
     return out
 
 
 def _add_chats(store: Store, n: int, due: datetime, rng: random.Random) -> None:
-    rows = [{"id": 10_000 + k, "type": "private", "title": None, "language": "fr" if k % 5 else "en",
-             "timezone": "Europe/Paris", "active": True, "alerts": False, "digest": "weekly",
-             "digest_weekday": 0, "digest_hour": 8, "next_digest_at": due, "created_at": due}
-            for k in range(n)]
-    subs = [{"chat_id": r["id"], "kind": "region", "value": value}
-            for r in rows for value in rng.sample(REGIONS, rng.choice((0, 1, 2, 3)))]
+    rows = [
+        {
+            "id": 10_000 + k,
+            "type": "private",
+            "title": None,
+            "language": "fr" if k % 5 else "en",
+            "timezone": "Europe/Paris",
+            "active": True,
+            "alerts": False,
+            "digest": "weekly",
+            "digest_weekday": 0,
+            "digest_hour": 8,
+            "next_digest_at": due,
+            "created_at": due,
+        }
+        for k in range(n)
+    ]
+    subs = [
+        {"chat_id": r["id"], "kind": "region", "value": value}
+        for r in rows
+        for value in rng.sample(REGIONS, rng.choice((0, 1, 2, 3)))
+    ]
     with store.engine.begin() as conn:
         conn.execute(chats_table.insert(), rows)
         if subs:
@@ -80,12 +114,17 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
     rng = random.Random(7)
     server = BotAPIServer(enforce_limits=True)
     await asyncio.to_thread(server.start)
-    settings = load_settings({"VEILLE_STATE_DIR": str(workdir / "deliver"),
-                              "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.base_url})
+    settings = load_settings(
+        {
+            "VEILLE_STATE_DIR": str(workdir / "deliver"),
+            "TELEGRAM_BOT_TOKEN": server.token,
+            "TELEGRAM_API_URL": server.base_url,
+        }
+    )
     store = Store.open(settings.db_url)
     try:
         now = datetime.now(UTC)
-        add_items(store, _specs(rng, 300, now, 10), now)
+        add_items(store, _specs(rng, 40, now, 10), now)  # a week: about 28 items
         _add_chats(store, n_chats, now - timedelta(minutes=1), rng)
         chats = ChatStore(store)
         t0 = time.perf_counter()
@@ -97,8 +136,14 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
             queued += n
         enqueue_seconds = time.perf_counter() - t0
 
-        app = build_application(Runtime(settings=settings, store=store, clock=lambda: datetime.now(UTC),
-                                        _gazetteer=gazetteer()))
+        app = build_application(
+            Runtime(
+                settings=settings,
+                store=store,
+                clock=lambda: datetime.now(UTC),
+                _gazetteer=gazetteer(),
+            )
+        )
         await app.initialize()
         sender = Sender(app.bot, chats, clock=lambda: datetime.now(UTC), owner="bench")
         received_429 = 0
@@ -118,8 +163,14 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
         with server.lock:
             sent = list(server.sent)
             server_429 = server.received_429
-        expected = Counter((r["chat_id"], r["payload"]["method"],
-                            r["payload"].get("text") or r["payload"].get("caption")) for r in rows)
+        expected = Counter(
+            (
+                r["chat_id"],
+                r["payload"]["method"],
+                r["payload"].get("text") or r["payload"].get("caption"),
+            )
+            for r in rows
+        )
         got = Counter((m["chat_id"], m["method"], m["text"] or m["caption"]) for m in sent)
         lost = sum(max(0, n - got[k]) for k, n in expected.items())
         duplicated = sum(max(0, n - expected[k]) for k, n in got.items())

@@ -12,16 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selectolax.lexbor import LexborHTMLParser
-
 from classifiers import persistence
 from classifiers.gazetteer import Gazetteer
 from classifiers.model import TypeModel, prepare
+from classifiers.textclean import clean_text
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_CHARS = 200_000
-_TAG = re.compile(r"<[a-zA-Z!/][^>]*>")
 
 
 @dataclass
@@ -40,18 +37,6 @@ class TagResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (TAXONOMY fields first)."""
         return asdict(self)
-
-
-def clean_text(text: str | None) -> str:
-    """Plain text from whatever came in: HTML soup is turned into text, size capped."""
-    text = (text or "")[:MAX_INPUT_CHARS]
-    if len(_TAG.findall(text[:5000])) >= 3:
-        tree = LexborHTMLParser(text)
-        for node in tree.css("script, style, noscript"):
-            node.decompose()
-        root = tree.body or tree.root
-        text = root.text(separator=" ") if root is not None else ""
-    return text
 
 
 class Tagger:

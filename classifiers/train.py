@@ -12,6 +12,7 @@ from classifiers import persistence
 from classifiers.corpus import Example, corpus_hash, load_examples
 from classifiers.evaluate import score
 from classifiers.model import TypeModel, prepare
+from classifiers.textclean import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 def fit(examples: Sequence[Example]) -> TypeModel:
     """A TypeModel fitted on examples."""
     return TypeModel().fit(
-        [prepare(e.title, e.text) for e in examples],
+        [prepare(e.title, clean_text(e.text)) for e in examples],
         [e.types for e in examples],
         [e.primary_type or e.types[0] for e in examples],
         [e.topic_ai for e in examples],

@@ -51,24 +51,44 @@ class Spec:
 
 def parsed(spec: Spec) -> ParsedItem:
     """The ParsedItem the parser would have produced for spec."""
-    link = spec.link or "https://example.org/a/" + hashlib.sha1(spec.title.encode()).hexdigest()[:12]
+    link = (
+        spec.link or "https://example.org/a/" + hashlib.sha1(spec.title.encode()).hexdigest()[:12]
+    )
     return ParsedItem(
-        dedup_key=hashlib.sha1(link.encode()).hexdigest(), guid=link, link=link,
-        canonical_link=canonical_url(link), title=spec.title, summary=spec.summary,
-        content=spec.summary, author=None, published_at=spec.published_at,
-        date_is_fallback=False, language="fr", title_key=title_key(spec.title),
+        dedup_key=hashlib.sha1(link.encode()).hexdigest(),
+        guid=link,
+        link=link,
+        canonical_link=canonical_url(link),
+        title=spec.title,
+        summary=spec.summary,
+        content=spec.summary,
+        author=None,
+        published_at=spec.published_at,
+        date_is_fallback=False,
+        language="fr",
+        title_key=title_key(spec.title),
     )
 
 
 def tag_result(spec: Spec) -> dict[str, Any]:
     """A tagger result dict for spec (the shape Store.save_tags expects)."""
-    return {"regions": list(spec.regions), "countries": [], "national": spec.national,
-            "types": list(spec.types), "primary_type": spec.types[0] if spec.types else None,
-            "topic_ai": spec.topic_ai,
-            "scores": {"regions": dict.fromkeys(spec.regions, 0.9),
-                       "types": dict.fromkeys(spec.types, 0.8), "topic_ai": 0.95},
-            "evidence": {"regions": {r: ["Lille"] for r in spec.regions},
-                         "types": {t: ["appel à projets"] for t in spec.types}}}
+    return {
+        "regions": list(spec.regions),
+        "countries": [],
+        "national": spec.national,
+        "types": list(spec.types),
+        "primary_type": spec.types[0] if spec.types else None,
+        "topic_ai": spec.topic_ai,
+        "scores": {
+            "regions": dict.fromkeys(spec.regions, 0.9),
+            "types": dict.fromkeys(spec.types, 0.8),
+            "topic_ai": 0.95,
+        },
+        "evidence": {
+            "regions": {r: ["Lille"] for r in spec.regions},
+            "types": {t: ["appel à projets"] for t in spec.types},
+        },
+    }
 
 
 def ensure_feed(store: Store, feed_id: str, name: str, now: datetime) -> None:
@@ -77,8 +97,14 @@ def ensure_feed(store: Store, feed_id: str, name: str, now: datetime) -> None:
         store.add_feed(feed_id, name, f"https://{feed_id}.example.org/rss", now)
 
 
-def add_items(store: Store, specs: Sequence[Spec], now: datetime, *, feed_id: str = "la-voix",
-              feed_name: str = "La Voix du Nord") -> list[int]:
+def add_items(
+    store: Store,
+    specs: Sequence[Spec],
+    now: datetime,
+    *,
+    feed_id: str = "la-voix",
+    feed_name: str = "La Voix du Nord",
+) -> list[int]:
     """Store and tag the items; returns their ids in the order of specs."""
     ensure_feed(store, feed_id, feed_name, now)
     ids = store.insert_items(feed_id, [parsed(s) for s in specs], now)
@@ -89,9 +115,9 @@ def add_items(store: Store, specs: Sequence[Spec], now: datetime, *, feed_id: st
 
 def outbox_rows(chats: ChatStore) -> list[dict[str, Any]]:
     """Every outbox row, by id."""
-    from sqlalchemy import select  # noqa: PLC0415
+    from sqlalchemy import select
 
-    from bot.store.schema import outbox  # noqa: PLC0415
+    from bot.store.schema import outbox
 
     with chats.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(outbox).order_by(outbox.c.id))]

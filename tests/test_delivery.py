@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from bot.telegram_app import build_application
 from tests.conftest_bot import drain_until_empty, gazetteer, outbox_rows, utcnow
 from tests.support.botapi import BotAPIServer
 
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning"),
+]
 
 
 @dataclass
@@ -44,8 +47,18 @@ class Rig:
 
     def queue(self, chat_id: int, *texts: str, when: Any = None) -> int:
         """Queue text messages to chat_id (due now, or at when)."""
-        return self.chats.enqueue([{"chat_id": chat_id, "kind": "alert", "dedup_key": f"t:{chat_id}:{t}",
-                                    "payload": message_payload(t)} for t in texts], when or utcnow())
+        return self.chats.enqueue(
+            [
+                {
+                    "chat_id": chat_id,
+                    "kind": "alert",
+                    "dedup_key": f"t:{chat_id}:{t}",
+                    "payload": message_payload(t),
+                }
+                for t in texts
+            ],
+            when or utcnow(),
+        )
 
     def delivered(self, chat_id: int) -> list[str]:
         """Texts the server accepted for chat_id, in order."""
@@ -55,10 +68,17 @@ class Rig:
 async def _rig(tmp_path: Path, **server_options: Any) -> tuple[Rig, Any, Store]:
     server = BotAPIServer(**server_options)
     await asyncio.to_thread(server.start)
-    settings = load_settings({"VEILLE_STATE_DIR": str(tmp_path / "state"),
-                              "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.base_url})
+    settings = load_settings(
+        {
+            "VEILLE_STATE_DIR": str(tmp_path / "state"),
+            "TELEGRAM_BOT_TOKEN": server.token,
+            "TELEGRAM_API_URL": server.base_url,
+        }
+    )
     store = Store.open(settings.db_url)
-    app = build_application(Runtime(settings=settings, store=store, clock=utcnow, _gazetteer=gazetteer()))
+    app = build_application(
+        Runtime(settings=settings, store=store, clock=utcnow, _gazetteer=gazetteer())
+    )
     await app.initialize()
     return Rig(server, ChatStore(store), app.bot), app, store
 
@@ -141,7 +161,11 @@ async def test_server_errors_are_retried_with_backoff(rig: Rig) -> None:
     assert row["status"] == "sent" and row["attempts"] == 3
     with rig.server.lock:
         failures = [c["time"] for c in rig.server.calls if c["status"] == 502]
-        success = [c["time"] for c in rig.server.calls if c["method"] == "sendMessage" and c["status"] == 200]
+        success = [
+            c["time"]
+            for c in rig.server.calls
+            if c["method"] == "sendMessage" and c["status"] == 200
+        ]
     assert failures[1] - failures[0] >= 1.5 and success[0] - failures[1] >= 3.5, "2 s then 4 s"
 
 
@@ -177,8 +201,9 @@ async def test_pacing_respects_telegram_limits(tmp_path: Path, limit_model: str)
         for chat in chats:
             dates = [m["date"] for m in sent if m["chat_id"] == chat]
             assert [m["text"] for m in sent if m["chat_id"] == chat] == [
-                f"message {n} pour {chat}" for n in range(3)], "in order"
-            gaps = [b - a for a, b in zip(dates, dates[1:], strict=False)]
+                f"message {n} pour {chat}" for n in range(3)
+            ], "in order"
+            gaps = [b - a for a, b in pairwise(dates)]
             assert min(gaps) >= 0.95, (chat, gaps)
         assert statuses(built.chats) == {"sent": 60}
     finally:

@@ -11,7 +11,7 @@ from bot.digest import ELSEWHERE, NATIONAL, Filters, build_digest, digest_period
 from bot.notify import enqueue_due_digests
 from bot.render import TELEGRAM_LIMIT, alert_html, digest_html, visible_text
 from bot.store.chats import ChatStore
-from bot.store.repo import StoredItem, Store
+from bot.store.repo import Store, StoredItem
 from tests.conftest_bot import Spec, add_items, outbox_rows
 from tests.support.botapi import parse_html, utf16_len
 
@@ -23,27 +23,33 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("frequency", "weekday", "hour", "after", "expected"), [
-    # spring forward: Sunday 30 March 2025, 02:00 CET -> 03:00 CEST
-    ("daily", 0, 8, utc(2025, 3, 29, 8, 0), utc(2025, 3, 30, 6, 0)),  # 08:00 CEST
-    ("daily", 0, 8, utc(2025, 3, 29, 6, 0), utc(2025, 3, 29, 7, 0)),  # 08:00 CET, same day
-    ("weekly", 0, 8, utc(2025, 3, 24, 7, 0), utc(2025, 3, 31, 6, 0)),  # at the slot: next week
-    ("weekly", 6, 9, utc(2025, 3, 29, 12, 0), utc(2025, 3, 30, 7, 0)),  # the Sunday itself
-    ("daily", 0, 2, utc(2025, 3, 29, 12, 0), utc(2025, 3, 30, 1, 0)),  # 02:00 does not exist
-    # fall back: Sunday 26 October 2025, 03:00 CEST -> 02:00 CET
-    ("daily", 0, 8, utc(2025, 10, 25, 7, 0), utc(2025, 10, 26, 7, 0)),  # 08:00 CET
-    ("weekly", 0, 8, utc(2025, 10, 20, 6, 0), utc(2025, 10, 27, 7, 0)),
-    ("daily", 0, 2, utc(2025, 10, 25, 12, 0), utc(2025, 10, 26, 0, 0)),  # first 02:00 only
-    ("daily", 0, 2, utc(2025, 10, 26, 0, 0), utc(2025, 10, 27, 1, 0)),  # not the second one
-])
-def test_next_digest_time_across_dst(frequency: str, weekday: int, hour: int, after: datetime,
-                                     expected: datetime) -> None:
+@pytest.mark.parametrize(
+    ("frequency", "weekday", "hour", "after", "expected"),
+    [
+        # spring forward: Sunday 30 March 2025, 02:00 CET -> 03:00 CEST
+        ("daily", 0, 8, utc(2025, 3, 29, 8, 0), utc(2025, 3, 30, 6, 0)),  # 08:00 CEST
+        ("daily", 0, 8, utc(2025, 3, 29, 6, 0), utc(2025, 3, 29, 7, 0)),  # 08:00 CET, same day
+        ("weekly", 0, 8, utc(2025, 3, 24, 7, 0), utc(2025, 3, 31, 6, 0)),  # at the slot: next week
+        ("weekly", 6, 9, utc(2025, 3, 29, 12, 0), utc(2025, 3, 30, 7, 0)),  # the Sunday itself
+        ("daily", 0, 2, utc(2025, 3, 29, 12, 0), utc(2025, 3, 30, 1, 0)),  # 02:00 does not exist
+        # fall back: Sunday 26 October 2025, 03:00 CEST -> 02:00 CET
+        ("daily", 0, 8, utc(2025, 10, 25, 7, 0), utc(2025, 10, 26, 7, 0)),  # 08:00 CET
+        ("weekly", 0, 8, utc(2025, 10, 20, 6, 0), utc(2025, 10, 27, 7, 0)),
+        ("daily", 0, 2, utc(2025, 10, 25, 12, 0), utc(2025, 10, 26, 0, 0)),  # first 02:00 only
+        ("daily", 0, 2, utc(2025, 10, 26, 0, 0), utc(2025, 10, 27, 1, 0)),  # not the second one
+    ],
+)
+def test_next_digest_time_across_dst(
+    frequency: str, weekday: int, hour: int, after: datetime, expected: datetime
+) -> None:
     assert next_digest_time(frequency, weekday, hour, PARIS, after) == expected
 
 
 def test_next_digest_time_off_and_other_zones() -> None:
     assert next_digest_time("off", 0, 8, PARIS, NOW) is None
-    assert next_digest_time("daily", 0, 8, "America/New_York", utc(2025, 3, 14, 13, 0)) == utc(2025, 3, 15, 12, 0)
+    assert next_digest_time("daily", 0, 8, "America/New_York", utc(2025, 3, 14, 13, 0)) == utc(
+        2025, 3, 15, 12, 0
+    )
 
 
 def test_digest_period() -> None:
@@ -53,13 +59,32 @@ def test_digest_period() -> None:
     assert digest_period("weekly", NOW, NOW - timedelta(days=30)) == (NOW - timedelta(days=7), NOW)
 
 
-def item(n: int, title: str, days: float, regions: tuple[str, ...] = (), types: tuple[str, ...] = (),
-         *, national: bool = False, summary: str = "", link: str | None = None) -> StoredItem:
-    return StoredItem(id=n, feed_id="f", feed_name="Le <Journal> & Cie", title=title,
-                      link=link or f"https://example.org/{n}", summary=summary,
-                      published_at=NOW - timedelta(days=days), duplicate_of=None, regions=regions,
-                      types=types, primary_type=types[0] if types else None, national=national,
-                      topic_ai=True)
+def item(
+    n: int,
+    title: str,
+    days: float,
+    regions: tuple[str, ...] = (),
+    types: tuple[str, ...] = (),
+    *,
+    national: bool = False,
+    summary: str = "",
+    link: str | None = None,
+) -> StoredItem:
+    return StoredItem(
+        id=n,
+        feed_id="f",
+        feed_name="Le <Journal> & Cie",
+        title=title,
+        link=link or f"https://example.org/{n}",
+        summary=summary,
+        published_at=NOW - timedelta(days=days),
+        duplicate_of=None,
+        regions=regions,
+        types=types,
+        primary_type=types[0] if types else None,
+        national=national,
+        topic_ai=True,
+    )
 
 
 ITEMS = [
@@ -78,28 +103,51 @@ def test_build_digest_groups_by_region_then_type() -> None:
     digest = build_digest(ITEMS, start=NOW - timedelta(days=7), end=NOW)
     assert digest.total == 7
     assert [(g.region, g.count) for g in digest.groups] == [
-        ("Hauts-de-France", 4), ("Bretagne", 2), (NATIONAL, 1), (ELSEWHERE, 1)]
+        ("Hauts-de-France", 4),
+        ("Bretagne", 2),
+        (NATIONAL, 1),
+        (ELSEWHERE, 1),
+    ]
     hdf = digest.groups[0]
     assert [(t.type, [i.id for i in t.items]) for t in hdf.types] == [
-        ("funding", [1, 2]), ("partnership", [6]), ("event", [3])]
+        ("funding", [1, 2]),
+        ("partnership", [6]),
+        ("event", [3]),
+    ]
     assert digest.by_region == {"Hauts-de-France": 4, "Bretagne": 2, NATIONAL: 1, ELSEWHERE: 1}
     assert digest.by_type["funding"] == 2 and digest.by_type["research"] == 2
 
 
 def test_build_digest_applies_filters() -> None:
-    filters = Filters(regions=frozenset({"Bretagne", "national"}), keywords=("ia",),
-                      excludes=("partenariat",))
+    filters = Filters(
+        regions=frozenset({"Bretagne", "national"}), keywords=("ia",), excludes=("partenariat",)
+    )
     digest = build_digest(ITEMS, start=NOW - timedelta(days=7), end=NOW, filters=filters)
     assert [(g.region, [i.id for t in g.types for i in t.items]) for g in digest.groups] == [
-        ("Bretagne", [4]), (NATIONAL, [5])]
+        ("Bretagne", [4]),
+        (NATIONAL, [5]),
+    ]
 
 
 def test_digest_html_escapes_and_chunks_at_item_boundaries() -> None:
-    hostile = item(99, "<script>&", 0.1, ("Hauts-de-France",), ("event",),
-                   link='https://example.org/x?a=1&b="<>"')
-    many = [item(100 + n, f"Initiative numéro {n} : " + "intelligence artificielle " * 6, (n + 1) / 30,
-                 ("Hauts-de-France", "Bretagne", "Normandie")[n % 3:n % 3 + 1],
-                 ("funding", "research", "event", "training")[n % 4:n % 4 + 1]) for n in range(150)]
+    hostile = item(
+        99,
+        "<script>&",
+        0.1,
+        ("Hauts-de-France",),
+        ("event",),
+        link='https://example.org/x?a=1&b="<>"',
+    )
+    many = [
+        item(
+            100 + n,
+            f"Initiative numéro {n} : " + "intelligence artificielle " * 6,
+            (n + 1) / 30,
+            ("Hauts-de-France", "Bretagne", "Normandie")[n % 3 : n % 3 + 1],
+            ("funding", "research", "event", "training")[n % 4 : n % 4 + 1],
+        )
+        for n in range(150)
+    ]
     digest = build_digest([hostile, *many], start=NOW - timedelta(days=7), end=NOW, per_group=50)
     chunks = digest_html(digest, "fr")
     assert len(chunks) > 3
@@ -130,8 +178,14 @@ def test_digest_html_empty_and_english() -> None:
 
 
 def test_alert_html_escapes() -> None:
-    alert = item(7, 'Titre <b>gras</b> & "cité"', 0, ("Hauts-de-France",), ("funding",),
-                 summary="Résumé <img src=x onerror=alert(1)> & fin")
+    alert = item(
+        7,
+        'Titre <b>gras</b> & "cité"',
+        0,
+        ("Hauts-de-France",),
+        ("funding",),
+        summary="Résumé <img src=x onerror=alert(1)> & fin",
+    )
     html = alert_html(alert, "fr", also_in=["Ouest <France>"])
     plain, _ = parse_html(html, strict=True)
     assert 'Titre <b>gras</b> & "cité"' in plain
@@ -140,15 +194,28 @@ def test_alert_html_escapes() -> None:
     assert len(html) <= TELEGRAM_LIMIT
 
 
-def _subscribe(chats: ChatStore, chat_id: int, digest: str, due: datetime, **values: object) -> None:
+def _subscribe(
+    chats: ChatStore, chat_id: int, digest: str, due: datetime, **values: object
+) -> None:
     chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=due)
     chats.update(chat_id, digest=digest, next_digest_at=due, **values)
 
 
 def test_enqueue_due_digests_once_per_slot(store: Store) -> None:
     now = NOW
-    add_items(store, [Spec("Fonds IA <régional> & co", now - timedelta(days=1), ("Hauts-de-France",), ("funding",)),
-                      Spec("Campus IA à Rennes", now - timedelta(hours=12), ("Bretagne",), ("training",))], now)
+    add_items(
+        store,
+        [
+            Spec(
+                "Fonds IA <régional> & co",
+                now - timedelta(days=1),
+                ("Hauts-de-France",),
+                ("funding",),
+            ),
+            Spec("Campus IA à Rennes", now - timedelta(hours=12), ("Bretagne",), ("training",)),
+        ],
+        now,
+    )
     chats = ChatStore(store)
     slot = now - timedelta(minutes=1)
     _subscribe(chats, 1, "weekly", slot)

@@ -194,7 +194,8 @@ class ChatStore:
             added = 0
             if rows:
                 # Count RETURNING rows: an executemany's rowcount is -1 on psycopg.
-                stmt = (self.store._insert(outbox).on_conflict_do_nothing(index_elements=["dedup_key"])
+                stmt = (self.store._insert(outbox)
+                        .on_conflict_do_nothing(index_elements=["dedup_key"])
                         .returning(outbox.c.id))
                 added = len(conn.execute(stmt, rows).all())
             if chat_update is not None:

@@ -121,7 +121,7 @@ class Store:
             with self.engine.begin() as conn:
                 stored = {r.id: r for r in conn.execute(select(feeds))}
                 for cfg in configs:
-                    values = {
+                    values: dict[str, Any] = {
                         "name": cfg.name, "language": cfg.language, "region_hint": cfg.region,
                         "tags": list(cfg.tags), "min_interval": cfg.min_interval_minutes,
                         "max_interval": cfg.max_interval_minutes, "enabled": cfg.enabled,
@@ -300,7 +300,7 @@ class Store:
         links = {p.canonical_link for p in fresh if p.canonical_link}
         tkeys = {p.title_key for p in fresh if p.title_key}
         by_link: dict[str, int] = {}
-        by_title: dict[str, list[tuple[int, datetime]]] = {}
+        by_title: dict[str, list[tuple[int, datetime | None]]] = {}
         cols = (items.c.id, items.c.duplicate_of, items.c.canonical_link, items.c.title_key,
                 items.c.published_at)
         other = items.c.feed_id != feed_id

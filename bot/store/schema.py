@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,11 +18,33 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC: aware values are converted (SQLite would keep the wall time
+    and drop the offset), naive ones are taken as UTC, and values come back aware, in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 # Integer ids that autoincrement on SQLite and are 64-bit on PostgreSQL.
 Id = BigInteger().with_variant(Integer, "sqlite")
@@ -43,17 +67,17 @@ feeds = Table(
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
-    Column("next_check_at", DateTime(timezone=True), nullable=False),
-    Column("last_checked_at", DateTime(timezone=True)),
-    Column("last_success_at", DateTime(timezone=True)),
-    Column("failing_since", DateTime(timezone=True)),
+    Column("next_check_at", UtcDateTime(), nullable=False),
+    Column("last_checked_at", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+    Column("failing_since", UtcDateTime()),
     Column("consecutive_errors", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("last_status", Integer),
     Column("items_total", Integer, nullable=False, default=0),
     Column("lease_owner", String(64)),
-    Column("lease_until", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_feeds_due", "enabled", "next_check_at"),
 )
 
@@ -71,13 +95,13 @@ items = Table(
     Column("content", Text, nullable=False, default=""),
     Column("author", String(200)),
     Column("language", String(16)),
-    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=False),
     Column("date_is_fallback", Boolean, nullable=False, default=False),
-    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("fetched_at", UtcDateTime(), nullable=False),
     Column("title_key", String(20)),
     Column("enclosure_url", Text),
     Column("duplicate_of", Id, ForeignKey("items.id", ondelete="SET NULL")),
-    Column("tagged_at", DateTime(timezone=True)),
+    Column("tagged_at", UtcDateTime()),
     UniqueConstraint("feed_id", "dedup_key", name="uq_items_feed_key"),
     Index("ix_items_published", "published_at"),
     Index("ix_items_canonical", "canonical_link"),
@@ -99,7 +123,7 @@ item_tags = Table(
     Column("topic_score", Float, nullable=False, default=0.0),
     Column("result", JSON, nullable=False),
     Column("model_version", String(64)),
-    Column("tagged_at", DateTime(timezone=True), nullable=False),
+    Column("tagged_at", UtcDateTime(), nullable=False),
 )
 
 item_labels = Table(
@@ -120,7 +144,7 @@ corrections = Table(
     Column("chat_id", BigInteger),
     Column("field", String(16), nullable=False),  # regions | types | primary_type | topic_ai
     Column("value", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 chats = Table(
@@ -137,10 +161,10 @@ chats = Table(
     Column("digest", String(8), nullable=False, default="off"),  # off | daily | weekly
     Column("digest_weekday", Integer, nullable=False, default=0),  # Monday
     Column("digest_hour", Integer, nullable=False, default=8),
-    Column("next_digest_at", DateTime(timezone=True)),
-    Column("last_digest_at", DateTime(timezone=True)),
-    Column("alerts_since", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_digest_at", UtcDateTime()),
+    Column("last_digest_at", UtcDateTime()),
+    Column("alerts_since", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_chats_digest_due", "active", "next_digest_at"),
 )
 
@@ -162,12 +186,12 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("status", String(12), nullable=False, default="pending"),  # pending|sending|sent|dead
     Column("attempts", Integer, nullable=False, default=0),
-    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("not_before", UtcDateTime(), nullable=False),
     Column("lease_owner", String(64)),
-    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_until", UtcDateTime()),
     Column("last_error", Text),
     Column("telegram_message_id", BigInteger),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),
     Index("ix_outbox_due", "status", "not_before"),
 )

@@ -14,6 +14,7 @@ synchronous_commit, full_page_writes): the data dies with the test run anyway.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pwd
 import re
@@ -150,10 +151,8 @@ class PostgresServer:
         """Stop the server (immediately: nothing here is worth a checkpoint) and delete it."""
         if self._running:
             self._running = False
-            try:
+            with contextlib.suppress(PostgresUnavailable):
                 self._pg_ctl("stop", "-m", "immediate", "-w", "-t", "30")
-            except PostgresUnavailable:
-                pass
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

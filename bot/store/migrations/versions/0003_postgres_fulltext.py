@@ -42,6 +42,12 @@ def _create_unaccent() -> bool:
     return True
 
 
+def _vector(column: str) -> str:
+    # Hyphens become spaces: the parser reads "IA-2030" or "Covid-19" as a word and a negative
+    # number ('-2030'), which a search for "2030" would miss; queries split on them anyway.
+    return f"to_tsvector('{CONFIG}', translate(coalesce({column}, ''), '-', ' '))"
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
@@ -52,10 +58,8 @@ def upgrade() -> None:
                    "ALTER MAPPING FOR hword, hword_part, word WITH unaccent, french_stem")
     op.execute(
         f"ALTER TABLE items ADD COLUMN {COLUMN} tsvector GENERATED ALWAYS AS ("
-        f"setweight(to_tsvector('{CONFIG}', coalesce(title, '')), 'A') || "
-        f"setweight(to_tsvector('{CONFIG}', coalesce(summary, '')), 'B') || "
-        f"setweight(to_tsvector('{CONFIG}', left(coalesce(content, ''), {CONTENT_CHARS})), 'C')"
-        ") STORED"
+        f"setweight({_vector('title')}, 'A') || setweight({_vector('summary')}, 'B') || "
+        f"setweight({_vector(f'left(content, {CONTENT_CHARS})')}, 'C')) STORED"
     )
     op.execute(f"CREATE INDEX {INDEX} ON items USING gin ({COLUMN})")
 

@@ -1,0 +1,590 @@
+"""The storage contract: every test runs on SQLite and on a real PostgreSQL server.
+
+Each test gets a fresh database: a file in tmp_path, or a new database of the session's
+PostgreSQL server (tests/support/postgres.py). Node ids end in [sqlite] or [postgres...], so
+`pytest -k postgres` runs the PostgreSQL half.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.corrections import add_correction, correction_examples
+from bot.store.chats import ChatStore
+from bot.store.db import MIGRATIONS
+from bot.store.repo import Store
+from bot.store.schema import outbox
+from tests.conftest import NOW, feed_config
+from tests.test_store import item, tags
+
+BACKENDS = ["sqlite", "postgres"]
+_databases = itertools.count(1)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend's name: 'sqlite' or 'postgres'."""
+    return str(request.param)
+
+
+@pytest.fixture
+def url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database on the backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'veille.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.new_database(f"contract_{next(_databases)}"))
+
+
+@pytest.fixture
+def open_store(url: str) -> Iterator[Callable[[], Store]]:
+    """Opens Stores on the test's database (each its own engine, like separate processes)."""
+    opened: list[Store] = []
+
+    def make() -> Store:
+        opened.append(Store.open(url))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def db(open_store: Callable[[], Store]) -> Store:
+    """A migrated store with feeds 'alpha' and 'beta' (Bretagne)."""
+    store = open_store()
+    store.sync_feeds([
+        feed_config("alpha", "https://alpha.example/rss", name="Alpha"),
+        feed_config("beta", "https://beta.example/rss", name="Beta", region="Bretagne"),
+    ], NOW)
+    return store
+
+
+@pytest.fixture
+def chats(db: Store) -> ChatStore:
+    """The chat store over db."""
+    return ChatStore(db)
+
+
+def alembic(store: Store, action: Callable[..., None], revision: str) -> None:
+    """Run an Alembic command (upgrade, downgrade, check) on the store's database."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        if action is command.check:
+            action(cfg)
+        else:
+            action(cfg, revision)
+
+
+def revision_of(store: Store) -> str | None:
+    """The database's Alembic revision."""
+    with store.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def is_utc(value: datetime | None) -> bool:
+    """A timezone-aware datetime at offset zero."""
+    return value is not None and value.utcoffset() == timedelta(0)
+
+
+def message(chat_id: int, key: str, text: str = "Bonjour") -> dict[str, Any]:
+    """An outbox message for enqueue()."""
+    return {"chat_id": chat_id, "kind": "alert", "dedup_key": key,
+            "payload": {"method": "sendMessage", "text": text}}
+
+
+def lease_concurrently(take: Callable[[str], list[Any]]) -> dict[str, list[Any]]:
+    """Two threads call take(owner) in a loop until it gives nothing; what each one got."""
+    got: dict[str, list[Any]] = {"a": [], "b": []}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker(owner: str) -> None:
+        try:
+            start.wait()
+            while batch := take(owner):
+                got[owner].extend(batch)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(owner,)) for owner in got]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return got
+
+
+@pytest.fixture
+def tagged(db: Store) -> dict[str, int]:
+    """Five tagged items (one off-topic, one old) and one untagged, in feed alpha."""
+    ids = db.insert_items("alpha", [
+        item("bzh", "Un fonds IA pour les startups bretonnes", published=NOW - timedelta(days=1)),
+        item("lil", "Un laboratoire lillois recrute en IA", published=NOW - timedelta(days=2)),
+        item("both", "Bretagne et Occitanie signent un accord", published=NOW - timedelta(days=3)),
+        item("foot", "Le match de football de dimanche soir", published=NOW - timedelta(days=1)),
+        item("old", "Une vieille annonce de financement breton",
+             published=NOW - timedelta(days=40)),
+        item("new", "Article pas encore passé au tagger", published=NOW - timedelta(hours=1)),
+    ], NOW)
+    by_key = dict(zip(["bzh", "lil", "both", "foot", "old", "new"], ids, strict=True))
+    db.save_tags([
+        (by_key["bzh"], tags(["Bretagne"], ["funding"])),
+        (by_key["lil"], tags(["Hauts-de-France"], ["research", "training"])),
+        (by_key["both"], tags(["Bretagne", "Occitanie"], ["partnership"])),
+        (by_key["foot"], tags(["Bretagne"], ["event"], topic=False)),
+        (by_key["old"], tags(["Bretagne"], ["funding"])),
+    ], NOW, "test-model")
+    return by_key
+
+
+SEARCH_CASES: list[tuple[str, set[str], set[str]]] = [
+    # query, found on SQLite (FTS5, prefixes), found on PostgreSQL (French stems, last word prefix)
+    ("numérique", {"numérique"}, {"numérique"}),
+    ("numerique", {"numérique"}, {"numérique"}),
+    ("NUMERIQUE", {"numérique"}, {"numérique"}),
+    ("numér", {"numérique"}, {"numérique"}),
+    ("economie numerique", {"numérique"}, {"numérique"}),
+    ("ecoles", {"écoles"}, {"écoles"}),
+    ("universite lille", {"écoles"}, {"écoles"}),
+    ("financement", {"financements"}, {"financements"}),
+    ("covid-19", {"covid"}, {"covid"}),
+    ("Covid 19", {"covid"}, {"covid"}),
+    # SQLite's tokenizer has no stemmer: the plural does not find the singular there.
+    ("financements régionaux", set(), {"financements"}),
+    ("numérique lille", set(), set()),
+    ("blockchain", set(), set()),
+    ('"; DROP TABLE items; --', set(), set()),
+    ("NOT OR AND NEAR", set(), set()),
+    ("?!", set(), set()),
+]
+
+
+SEARCH_TITLES = {
+    "numérique": "Le numérique au service des régions",
+    "écoles": "Écoles d'ingénieurs et IA",
+    "financements": "Des financements pour l'intelligence artificielle",
+    "covid": "Après le Covid-19, la relance",
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def searchable(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Store]:
+    """One database per backend with SEARCH_TITLES, shared by the read-only search cases."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'veille.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").new_database(
+            f"contract_{next(_databases)}")
+    store = Store.open(url)
+    store.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
+    store.insert_items("alpha", [
+        item("n", SEARCH_TITLES["numérique"],
+             summary="Une stratégie régionale pour l'économie numérique."),
+        item("e", SEARCH_TITLES["écoles"], content="Un partenariat avec l'université de Lille."),
+        item("f", SEARCH_TITLES["financements"], summary="Appel à projets régional."),
+        item("c", SEARCH_TITLES["covid"]),
+        item("o", "Sans rapport aucun avec le sujet"),
+    ], NOW)
+    yield store
+    store.close()
+
+
+class TestStoreContract:
+    """What bot/ relies on from the store, whatever the database."""
+
+    # ---- migrations ------------------------------------------------------------------------
+
+    def test_migrations_go_down_and_up_again(self, open_store: Callable[[], Store]) -> None:
+        store = open_store()
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        assert revision_of(store) == head
+        alembic(store, command.downgrade, "base")
+        assert set(inspect(store.engine).get_table_names()) <= {"alembic_version"}
+        alembic(store, command.upgrade, "head")
+        assert revision_of(store) == head
+        store.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
+        [kept] = store.insert_items("alpha", [item("n", "Le numérique en région")], NOW)
+        # down one step and back with data in place: the search index is rebuilt from it
+        alembic(store, command.downgrade, "-1")
+        alembic(store, command.upgrade, "head")
+        assert [i.id for i in store.recent_items(topic_only=False, search="numerique")] == [kept]
+
+    def test_migrations_match_the_schema(self, open_store: Callable[[], Store]) -> None:
+        alembic(open_store(), command.check, "head")  # raises when autogenerate finds a change
+
+    def test_reopening_keeps_the_data(self, open_store: Callable[[], Store]) -> None:
+        first = open_store()
+        first.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
+        first.insert_items("alpha", [item("a", "Un article qui survit au redémarrage")], NOW)
+        first.close()
+        again = open_store()
+        assert again.count_items() == 1
+        assert again.recent_items(topic_only=False, search="redemarrage")
+
+    # ---- feeds -----------------------------------------------------------------------------
+
+    def test_sync_feeds_adds_updates_and_disables(self, db: Store) -> None:
+        assert {f.id for f in db.due_feeds(NOW)} == {"alpha", "beta"}
+        later = NOW + timedelta(minutes=5)
+        db.sync_feeds([feed_config("alpha", "https://alpha.example/new", name="Alpha 2",
+                                   max_interval_minutes=60)], later)
+        states = {f.id: f for f in db.feed_states()}
+        alpha, beta = states["alpha"], states["beta"]
+        assert (alpha.name, alpha.url, alpha.max_interval, alpha.next_check_at) == (
+            "Alpha 2", "https://alpha.example/new", 60, later)
+        assert (beta.enabled, beta.status) == (False, "disabled")
+        assert [f.id for f in db.feed_states(include_disabled=False)] == ["alpha"]
+        db.add_feed("chat-feed", "From a chat", "https://chat.example/rss", NOW)
+        db.sync_feeds([feed_config("alpha", "https://alpha.example/new")], later)
+        assert db.feed_state("chat-feed").source == "bot"  # type: ignore[union-attr]
+        assert db.remove_feed("chat-feed") and not db.remove_feed("nope")
+        assert db.feed_state("nope") is None
+
+    def test_lease_keeps_a_second_owner_out_until_it_expires(self, db: Store) -> None:
+        lease = timedelta(minutes=10)
+        assert {f.id for f in db.due_feeds(NOW, owner="a", lease=lease)} == {"alpha", "beta"}
+        assert db.due_feeds(NOW + timedelta(minutes=9), owner="b") == []
+        assert db.due_feeds(NOW) == []  # a read without an owner skips leased feeds too
+        db.save_feed_states([{"id": "alpha", "status": "ok"}])  # a saved outcome frees the feed
+        assert [f.id for f in db.due_feeds(NOW + timedelta(minutes=5), owner="b")] == ["alpha"]
+        # beta's holder died: its lease runs out and another poller takes over
+        assert [f.id for f in db.due_feeds(NOW + lease + timedelta(seconds=1), owner="c")] == [
+            "beta"]
+
+    def test_concurrent_pollers_never_lease_the_same_feed(
+            self, open_store: Callable[[], Store]) -> None:
+        first, second = open_store(), open_store()
+        first.sync_feeds([feed_config(f"f{n:03}", f"https://f{n}.example/rss")
+                          for n in range(150)], NOW)
+        stores = {"a": first, "b": second}
+        got = lease_concurrently(
+            lambda owner: [f.id for f in stores[owner].due_feeds(NOW, limit=7, owner=owner)])
+        assert not set(got["a"]) & set(got["b"])
+        assert sorted(got["a"] + got["b"]) == [f"f{n:03}" for n in range(150)]
+
+    def test_save_feed_states_writes_outcomes_in_utc(self, db: Store) -> None:
+        # an aware non-UTC time must mean the same instant (SQLite alone would keep 12:00)
+        paris = datetime(2025, 3, 14, 11, 0, tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))
+        db.due_feeds(NOW, owner="poller")
+        db.save_feed_states([
+            {"id": "alpha", "status": "ok", "etag": '"e1"', "last_modified": "Fri, 14 Mar 2025",
+             "body_hash": "h1", "last_status": 200, "consecutive_errors": 0,
+             "last_checked_at": NOW, "last_success_at": NOW, "next_check_at": paris},
+            {"id": "beta", "status": "failing", "last_error": "HTTP 503", "last_status": 503,
+             "consecutive_errors": 3, "failing_since": NOW - timedelta(hours=2),
+             "last_checked_at": NOW, "next_check_at": NOW + timedelta(hours=1)},
+        ])
+        alpha, beta = db.feed_state("alpha"), db.feed_state("beta")
+        assert alpha is not None and beta is not None
+        assert (alpha.status, alpha.etag, alpha.last_modified, alpha.body_hash) == (
+            "ok", '"e1"', "Fri, 14 Mar 2025", "h1")
+        assert alpha.next_check_at == datetime(2025, 3, 14, 11, 0, tzinfo=UTC)
+        assert (beta.status, beta.consecutive_errors, beta.last_error) == ("failing", 3, "HTTP 503")
+        assert beta.failing_since == NOW - timedelta(hours=2)
+        for value in (alpha.next_check_at, alpha.last_checked_at, alpha.last_success_at,
+                      beta.failing_since):
+            assert is_utc(value), value
+        assert db.due_feeds(NOW + timedelta(minutes=1), owner="other") == []  # not due yet
+        db.force_due(NOW)
+        assert len(db.due_feeds(NOW, owner="other")) == 2  # leases were released on save
+
+    # ---- items -----------------------------------------------------------------------------
+
+    def test_insert_items_is_idempotent(self, db: Store) -> None:
+        batch = [item("a1", "Premier article sur l'IA"), item("a2", "Second article de test")]
+        assert len(db.insert_items("alpha", batch, NOW)) == 2
+        assert db.insert_items("alpha", batch, NOW) == []
+        assert len(db.insert_items("alpha", [*batch, item("a3", "Un troisième article")], NOW)) == 1
+        results = db.insert_items_batch([
+            ("alpha", [item("a4", "Quatrième article"), *batch], NOW),
+            ("beta", [item("b1", "Un article breton")], NOW),
+        ])
+        assert [len(r) for r in results] == [1, 1]  # type: ignore[arg-type]
+        assert db.count_items() == 5
+        assert db.feed_state("alpha").items_total == 4  # type: ignore[union-attr]
+        [stored] = db.recent_items(topic_only=False, ids=[results[1][0]])  # type: ignore[index]
+        assert (stored.feed_name, stored.title) == ("Beta", "Un article breton")
+        assert is_utc(stored.published_at) and stored.published_at == NOW
+
+    def test_the_same_story_in_another_feed_is_a_duplicate(self, db: Store) -> None:
+        story = item("s", "La même histoire racontée par deux sources",
+                     link="https://x.org/s?utm_source=a")
+        [original] = db.insert_items("alpha", [story], NOW)
+        [copy] = db.insert_items("beta", [replace(story, link="https://x.org/s")], NOW)
+        [by_title] = db.insert_items("beta", [item(
+            "t", "La même histoire racontée par deux sources", link="https://y.org/other",
+            published=NOW + timedelta(days=1))], NOW)
+        [far] = db.insert_items("beta", [item(
+            "f", "La même histoire racontée par deux sources", link="https://z.org/late",
+            published=NOW + timedelta(days=30))], NOW)
+        stored = {i.id: i for i in db.recent_items(topic_only=False, include_duplicates=True)}
+        assert stored[original].duplicate_of is None
+        assert (stored[copy].duplicate_of, stored[by_title].duplicate_of) == (original, original)
+        assert stored[far].duplicate_of is None
+        assert db.duplicates_of([original, far]) == {original: ["Beta"]}
+        assert db.duplicates_of([]) == {}
+        assert {i.id for i in db.recent_items(topic_only=False)} == {original, far}
+
+    @pytest.mark.parametrize(("query", "on_sqlite", "on_postgres"), SEARCH_CASES,
+                             ids=[f"q{n}" for n in range(len(SEARCH_CASES))])
+    def test_full_text_search(self, searchable: Store, query: str, on_sqlite: set[str],
+                              on_postgres: set[str]) -> None:
+        expected = on_sqlite if searchable.dialect == "sqlite" else on_postgres
+        found = {i.title for i in searchable.recent_items(topic_only=False, search=query)}
+        assert found == {SEARCH_TITLES[k] for k in expected}
+        assert searchable.count_items() == len(SEARCH_TITLES) + 1
+
+    def test_search_combines_with_filters(self, db: Store, tagged: dict[str, int]) -> None:
+        since = NOW - timedelta(days=7)
+        assert [i.id for i in db.recent_items(search="startups", regions=["Bretagne"])] == [
+            tagged["bzh"]]
+        assert db.recent_items(search="startups", regions=["Occitanie"]) == []
+        assert db.recent_items(search="financement", since=since) == []  # the old one only
+        assert [i.id for i in db.recent_items(search="financement")] == [tagged["old"]]
+
+    def test_recent_items_filters(self, db: Store, tagged: dict[str, int]) -> None:
+        since = NOW - timedelta(days=7)
+
+        def found(**kw: Any) -> list[int]:
+            return [i.id for i in db.recent_items(since=since, **kw)]
+
+        assert found(regions=["Bretagne"]) == [tagged["bzh"], tagged["both"]]
+        assert found(regions=["Bretagne", "Hauts-de-France"]) == [
+            tagged["bzh"], tagged["lil"], tagged["both"]]
+        assert found(types=["research"]) == [tagged["lil"]]
+        assert found(regions=["Bretagne"], types=["funding"]) == [tagged["bzh"]]
+        assert found(regions=["Corse"]) == []
+        assert found() == [tagged["new"], tagged["bzh"], tagged["lil"], tagged["both"]]
+        assert tagged["foot"] in found(topic_only=False)
+        assert found(limit=2) + found(limit=2, offset=2) == found()
+        assert found(until=NOW - timedelta(days=2)) == [tagged["both"]]
+        assert tagged["old"] in [i.id for i in db.recent_items(regions=["Bretagne"])]
+
+    def test_items_carry_their_tags(self, db: Store, tagged: dict[str, int]) -> None:
+        [lil] = db.recent_items(ids=[tagged["lil"]])
+        assert lil.regions == ("Hauts-de-France",) and lil.countries == ("France",)
+        assert set(lil.types) == {"research", "training"}
+        assert (lil.primary_type, lil.topic_ai, lil.national, lil.feed_name) == (
+            "research", True, False, "Alpha")
+        result = db.item_result(tagged["lil"])
+        assert result is not None and result["regions"] == ["Hauts-de-France"]
+        assert result["scores"] == {"topic_ai": 0.9}
+        assert db.item_result(tagged["new"]) is None
+        [new] = db.recent_items(ids=[tagged["new"]])
+        assert (new.regions, new.topic_ai, new.national) == ((), None, False)
+
+    def test_label_counts(self, db: Store, tagged: dict[str, int]) -> None:
+        since = NOW - timedelta(days=7)
+        assert db.label_counts("region", since) == {"Bretagne": 2, "Hauts-de-France": 1,
+                                                    "Occitanie": 1}
+        assert db.label_counts("type", since) == {"funding": 1, "research": 1, "training": 1,
+                                                  "partnership": 1}
+        assert db.label_counts("country", since) == {"France": 3}
+        assert db.label_counts("region", NOW - timedelta(days=60))["Bretagne"] == 3
+
+    def test_retagging_replaces_labels(self, db: Store, tagged: dict[str, int]) -> None:
+        assert [r["id"] for r in db.items_for_tagging()] == [tagged["new"]]
+        db.save_tags([(tagged["bzh"], tags(["Normandie"], ["strategy"], national=True))], NOW, "v2")
+        [bzh] = db.recent_items(ids=[tagged["bzh"]])
+        assert (bzh.regions, bzh.types, bzh.national) == (("Normandie",), ("strategy",), True)
+        [bid] = db.insert_items("beta", [item("b", "Un article de la source bretonne")], NOW)
+        rows = {r["id"]: r for r in db.items_for_tagging(limit=10)}
+        assert rows[bid]["region_hint"] == "Bretagne"
+        assert len(db.items_for_tagging(untagged_only=False)) == 7
+        assert [r["id"] for r in db.items_for_tagging([bid])] == [bid]
+
+    # ---- corrections -----------------------------------------------------------------------
+
+    def test_corrections_become_training_examples(self, db: Store, tagged: dict[str, int]) -> None:
+        add_correction(db, tagged["bzh"], "regions", ["Occitanie"], chat_id=42, now=NOW)
+        add_correction(db, tagged["bzh"], "primary_type", "strategy", chat_id=42, now=NOW)
+        add_correction(db, tagged["foot"], "topic_ai", True, chat_id=None, now=NOW)
+        add_correction(db, tagged["new"], "regions", ["Atlantide"], chat_id=1, now=NOW)
+        with pytest.raises(ValueError, match="cannot correct"):
+            add_correction(db, tagged["bzh"], "title", "x", chat_id=1, now=NOW)
+        examples = {e.id: e for e in correction_examples(db)}
+        assert set(examples) == {f"correction-{tagged['bzh']}", f"correction-{tagged['foot']}"}
+        bzh = examples[f"correction-{tagged['bzh']}"]
+        assert (bzh.regions, bzh.primary_type, bzh.types) == (
+            ("Occitanie",), "strategy", ("funding", "strategy"))
+        assert (bzh.title, bzh.source, bzh.topic_ai) == (
+            "Un fonds IA pour les startups bretonnes", "correction", True)
+        assert examples[f"correction-{tagged['foot']}"].topic_ai is True
+
+    # ---- chats -----------------------------------------------------------------------------
+
+    def test_chats_settings_and_subscriptions(self, chats: ChatStore) -> None:
+        chats.ensure_chat(7, type="private", title=None, language="fr", now=NOW)
+        chats.ensure_chat(7, type="private", title="ignored", language="en", now=NOW)
+        chat = chats.get(7)
+        assert chat is not None and chats.get(8) is None
+        assert (chat.type, chat.language, chat.timezone, chat.active, chat.subscribed) == (
+            "private", "fr", "Europe/Paris", True, False)
+        for kind, value in [("region", "Bretagne"), ("region", "Occitanie"), ("type", "funding"),
+                            ("keyword", "robot"), ("keyword", "IA"), ("exclude", "sport")]:
+            chats.set_subscription(7, kind, value, True)
+        chats.set_subscription(7, "region", "Bretagne", True)  # twice: still one
+        chats.set_subscription(7, "region", "Occitanie", False)
+        chats.update(7, alerts=True, digest="weekly", digest_weekday=4, digest_hour=18,
+                     next_digest_at=NOW, language="en")
+        chat = chats.get(7)
+        assert chat is not None
+        assert (chat.regions, chat.types, chat.keywords, chat.excludes) == (
+            frozenset({"Bretagne"}), frozenset({"funding"}), ("IA", "robot"), ("sport",))
+        assert (chat.alerts, chat.digest, chat.digest_weekday, chat.digest_hour, chat.language) == (
+            True, "weekly", 4, 18, "en")
+        assert chat.next_digest_at == NOW and is_utc(chat.next_digest_at)
+        chats.clear_subscriptions(7)
+        chat = chats.get(7)
+        assert chat is not None and not chat.subscribed and chat.filters.regions == frozenset()
+
+    def test_due_digests_and_alert_chats(self, chats: ChatStore) -> None:
+        for chat_id in (1, 2, 3, 4):
+            chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=NOW)
+        chats.update(1, digest="daily", next_digest_at=NOW - timedelta(minutes=1), alerts=True)
+        chats.update(2, digest="weekly", next_digest_at=NOW + timedelta(hours=1))
+        chats.update(3, digest="off", next_digest_at=NOW - timedelta(days=1), alerts=True)
+        chats.update(4, digest="daily", next_digest_at=NOW)
+        chats.set_subscription(4, "region", "Corse", True)
+        due = chats.due_digests(NOW)
+        assert [c.id for c in due] == [1, 4]
+        assert due[1].regions == frozenset({"Corse"})
+        assert [c.id for c in chats.due_digests(NOW, limit=1)] == [1]
+        assert [c.id for c in chats.alert_chats()] == [1, 3]
+        chats.deactivate(3, "blocked")
+        assert [c.id for c in chats.alert_chats()] == [1]
+
+    def test_enqueue_skips_known_keys_and_updates_the_chat_with_it(
+            self, chats: ChatStore) -> None:
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        following = NOW + timedelta(days=1)
+        update = (5, {"last_digest_at": NOW, "next_digest_at": following})
+        assert chats.enqueue([message(5, "d:1"), message(5, "d:2", "Deux")], NOW,
+                             chat_update=update) == 2
+        assert chats.enqueue([message(5, "d:1"), message(5, "d:3")], NOW) == 1
+        assert chats.enqueue([message(5, "d:1")], NOW) == 0
+        assert chats.enqueue([], NOW) == 0
+        chat = chats.get(5)
+        assert chat is not None and (chat.last_digest_at, chat.next_digest_at) == (NOW, following)
+        # one transaction: when the chat update fails, nothing is queued
+        with pytest.raises(IntegrityError):
+            chats.enqueue([message(5, "d:4")], NOW, chat_update=(5, {"digest": None}))
+        assert chats.counts()["outbox_pending"] == 3
+        assert chats.next_due() == NOW and is_utc(chats.next_due())
+        [first, *_] = chats.lease(NOW, "sender")
+        assert first.payload == {"method": "sendMessage", "text": "Bonjour"}
+
+    def test_outbox_lease_and_outcomes(self, chats: ChatStore) -> None:
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        chats.enqueue([message(5, f"m:{n}", f"Message {n} — é") for n in range(4)], NOW)
+        chats.enqueue([message(5, "later")], NOW + timedelta(hours=1))
+        leased = chats.lease(NOW, "a", limit=10)
+        assert [m.payload["text"] for m in leased] == [f"Message {n} — é" for n in range(4)]
+        assert chats.lease(NOW, "b") == []  # leased, and 'later' is not due
+        sent, retry, quiet, dead = leased
+        chats.mark_sent(sent.id, NOW, 991)
+        chats.mark_retry(retry.id, NOW + timedelta(seconds=30), "429 Too Many Requests")
+        chats.mark_retry(quiet.id, NOW + timedelta(seconds=10), "flood", count=False)
+        chats.mark_dead(dead.id, "403 Forbidden" * 100)
+        with chats.engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(select(outbox))}
+        done = rows[sent.id]
+        assert (done.status, done.telegram_message_id, done.attempts) == ("sent", 991, 1)
+        assert (rows[retry.id].status, rows[retry.id].attempts) == ("pending", 1)
+        assert (rows[quiet.id].status, rows[quiet.id].attempts) == ("pending", 0)
+        assert rows[dead.id].status == "dead" and len(rows[dead.id].last_error) == 500
+        assert all(r.lease_owner is None for r in rows.values())
+        assert chats.next_due() == NOW + timedelta(seconds=10)
+        again = chats.lease(NOW + timedelta(minutes=1), "b")
+        assert [(m.id, m.attempts) for m in again] == [(quiet.id, 0), (retry.id, 1)]
+        assert chats.counts() == {"chats": 1, "active_chats": 1, "outbox_pending": 1,
+                                  "outbox_sent": 1, "outbox_dead": 1}
+
+    def test_an_expired_lease_is_taken_over(self, chats: ChatStore) -> None:
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        chats.enqueue([message(5, "a"), message(5, "b")], NOW)
+        lease = timedelta(minutes=2)
+        assert len(chats.lease(NOW, "crashed", lease=lease)) == 2
+        assert chats.lease(NOW + timedelta(minutes=1), "other") == []
+        taken = chats.lease(NOW + lease + timedelta(seconds=1), "other")
+        assert len(taken) == 2
+        with chats.engine.connect() as conn:
+            owners = {r.lease_owner for r in conn.execute(select(outbox))}
+        assert owners == {"other"}
+
+    def test_concurrent_senders_never_lease_the_same_message(
+            self, chats: ChatStore, open_store: Callable[[], Store]) -> None:
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        chats.enqueue([message(5, f"m:{n}") for n in range(150)], NOW)
+        senders = {"a": chats, "b": ChatStore(open_store())}
+        got = lease_concurrently(
+            lambda owner: [m.id for m in senders[owner].lease(NOW, owner, limit=7)])
+        assert not set(got["a"]) & set(got["b"])
+        assert len(got["a"]) + len(got["b"]) == 150
+
+    def test_migrate_moves_a_group_to_its_supergroup(self, chats: ChatStore) -> None:
+        chats.ensure_chat(-100, type="group", title="Veille IA", language="fr", now=NOW)
+        chats.update(-100, alerts=True, digest="daily", next_digest_at=NOW)
+        chats.set_subscription(-100, "region", "Bretagne", True)
+        chats.enqueue([message(-100, "done"), message(-100, "in-flight"),
+                       message(-100, "queued")], NOW)
+        done, _in_flight = chats.lease(NOW, "a", limit=2)
+        chats.mark_sent(done.id, NOW, 1)
+        chats.migrate(-100, -1001)
+        assert chats.get(-100) is None
+        new = chats.get(-1001)
+        assert new is not None
+        assert (new.type, new.title, new.alerts, new.digest, new.regions) == (
+            "supergroup", "Veille IA", True, "daily", frozenset({"Bretagne"}))
+        with chats.engine.connect() as conn:
+            rows = {r.dedup_key: r for r in conn.execute(select(outbox))}
+        assert {k: (r.chat_id, r.status) for k, r in rows.items()} == {
+            "done": (-100, "sent"), "in-flight": (-1001, "pending"), "queued": (-1001, "pending")}
+        chats.migrate(-100, -1001)  # a repeated update changes nothing
+        assert chats.get(-1001) == new
+
+    def test_deactivate_and_come_back(self, chats: ChatStore) -> None:
+        chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
+        chats.update(9, alerts=True)
+        chats.enqueue([message(9, "x"), message(9, "y")], NOW)
+        chats.deactivate(9, "Forbidden: bot was blocked by the user")
+        assert chats.counts() == {"chats": 1, "active_chats": 0, "outbox_pending": 0,
+                                  "outbox_sent": 0, "outbox_dead": 2}
+        assert chats.alert_chats() == [] and chats.lease(NOW, "a") == []
+        chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
+        chat = chats.get(9)
+        assert chat is not None and chat.active and chat.alerts
+
+    def test_delete_chat_forgets_it(self, chats: ChatStore) -> None:
+        for chat_id in (1, 2):
+            chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=NOW)
+            chats.set_subscription(chat_id, "type", "funding", True)
+            chats.enqueue([message(chat_id, f"{chat_id}:a"), message(chat_id, f"{chat_id}:b")], NOW)
+        [done, _] = chats.lease(NOW, "a", limit=2)
+        chats.mark_sent(done.id, NOW, 5)
+        chats.delete_chat(1)
+        assert chats.get(1) is None
+        assert chats.get(2) is not None and chats.get(2).types == frozenset({"funding"})  # type: ignore[union-attr]
+        counts = chats.counts()
+        assert (counts["chats"], counts["outbox_sent"], counts["outbox_pending"]) == (1, 1, 2)
