@@ -187,6 +187,7 @@ class Settings:
     per_host_concurrency: int = 4
     disable_after_days: int = 14
     poll_tick_seconds: int = 60
+    lease_seconds: int = 600
     parse_workers: int = 0  # 0: one per core
     metrics_port: int | None = None
     user_agent: str = "Veille/0.1 (+https://github.com/veille-bot; news monitoring)"
@@ -231,6 +232,8 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         global_concurrency=_positive(env.get("VEILLE_CONCURRENCY", "64"), "VEILLE_CONCURRENCY"),
         per_host_concurrency=_positive(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
         disable_after_days=_int(env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"),
+        poll_tick_seconds=_positive(env.get("VEILLE_POLL_TICK_SECONDS", "60"), "VEILLE_POLL_TICK_SECONDS"),
+        lease_seconds=_positive(env.get("VEILLE_LEASE_SECONDS", "600"), "VEILLE_LEASE_SECONDS"),
         parse_workers=_int(env.get("VEILLE_PARSE_WORKERS", "0"), "VEILLE_PARSE_WORKERS"),
         metrics_port=_int(metrics, "VEILLE_METRICS_PORT") if metrics else None,
     )

@@ -96,10 +96,15 @@ def rss(
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server on 127.0.0.1 for the session; fails (never skips) without one."""
+    server = PostgresServer()
     try:
-        server = PostgresServer().start()
+        server.start()
     except PostgresUnavailable as exc:
-        pytest.fail(f"PostgreSQL is needed by this test and could not be started: {exc}",
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:  # outside the except block, so the report shows only our message
+        pytest.fail(f"PostgreSQL is needed by this test and could not be started: {problem}",
                     pytrace=False)
     yield server
     server.stop()

@@ -1,8 +1,8 @@
 """The storage contract: every test runs on SQLite and on a real PostgreSQL server.
 
 Each test gets a fresh database: a file in tmp_path, or a new database of the session's
-PostgreSQL server (tests/support/postgres.py). Node ids end in [sqlite] or [postgres...], so
-`pytest -k postgres` runs the PostgreSQL half.
+PostgreSQL server (tests/support/postgres.py). Node ids carry [sqlite] or [postgres...] (the
+one PostgreSQL-only test has it in its name), so `pytest -k postgres` runs the PostgreSQL half.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.corrections import add_correction, correction_examples
@@ -30,6 +31,7 @@ from bot.store.db import MIGRATIONS
 from bot.store.repo import Store
 from bot.store.schema import outbox
 from tests.conftest import NOW, feed_config
+from tests.support.postgres import PostgresServer
 from tests.test_store import item, tags
 
 BACKENDS = ["sqlite", "postgres"]
@@ -588,3 +590,29 @@ class TestStoreContract:
         assert chats.get(2) is not None and chats.get(2).types == frozenset({"funding"})  # type: ignore[union-attr]
         counts = chats.counts()
         assert (counts["chats"], counts["outbox_sent"], counts["outbox_pending"]) == (1, 1, 2)
+
+
+def test_postgres_search_without_the_unaccent_extension(postgres_server: PostgresServer) -> None:
+    """A role that may not create extensions still migrates: French stems, accents kept."""
+    name = f"contract_{next(_databases)}"
+    postgres_server.new_database(name)
+    role = f"{name}_owner"
+    with psycopg.connect(postgres_server.url_for(name).replace("+psycopg", ""),
+                         autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    store = Store.open(postgres_server.url_for(name).replace("postgres@", f"{role}@"))
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'unaccent'")).scalar() == 0
+        store.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
+        [found] = store.insert_items("alpha", [item("n", "Des financements pour les écoles")], NOW)
+
+        def search(query: str) -> list[int]:
+            return [i.id for i in store.recent_items(topic_only=False, search=query)]
+
+        assert search("financement écoles") == [found]
+        assert search("ecoles") == []  # no accent folding without unaccent
+    finally:
+        store.close()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
@@ -21,6 +21,7 @@ from bot.errors import FetchError, ParseError, StoreError
 from bot.feeds import schedule
 from bot.feeds.fetcher import Fetcher, FetchResult
 from bot.feeds.parser import ParsedFeed, parse_feed
+from bot.metrics import ITEMS_NEW, POLL_SECONDS
 from bot.store.repo import FeedState, Store
 
 log = logging.getLogger(__name__)
@@ -84,23 +85,39 @@ class Poller:
     async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
-    async def poll_due(self, *, progress: Callable[[str, str], None] | None = None) -> PollReport:
-        """Poll every due feed once; rounds never overlap."""
+    async def poll_due(self, *, progress: Callable[[str, str], None] | None = None,
+                       batch: int = 500) -> PollReport:
+        """Poll every due feed once, leasing them in batches (other pollers take other batches).
+
+        Rounds never overlap within a process; new items are tagged after each batch, so a
+        killed poller leaves at most one batch untagged (and its leases expire for others).
+        """
         if self._lock.locked():
             log.info("poll skipped: previous round still running")
             return PollReport()
         async with self._lock:
             started = time.perf_counter()
             now = self.clock()
-            due: list[FeedState] = await self._in_db(
-                lambda: self.store.due_feeds(now, owner=self.owner))
-            report = PollReport(feeds=len(due))
-            changes: list[dict[str, Any]] = []
-            await asyncio.gather(*(self._poll_one(f, report, changes, progress) for f in due))
-            await self._in_db(self.store.save_feed_states, changes)
-            if self.tag_new and report.new_item_ids:
-                report.tagged = await self.tag_new(report.new_item_ids)
+            report = PollReport()
+            lease = timedelta(seconds=self.settings.lease_seconds)
+            while True:
+                due: list[FeedState] = await self._in_db(
+                    lambda: self.store.due_feeds(now, limit=batch, owner=self.owner, lease=lease))
+                if not due:
+                    break
+                report.feeds += len(due)
+                changes: list[dict[str, Any]] = []
+                first_new = len(report.new_item_ids)
+                await asyncio.gather(*(self._poll_one(f, report, changes, progress) for f in due))
+                await self._in_db(self.store.save_feed_states, changes)
+                fresh = report.new_item_ids[first_new:]
+                if self.tag_new and fresh:
+                    report.tagged += await self.tag_new(fresh)
+                if len(due) < batch:
+                    break
             report.seconds = time.perf_counter() - started
+            POLL_SECONDS.observe(report.seconds)
+            ITEMS_NEW.inc(report.new_items)
             log.info("poll done feeds=%d ok=%d not_modified=%d unchanged=%d failed=%d new_items=%d "
                      "seconds=%.2f", report.feeds, report.ok, report.not_modified, report.unchanged,
                      report.failed, report.new_items, report.seconds)
