@@ -188,6 +188,10 @@ class Settings:
     disable_after_days: int = 14
     poll_tick_seconds: int = 60
     lease_seconds: int = 600
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_listen: str = "0.0.0.0"  # noqa: S104 - behind the operator's reverse proxy
+    webhook_port: int = 8443
     parse_workers: int = 0  # 0: one per core
     metrics_port: int | None = None
     user_agent: str = "Veille/0.1 (+https://github.com/veille-bot; news monitoring)"
@@ -211,6 +215,9 @@ class Settings:
 def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None = None) -> Settings:
     """Build Settings from an environ mapping (pass os.environ at the edge only)."""
     env = environ
+    if env.get("VEILLE_WEBHOOK_URL", "").strip() and not env.get("VEILLE_WEBHOOK_SECRET", "").strip():
+        raise ConfigError("VEILLE_WEBHOOK_URL is set but VEILLE_WEBHOOK_SECRET is missing: "
+                          "webhook mode requires Telegram's secret-token header")
     admins: set[int] = set()
     for part in re.split(r"[,\s]+", env.get("VEILLE_ADMIN_CHAT_IDS", "").strip()):
         if part:
@@ -233,6 +240,9 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         per_host_concurrency=_positive(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
         disable_after_days=_int(env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"),
         poll_tick_seconds=_positive(env.get("VEILLE_POLL_TICK_SECONDS", "60"), "VEILLE_POLL_TICK_SECONDS"),
+        webhook_url=env.get("VEILLE_WEBHOOK_URL", "").strip() or None,
+        webhook_secret=env.get("VEILLE_WEBHOOK_SECRET", "").strip() or None,
+        webhook_port=_positive(env.get("VEILLE_WEBHOOK_PORT", "8443"), "VEILLE_WEBHOOK_PORT"),
         lease_seconds=_positive(env.get("VEILLE_LEASE_SECONDS", "600"), "VEILLE_LEASE_SECONDS"),
         parse_workers=_int(env.get("VEILLE_PARSE_WORKERS", "0"), "VEILLE_PARSE_WORKERS"),
         metrics_port=_int(metrics, "VEILLE_METRICS_PORT") if metrics else None,

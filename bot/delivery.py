@@ -23,6 +23,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.metrics import MESSAGES_SENT, TELEGRAM_429
 from bot.render import visible_text
 from bot.store.chats import ChatStore, OutMessage
 
@@ -68,7 +69,8 @@ class Sender:
     """Sends leased outbox messages, paced per chat and globally."""
 
     def __init__(self, bot: Bot, chats: ChatStore, *, clock: Callable[[], datetime], owner: str,
-                 limits: Limits | None = None, concurrency: int = 8) -> None:
+                 limits: Limits | None = None, concurrency: int = 8,
+                 lease: timedelta = timedelta(minutes=10)) -> None:
         self.bot = bot
         self.chats = chats
         self.clock = clock
@@ -80,57 +82,76 @@ class Sender:
         self._global_next = 0.0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self.lease = lease
+        self._file_ids: dict[str, str] = {}
 
     def _interval(self, chat_id: int) -> float:
         return self.limits.private_interval if chat_id > 0 else self.limits.group_interval
 
-    async def drain(self, *, batch: int = 500) -> DrainReport:
-        """Send everything due now; returns when the outbox has nothing due."""
+    async def drain(self, *, batch: int = 200) -> DrainReport:
+        """Send everything due now; returns when the outbox has nothing due.
+
+        Messages are leased in batches while earlier ones are still going out, so the pace never
+        drops between batches; each chat's messages go in order, one per chat interval.
+        """
         report = DrainReport()
         async with self._lock:
+            queues: dict[int, deque[OutMessage]] = {}
+            heap: list[tuple[float, int]] = []
+            in_heap: set[int] = set()
+            in_flight: set[asyncio.Task[datetime | None]] = set()
+            last: dict[int, asyncio.Task[datetime | None]] = {}
+            sem = asyncio.Semaphore(self.concurrency)
+            queued = 0
+            exhausted = False
             while True:
-                leased = await asyncio.to_thread(self.chats.lease, self.clock(), self.owner, limit=batch)
-                if not leased:
-                    return report
-                await self._send_batch(leased, report)
-
-    async def _send_batch(self, leased: list[OutMessage], report: DrainReport) -> None:
-        queues: dict[int, deque[OutMessage]] = {}
-        for msg in leased:
-            queues.setdefault(msg.chat_id, deque()).append(msg)
-        heap = [(self._chat_ready.get(c, 0.0), c) for c in queues]
-        heapq.heapify(heap)
-        in_flight: set[asyncio.Task[datetime | None]] = set()
-        last: dict[int, asyncio.Task[datetime | None]] = {}
-        sem = asyncio.Semaphore(self.concurrency)
-        while heap:
-            ready_at, chat_id = heapq.heappop(heap)
-            now = time.monotonic()
-            start = max(ready_at, self._global_next, self._paused_until, now)
-            if start > now:
-                await asyncio.sleep(start - now)
-            previous = last.get(chat_id)
-            if previous is not None:
-                # Keep a chat's messages in order: the next one waits for this one (long done,
-                # the chat's interval has passed)... and waits behind it when it must be retried.
-                retry_at = await previous
-                if retry_at is not None:
-                    held = [m.id for m in queues.pop(chat_id)]
-                    await asyncio.to_thread(self._hold, held, retry_at)
-                    continue
-            self._global_next = max(time.monotonic(), self._global_next) + 1.0 / self.limits.global_per_second
-            msg = queues[chat_id].popleft()
-            self._chat_ready[chat_id] = time.monotonic() + self._interval(chat_id)
-            await sem.acquire()
-            task = asyncio.create_task(self._send_one(msg, report))
-            task.add_done_callback(lambda _t: sem.release())
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-            if queues[chat_id]:
-                last[chat_id] = task
-                heapq.heappush(heap, (self._chat_ready[chat_id], chat_id))
-        if in_flight:
-            await asyncio.gather(*in_flight)
+                if not exhausted and queued <= batch // 2:
+                    leased = await asyncio.to_thread(self.chats.lease, self.clock(), self.owner,
+                                                     limit=batch, lease=self.lease)
+                    exhausted = len(leased) < batch
+                    for msg in leased:
+                        queues.setdefault(msg.chat_id, deque()).append(msg)
+                        queued += 1
+                        if msg.chat_id not in in_heap:
+                            in_heap.add(msg.chat_id)
+                            heapq.heappush(heap, (self._chat_ready.get(msg.chat_id, 0.0), msg.chat_id))
+                if not heap:
+                    break
+                ready_at, chat_id = heapq.heappop(heap)
+                in_heap.discard(chat_id)
+                now = time.monotonic()
+                start = max(ready_at, self._global_next, self._paused_until, now)
+                if start > now:
+                    await asyncio.sleep(start - now)
+                previous = last.pop(chat_id, None)
+                if previous is not None:
+                    # Keep a chat's messages in order: when the previous one must be retried,
+                    # the rest of the chat's queue waits behind it.
+                    retry_at = await previous
+                    if retry_at is not None:
+                        held = [m.id for m in queues.pop(chat_id)]
+                        queued -= len(held)
+                        await asyncio.to_thread(self._hold, held, retry_at)
+                        continue
+                self._global_next = (max(time.monotonic(), self._global_next)
+                                     + 1.0 / self.limits.global_per_second)
+                msg = queues[chat_id].popleft()
+                queued -= 1
+                self._chat_ready[chat_id] = time.monotonic() + self._interval(chat_id)
+                await sem.acquire()
+                task = asyncio.create_task(self._send_one(msg, report))
+                task.add_done_callback(lambda _t: sem.release())
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                if queues[chat_id]:
+                    last[chat_id] = task
+                    in_heap.add(chat_id)
+                    heapq.heappush(heap, (self._chat_ready[chat_id], chat_id))
+                else:
+                    del queues[chat_id]
+            if in_flight:
+                await asyncio.gather(*in_flight)
+        return report
 
     def _hold(self, message_ids: list[int], not_before: datetime) -> None:
         for message_id in message_ids:
@@ -146,6 +167,7 @@ class Sender:
                 warnings.simplefilter("ignore")
                 wait = _retry_seconds(exc.retry_after)
             report.received_429 += 1
+            TELEGRAM_429.inc()
             self._paused_until = max(self._paused_until, time.monotonic() + wait)
             retry_at = self.clock() + timedelta(seconds=wait)
             await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at,
@@ -190,6 +212,7 @@ class Sender:
             return retry_at
         await asyncio.to_thread(self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None))
         report.sent += 1
+        MESSAGES_SENT.inc()
         return None
 
     def _replace_payload_and_retry(self, msg: OutMessage, payload: dict[str, Any]) -> None:
@@ -202,13 +225,31 @@ class Sender:
                 payload=payload, status="pending", lease_owner=None, lease_until=None))
 
     async def _call(self, chat_id: int, p: dict[str, Any]) -> Any:
-        markup = keyboard(p.get("buttons"))
         if p.get("method") == "sendPhoto":
+            return await self._send_photo(chat_id, p)
+        return await self.bot.send_message(
+            chat_id, p["text"], parse_mode=p.get("parse_mode"), reply_markup=keyboard(p.get("buttons")),
+            link_preview_options=LinkPreviewOptions(is_disabled=True))
+
+    async def _send_photo(self, chat_id: int, p: dict[str, Any]) -> Any:
+        """A picture stored once in the media table; after the first upload, Telegram's file_id."""
+        key = p.get("media")
+        if key is None:
             return await self.bot.send_photo(chat_id, photo=base64.b64decode(p["photo_b64"]),
                                              caption=p.get("caption"), parse_mode=p.get("parse_mode"))
-        return await self.bot.send_message(
-            chat_id, p["text"], parse_mode=p.get("parse_mode"), reply_markup=markup,
-            link_preview_options=LinkPreviewOptions(is_disabled=True))
+        file_id = self._file_ids.get(key)
+        if file_id is None:
+            data, file_id = await asyncio.to_thread(self.chats.get_media, key)
+            if file_id is None:
+                sent = await self.bot.send_photo(chat_id, photo=data, caption=p.get("caption"),
+                                                 parse_mode=p.get("parse_mode"))
+                if sent.photo:
+                    self._file_ids[key] = sent.photo[-1].file_id
+                    await asyncio.to_thread(self.chats.set_media_file_id, key, sent.photo[-1].file_id)
+                return sent
+            self._file_ids[key] = file_id
+        return await self.bot.send_photo(chat_id, photo=file_id, caption=p.get("caption"),
+                                         parse_mode=p.get("parse_mode"))
 
 
 def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
@@ -218,6 +259,11 @@ def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
 
 
 def photo_payload(png: bytes, caption: str) -> dict[str, Any]:
-    """Payload of a picture."""
+    """Payload of a picture carried in the message itself (small, one-off pictures)."""
     return {"method": "sendPhoto", "photo_b64": base64.b64encode(png).decode(), "caption": caption,
             "parse_mode": "HTML"}
+
+
+def media_payload(key: str, caption: str) -> dict[str, Any]:
+    """Payload of a picture stored once in the media table (the weekly chart, sent to every chat)."""
+    return {"method": "sendPhoto", "media": key, "caption": caption, "parse_mode": "HTML"}

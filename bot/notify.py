@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.chart import weekly_chart
 from bot.commands import render_digest
-from bot.delivery import message_payload, photo_payload
+from bot.delivery import media_payload, message_payload
 from bot.digest import digest_period, next_digest_time
 from bot.i18n import t
 from bot.render import alert_html, esc
-from bot.store.chats import ChatStore
+from bot.store.chats import ChatSettings, ChatStore
 from bot.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -39,33 +40,50 @@ def enqueue_alerts(store: Store, chats: ChatStore, item_ids: Sequence[int], now:
     return queued
 
 
-def enqueue_due_digests(store: Store, chats: ChatStore, now: datetime) -> int:
+def _chart_key(store: Store, chats: ChatStore, start: datetime, lang: str, now: datetime) -> str | None:
+    """The media key of the week's chart in a language (drawn and stored once)."""
+    counts_region = store.label_counts("region", start)
+    counts_type = store.label_counts("type", start)
+    if not counts_region and not counts_type:
+        return None
+    png = weekly_chart(counts_region, counts_type, lang=lang, title=t(lang, "chart_title"))
+    key = "chart-" + hashlib.sha256(png).hexdigest()[:32]
+    chats.put_media(key, png, now)
+    return key
+
+
+def enqueue_due_digests(store: Store, chats: ChatStore, now: datetime, *, batch: int = 500) -> int:
     """Queue the digest of every chat whose time has come, and schedule its next one (atomically)."""
     queued = 0
-    charts: dict[tuple[str, str], bytes | None] = {}
-    for chat in chats.due_digests(now):
-        slot = chat.next_digest_at or now
-        start, end = digest_period(chat.digest, now, chat.last_digest_at)
-        title = "digest_title" if chat.digest == "weekly" else "digest_daily_title"
-        chunks = render_digest(store, chat.filters, start, end, chat.language, title_key=title)
-        key = f"digest:{chat.id}:{slot:%Y%m%dT%H%M}"
-        messages = [{"chat_id": chat.id, "kind": "digest", "dedup_key": f"{key}:{n}",
-                     "payload": message_payload(text)} for n, text in enumerate(chunks)]
-        if chat.digest == "weekly":
-            png = charts.get((f"{start:%Y%m%d}", chat.language), b"")
-            if png == b"":
-                counts_region = store.label_counts("region", start)
-                counts_type = store.label_counts("type", start)
-                png = charts[(f"{start:%Y%m%d}", chat.language)] = (
-                    weekly_chart(counts_region, counts_type, lang=chat.language,
-                                 title=t(chat.language, "chart_title"))
-                    if counts_region or counts_type else None)
-            if png:
-                messages.append({"chat_id": chat.id, "kind": "chart", "dedup_key": f"{key}:chart",
-                                 "payload": photo_payload(png, esc(t(chat.language, "chart_title")))})
-        following = next_digest_time(chat.digest, chat.digest_weekday, chat.digest_hour,
-                                     chat.timezone, max(now, slot))
-        queued += chats.enqueue(messages, now, chat_update=(chat.id, {
-            "last_digest_at": now, "next_digest_at": following}))
-        log.info("digest queued chat=%s messages=%d next=%s", chat.id, len(messages), following)
-    return queued
+    charts: dict[tuple[str, str], str | None] = {}
+    while True:
+        due = chats.due_digests(now, limit=batch)
+        for chat in due:
+            queued += _enqueue_digest(store, chats, chat, now, charts)
+        if len(due) < batch:
+            return queued
+
+
+def _enqueue_digest(store: Store, chats: ChatStore, chat: ChatSettings, now: datetime,
+                    charts: dict[tuple[str, str], str | None]) -> int:
+    slot = chat.next_digest_at or now
+    start, end = digest_period(chat.digest, now, chat.last_digest_at)
+    title = "digest_title" if chat.digest == "weekly" else "digest_daily_title"
+    chunks = render_digest(store, chat.filters, start, end, chat.language, title_key=title)
+    key = f"digest:{chat.id}:{slot:%Y%m%dT%H%M}"
+    messages = [{"chat_id": chat.id, "kind": "digest", "dedup_key": f"{key}:{n}",
+                 "payload": message_payload(text)} for n, text in enumerate(chunks)]
+    if chat.digest == "weekly":
+        chart_id = (f"{start:%Y%m%d}", chat.language)
+        if chart_id not in charts:
+            charts[chart_id] = _chart_key(store, chats, start, chat.language, now)
+        if charts[chart_id]:
+            messages.append({"chat_id": chat.id, "kind": "chart", "dedup_key": f"{key}:chart",
+                             "payload": media_payload(charts[chart_id] or "",
+                                                      esc(t(chat.language, "chart_title")))})
+    following = next_digest_time(chat.digest, chat.digest_weekday, chat.digest_hour,
+                                 chat.timezone, max(now, slot))
+    added = chats.enqueue(messages, now, chat_update=(chat.id, {
+        "last_digest_at": now, "next_digest_at": following}))
+    log.info("digest queued chat=%s messages=%d next=%s", chat.id, len(messages), following)
+    return added

@@ -1,37 +1,92 @@
-"""`veille run`: one process, one event loop — scheduler, poller, tagger, and the Telegram bot."""
+"""`veille run --role all|poller|sender|bot`: one event loop per process.
+
+- poller: polls due feeds (feeds leased in batches, so several pollers share them), tags new
+  items, and queues real-time alerts;
+- sender: queues due digests and drains the outbox within Telegram's limits (several senders
+  share the outbox through leases);
+- bot: takes Telegram updates (long polling, or a webhook) and queues the replies;
+- all: everything in one process (the default, and what a small deployment runs).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from bot.errors import ConfigError
 from bot.scheduler import build_scheduler
 from bot.service import Runtime
 
 log = logging.getLogger(__name__)
+ROLES = ("all", "poller", "sender", "bot")
+
+
+@asynccontextmanager
+async def _metrics(rt: Runtime) -> AsyncIterator[None]:
+    if rt.settings.metrics_port is None:
+        yield
+        return
+    from bot.metrics import MetricsServer  # noqa: PLC0415
+
+    server = MetricsServer(rt.store, rt.settings.metrics_port)
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.stop()
 
 
 async def run_service(rt: Runtime, *, role: str = "all", telegram: bool = True,
                       stop: asyncio.Event | None = None) -> None:
-    """Run until stop is set (or forever): the poll job, and the bot when a token is configured."""
+    """Run the role's jobs until stop is set (SIGTERM/SIGINT set it when running as a command)."""
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if role in {"sender", "bot"} and not rt.settings.token_value():
+        raise ConfigError(f"role {role} needs TELEGRAM_BOT_TOKEN")
     stop = stop or asyncio.Event()
-    jobs: dict[str, tuple[Any, float]] = {}
-    async with rt.poller() as poller:
-        if role in {"all", "poller"}:
-            jobs["poll"] = (poller.poll_due, rt.settings.poll_tick_seconds)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]] = {}
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(_metrics(rt))
         bot_app = None
-        if telegram and role in {"all", "bot", "sender"}:
+        if telegram and role in {"all", "sender", "bot"}:
             from bot.telegram_app import start_telegram  # noqa: PLC0415
 
             bot_app = await start_telegram(rt, jobs, role=role)
+            if bot_app is not None:
+                stack.push_async_callback(bot_app.stop_all)
+        if role in {"all", "poller"}:
+            poller = await stack.enter_async_context(rt.poller())
+            jobs["poll"] = (_poll_and_alert(rt, poller, bot_app), rt.settings.poll_tick_seconds)
         scheduler = build_scheduler(jobs, rt.clock())
         scheduler.start()
-        log.info("service started role=%s jobs=%s telegram=%s", role, ",".join(jobs),
+        stack.callback(scheduler.shutdown, wait=False)
+        log.info("service started role=%s jobs=%s telegram=%s", role, ",".join(sorted(jobs)),
                  "on" if bot_app else "off")
-        try:
-            await stop.wait()
-        finally:
-            scheduler.shutdown(wait=False)
-            if bot_app is not None:
-                await bot_app.stop_all()
+        await stop.wait()
+        log.info("service stopping role=%s", role)
+
+
+def _poll_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], Awaitable[None]]:
+    from bot.notify import enqueue_alerts  # noqa: PLC0415
+    from bot.store.chats import ChatStore  # noqa: PLC0415
+
+    chats = ChatStore(rt.store)
+
+    async def job() -> None:
+        report = await poller.poll_due()
+        if report.new_item_ids:
+            queued = await asyncio.to_thread(enqueue_alerts, rt.store, chats, report.new_item_ids, rt.clock())
+            if queued and bot_app is not None:
+                bot_app.sender.wake.set()
+
+    return job

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.constants import ChatType
@@ -30,7 +33,7 @@ from bot import admin, commands
 from bot.commands import Ctx, Reply
 from bot.delivery import Sender, keyboard, message_payload, photo_payload
 from bot.i18n import lang_of
-from bot.notify import enqueue_alerts, enqueue_due_digests
+from bot.notify import enqueue_due_digests
 from bot.store.chats import ChatStore
 
 if TYPE_CHECKING:
@@ -294,46 +297,44 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], rt: Runtime, handle
 
 
 async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, role: str) -> BotRuntime | None:
-    """Start the bot when a token is configured; add the digest, alert and outbox jobs."""
+    """Start the Telegram side of a role: updates (bot), outbox and digests (sender), or both (all)."""
     if not rt.settings.token_value():
         log.warning("Telegram is off: TELEGRAM_BOT_TOKEN is not set (polling and tagging go on)")
         return None
     app = build_application(rt)
     chats = ChatStore(rt.store)
-    import os  # noqa: PLC0415
-
-    sender = Sender(app.bot, chats, clock=rt.clock, owner=f"sender-{os.getpid()}")
-    handlers = Handlers(rt, chats, sender if role in {"all", "bot"} else None)
+    sender = Sender(app.bot, chats, clock=rt.clock, owner=f"sender-{os.getpid()}",
+                    lease=timedelta(seconds=rt.settings.lease_seconds))
+    handlers = Handlers(rt, chats, sender if role == "all" else None)
     register(app, rt, handlers)
     await app.initialize()
-    await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_FR], scope=BotCommandScopeDefault())
-    await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_EN], language_code="en")
     if role in {"all", "bot"}:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_FR], scope=BotCommandScopeDefault())
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_EN], language_code="en")
         await app.start()
         assert app.updater is not None
-        await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
-        log.info("telegram bot started username=%s", app.bot.username)
-
-    async def digests() -> None:
-        n = await asyncio.to_thread(enqueue_due_digests, rt.store, chats, rt.clock())
-        if n:
-            sender.wake.set()
+        settings = rt.settings
+        if settings.webhook_url:
+            # Behind a reverse proxy; PTB checks Telegram's X-Telegram-Bot-Api-Secret-Token header.
+            await app.updater.start_webhook(
+                listen=settings.webhook_listen, port=settings.webhook_port,
+                url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url, secret_token=settings.webhook_secret,
+                allowed_updates=Update.ALL_TYPES)
+            log.info("telegram webhook started port=%d", settings.webhook_port)
+        else:
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            log.info("telegram long polling started username=%s", app.bot.username)
 
     task = None
     if role in {"all", "sender"}:
+
+        async def digests() -> None:
+            n = await asyncio.to_thread(enqueue_due_digests, rt.store, chats, rt.clock())
+            if n:
+                sender.wake.set()
+
         jobs["digests"] = (digests, 30.0)
-        poll = jobs.get("poll")
-        if poll is not None:
-            poll_due = poll[0]
-
-            async def poll_and_alert() -> None:
-                report = await poll_due()
-                if report.new_item_ids:
-                    n = await asyncio.to_thread(enqueue_alerts, rt.store, chats, report.new_item_ids, rt.clock())
-                    if n:
-                        sender.wake.set()
-
-            jobs["poll"] = (poll_and_alert, poll[1])
         task = asyncio.create_task(_sender_loop(sender))
     return BotRuntime(app, sender, task)
 

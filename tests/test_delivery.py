@@ -210,3 +210,22 @@ async def test_pacing_respects_telegram_limits(tmp_path: Path, limit_model: str)
         await app.shutdown()
         store.close()
         await asyncio.to_thread(built.server.stop)
+
+
+async def test_a_shared_picture_is_uploaded_once_then_sent_by_file_id(rig: Rig) -> None:
+    from bot.delivery import media_payload
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 200
+    rig.chats.put_media("chart-1", png, utcnow())
+    for chat_id in (31, 32, 33):
+        rig.chat(chat_id)
+        rig.chats.enqueue([{"chat_id": chat_id, "kind": "chart", "dedup_key": f"c:{chat_id}",
+                            "payload": media_payload("chart-1", "La semaine")}], utcnow())
+    await drain_until_empty(rig.sender(), rig.chats)
+    with rig.server.lock:
+        photos = [c for c in rig.server.calls if c["method"].lower() == "sendphoto" and c["status"] == 200]
+    assert len(photos) == 3
+    uploads = [c for c in photos if isinstance(c["params"].get("photo"), dict)]
+    assert len(uploads) == 1, "uploaded once, then Telegram's file_id"
+    assert all(m["photo"] == png for m in rig.server.sent if m["method"].lower() == "sendphoto")
+    assert rig.chats.get_media("chart-1")[1] is not None

@@ -21,7 +21,7 @@ from bot.errors import FetchError, ParseError, StoreError
 from bot.feeds import schedule
 from bot.feeds.fetcher import Fetcher, FetchResult
 from bot.feeds.parser import ParsedFeed, parse_feed
-from bot.metrics import ITEMS_NEW, POLL_SECONDS
+from bot.metrics import FEEDS_POLLED, ITEMS_NEW, POLL_SECONDS
 from bot.store.repo import FeedState, Store
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ class Poller:
                 status=None, retry_after=None, disable_after_days=self.settings.disable_after_days))
             report.failed += 1
             report.errors[feed.id] = str(exc)
+        FEEDS_POLLED.labels(outcome).inc()
         if progress:
             progress(feed.id, outcome)
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from bot.digest import Filters
 from bot.store.repo import Store, utc
-from bot.store.schema import chats, outbox, subscriptions
+from bot.store.schema import chats, media, outbox, subscriptions
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,23 @@ class ChatStore:
         with self.engine.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == message_id).values(
                 status="dead", last_error=error[:500], lease_owner=None, lease_until=None))
+
+    def put_media(self, key: str, data: bytes, now: datetime) -> None:
+        """Store a picture once under key (no-op when it is already there)."""
+        stmt = self.store._insert(media).on_conflict_do_nothing(index_elements=["key"])
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"key": key, "data": data, "created_at": now}])
+
+    def get_media(self, key: str) -> tuple[bytes, str | None]:
+        """A stored picture and its Telegram file_id once uploaded."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(media.c.data, media.c.telegram_file_id).where(media.c.key == key)).one()
+        return bytes(row.data), row.telegram_file_id
+
+    def set_media_file_id(self, key: str, file_id: str) -> None:
+        """Remember Telegram's file_id for a picture, so later sends do not upload it again."""
+        with self.engine.begin() as conn:
+            conn.execute(update(media).where(media.c.key == key).values(telegram_file_id=file_id))
 
     def next_due(self) -> datetime | None:
         """When the next pending message becomes due."""

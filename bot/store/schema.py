@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -194,4 +195,14 @@ outbox = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime()),
     Index("ix_outbox_due", "status", "not_before"),
+)
+
+# Pictures sent to many chats (the weekly chart): stored once, then sent by Telegram file_id.
+media = Table(
+    "media",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("telegram_file_id", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
