@@ -187,13 +187,16 @@ def _add_curated(t: _Table) -> None:
     for code, names in pd.INSTITUTIONS.items():
         for raw in names:
             s, f = _split_flags(raw)
-            t.add(s, "institution", code, flags=f)
+            # Institutions are proper nouns: "la défense" (the sector) is not La Défense.
+            t.add(s, "institution", code, flags=f or F_CAP)
     for raw, codes in pd.MULTI_INSTITUTIONS.items():
         s, f = _split_flags(raw)
         key = normalize(s)
         t.entries.pop(key, None)
+        # Shared by several regions: each counts only where the article gives it other support.
+        shared = F_CORR if len(codes) > 1 else 0
         for code in codes:
-            t.add(s, "institution", code, flags=f | F_ALL)
+            t.add(s, "institution", code, flags=f | F_ALL | shared)
     for code, bases in pd.DEMONYMS.items():
         country = code[1:] if code.startswith("=") else ""
         region = None if country else code
