@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot import opml
+from bot import opml, redact
 from bot.config import Settings, load_settings
 from bot.errors import VeilleError
 from bot.render import visible_text
@@ -44,7 +43,7 @@ def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
 # ---- poll / run ---------------------------------------------------------------------------
 
 
-async def _poll_once(rt: Runtime, *, tag: bool = True, quiet: bool = False) -> Any:
+async def _poll_once(rt: Runtime, *, tag: bool | None = None, quiet: bool = False) -> Any:
     rt.store.force_due(rt.clock())
     async with rt.poller(tag=tag) as poller:
         due = len(rt.store.due_feeds(rt.clock()))
@@ -75,11 +74,11 @@ def cmd_poll(args: argparse.Namespace, environ: dict[str, str]) -> int:
     rt = Runtime.open(_settings(args, environ))
     try:
         if args.once:
-            _print_report(asyncio.run(_poll_once(rt, tag=not args.no_tag)))
+            _print_report(asyncio.run(_poll_once(rt, tag=False if args.no_tag else None)))
             return 0
         from bot.runner import run_service  # noqa: PLC0415
 
-        asyncio.run(run_service(rt, role="poller", telegram=False))
+        asyncio.run(run_service(rt, role="poller", telegram=False, tag=False if args.no_tag else None))
         return 0
     finally:
         rt.close()
@@ -405,13 +404,18 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level.upper())
     env = dict(os.environ if environ is None else environ)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    redactor = redact.install([env.get("TELEGRAM_BOT_TOKEN", "").strip()])
     func: Callable[[argparse.Namespace, dict[str, str]], int] = args.func
     try:
         code = func(args, env)
     except VeilleError as exc:
-        console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        console.print(f"[red]error:[/] {redactor.redact(str(exc))}", markup=True, highlight=False)
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:  # an unexpected crash: report it without leaking the token
+        import traceback  # noqa: PLC0415
+
+        sys.stderr.write(redactor.redact("".join(traceback.format_exception(exc))))
+        code = 1
     sys.exit(code)

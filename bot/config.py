@@ -188,6 +188,8 @@ class Settings:
     disable_after_days: int = 14
     poll_tick_seconds: int = 60
     lease_seconds: int = 600
+    poll_batch: int = 500  # feeds leased at a time: several pollers share a round batch by batch
+    tagging: bool = True  # tag new items as they are polled (needs a model; off for benchmarks)
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_listen: str = "0.0.0.0"  # noqa: S104 - behind the operator's reverse proxy
@@ -244,6 +246,8 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         webhook_secret=env.get("VEILLE_WEBHOOK_SECRET", "").strip() or None,
         webhook_port=_positive(env.get("VEILLE_WEBHOOK_PORT", "8443"), "VEILLE_WEBHOOK_PORT"),
         lease_seconds=_positive(env.get("VEILLE_LEASE_SECONDS", "600"), "VEILLE_LEASE_SECONDS"),
+        poll_batch=_positive(env.get("VEILLE_POLL_BATCH", "500"), "VEILLE_POLL_BATCH"),
+        tagging=_bool(env.get("VEILLE_TAGGING", "on"), "VEILLE_TAGGING"),
         parse_workers=_int(env.get("VEILLE_PARSE_WORKERS", "0"), "VEILLE_PARSE_WORKERS"),
         metrics_port=_int(metrics, "VEILLE_METRICS_PORT") if metrics else None,
     )

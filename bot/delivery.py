@@ -84,6 +84,7 @@ class Sender:
         self._lock = asyncio.Lock()
         self.lease = lease
         self._file_ids: dict[str, str] = {}
+        self.stopping = False  # set on shutdown: drain ends after the messages in flight
 
     def _interval(self, chat_id: int) -> float:
         return self.limits.private_interval if chat_id > 0 else self.limits.group_interval
@@ -105,6 +106,12 @@ class Sender:
             queued = 0
             exhausted = False
             while True:
+                if self.stopping:
+                    # Hand the leased but unsent messages back now, not when their leases expire.
+                    left = [m.id for q in queues.values() for m in q]
+                    if left:
+                        await asyncio.to_thread(self.chats.release, left, self.owner)
+                    break
                 if not exhausted and queued <= batch // 2:
                     leased = await asyncio.to_thread(self.chats.lease, self.clock(), self.owner,
                                                      limit=batch, lease=self.lease)
@@ -160,6 +167,11 @@ class Sender:
     async def _send_one(self, msg: OutMessage, report: DrainReport) -> datetime | None:
         """Send one message and record the outcome; the retry time when it must be retried."""
         p = msg.payload
+        # A batch is leased ahead of sending: by the time a message's turn comes its lease may
+        # have run out and another sender may have taken it. Check, and hold it for one lease.
+        if not await asyncio.to_thread(self.chats.claim, msg.id, self.owner, self.clock() + self.lease):
+            log.info("message taken over by another sender message=%s chat=%s", msg.id, msg.chat_id)
+            return None
         try:
             sent = await self._call(msg.chat_id, p)
         except RetryAfter as exc:

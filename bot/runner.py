@@ -15,14 +15,20 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import ConfigError
 from bot.scheduler import build_scheduler
 from bot.service import Runtime
 
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.feeds.poller import Poller
+
 log = logging.getLogger(__name__)
 ROLES = ("all", "poller", "sender", "bot")
+STOP_GRACE_SECONDS = 30.0  # at shutdown, how long a job in progress may take to end
 
 
 @asynccontextmanager
@@ -41,7 +47,7 @@ async def _metrics(rt: Runtime) -> AsyncIterator[None]:
 
 
 async def run_service(rt: Runtime, *, role: str = "all", telegram: bool = True,
-                      stop: asyncio.Event | None = None) -> None:
+                      stop: asyncio.Event | None = None, tag: bool | None = None) -> None:
     """Run the role's jobs until stop is set (SIGTERM/SIGINT set it when running as a command)."""
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -64,16 +70,49 @@ async def run_service(rt: Runtime, *, role: str = "all", telegram: bool = True,
             bot_app = await start_telegram(rt, jobs, role=role)
             if bot_app is not None:
                 stack.push_async_callback(bot_app.stop_all)
+        poller: Poller | None = None
         if role in {"all", "poller"}:
-            poller = await stack.enter_async_context(rt.poller())
+            poller = await stack.enter_async_context(rt.poller(tag=tag))
             jobs["poll"] = (_poll_and_alert(rt, poller, bot_app), rt.settings.poll_tick_seconds)
-        scheduler = build_scheduler(jobs, rt.clock())
+        running: set[asyncio.Task[Any]] = set()
+        scheduler = build_scheduler({name: (_tracked(func, running), seconds)
+                                     for name, (func, seconds) in jobs.items()}, rt.clock())
         scheduler.start()
-        stack.callback(scheduler.shutdown, wait=False)
+        stack.push_async_callback(_wind_down, scheduler, running, poller)
         log.info("service started role=%s jobs=%s telegram=%s", role, ",".join(sorted(jobs)),
                  "on" if bot_app else "off")
         await stop.wait()
         log.info("service stopping role=%s", role)
+
+
+def _tracked(func: Callable[[], Awaitable[Any]], running: set[asyncio.Task[Any]]
+             ) -> Callable[[], Awaitable[None]]:
+    """func, with its run listed in running while it lasts (so that stopping can wait for it)."""
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            await func()
+        finally:
+            running.discard(task)
+
+    return run
+
+
+async def _wind_down(scheduler: AsyncIOScheduler, running: set[asyncio.Task[Any]],
+                     poller: Poller | None) -> None:
+    """No new job runs; the runs in progress end (a poll round after its batch in flight) within
+    STOP_GRACE_SECONDS, rather than being cancelled halfway; then the scheduler stops."""
+    scheduler.pause()
+    if poller is not None:
+        poller.stopping = True
+    if running:
+        _, late = await asyncio.wait(set(running), timeout=STOP_GRACE_SECONDS)
+        if late:
+            log.warning("jobs still running at stop, cancelled jobs=%d", len(late))
+    scheduler.shutdown(wait=False)
 
 
 def _poll_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], Awaitable[None]]:

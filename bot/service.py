@@ -78,11 +78,11 @@ class Runtime:
         return self._tagger
 
     @asynccontextmanager
-    async def poller(self, *, tag: bool = True, owner: str | None = None) -> AsyncIterator[Poller]:
-        """A Poller with its fetcher, parse pool and (optionally) the tagging stage."""
+    async def poller(self, *, tag: bool | None = None, owner: str | None = None) -> AsyncIterator[Poller]:
+        """A Poller with its fetcher, parse pool and (optionally; default VEILLE_TAGGING) tagging."""
         pool = make_parse_pool(self.settings.parse_workers)
         tagging: TaggingService | None = None
-        if tag:
+        if self.settings.tagging if tag is None else tag:
             from bot.tagging import TaggingService  # scikit-learn: imported only when tagging
 
             tagger = self.tagger()

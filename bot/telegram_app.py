@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from bot.service import Runtime
 
 log = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 30.0  # at shutdown, how long messages in flight may take
 
 COMMANDS_FR = [("start", "Présentation"), ("help", "Aide et exemples"),
                ("subscribe", "S'abonner (régions, types, mots-clés)"), ("unsubscribe", "Se désabonner"),
@@ -68,7 +69,14 @@ class BotRuntime:
     async def stop_all(self) -> None:
         """Stop polling updates, the sender loop and the application."""
         if self.task is not None:
-            self.task.cancel()
+            # Let the messages in flight finish and be marked sent: cancelling a send that
+            # Telegram already accepted would have it sent again by the next sender.
+            self.sender.stopping = True
+            self.sender.wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.task), timeout=STOP_GRACE_SECONDS)
+            except TimeoutError:
+                self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
@@ -309,8 +317,12 @@ async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, rol
     register(app, rt, handlers)
     await app.initialize()
     if role in {"all", "bot"}:
-        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_FR], scope=BotCommandScopeDefault())
-        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_EN], language_code="en")
+        try:
+            await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_FR],
+                                          scope=BotCommandScopeDefault())
+            await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_EN], language_code="en")
+        except TelegramError as exc:  # a menu we could not publish must not stop the bot
+            log.warning("setMyCommands failed: %s", exc)
         await app.start()
         assert app.updater is not None
         settings = rt.settings
@@ -341,7 +353,7 @@ async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, rol
 
 async def _sender_loop(sender: Sender) -> None:
     """Drain the outbox whenever woken, and at least every second."""
-    while True:
+    while not sender.stopping:
         try:
             await asyncio.wait_for(sender.wake.wait(), timeout=1.0)
         except TimeoutError:

@@ -108,3 +108,13 @@ def postgres_server() -> Iterator[PostgresServer]:
                     pytrace=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tagger model trained once per test session (no held-out measurement), to share."""
+    from classifiers.train import train
+
+    folder = tmp_path_factory.mktemp("trained") / "models"
+    train(folder, measure=False)
+    return folder

@@ -15,17 +15,14 @@ from classifiers.corpus import load_examples, seed_examples
 from classifiers.gazetteer import Gazetteer
 from classifiers.tagger import Tagger
 from classifiers.taxonomy import REGIONS, TYPES
-from classifiers.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model trained once for the session (without the held-out measurement)."""
-    folder = tmp_path_factory.mktemp("models") / "models"
-    train(folder, measure=False)
-    return folder
+def models_dir(trained_models: Path) -> Path:
+    """The session's trained model (tests/conftest.py)."""
+    return trained_models
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ class Poller:
         # Group commit: items parsed while the DB thread is busy are written in one transaction.
         self._to_store: list[tuple[str, Sequence[Any], datetime, asyncio.Future[list[int]]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self.stopping = False  # set on shutdown: the round ends after the batch in flight
 
     async def close(self) -> None:
         """Stop the DB thread."""
@@ -86,35 +87,45 @@ class Poller:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     async def poll_due(self, *, progress: Callable[[str, str], None] | None = None,
-                       batch: int = 500) -> PollReport:
+                       batch: int | None = None) -> PollReport:
         """Poll every due feed once, leasing them in batches (other pollers take other batches).
 
         Rounds never overlap within a process; new items are tagged after each batch, so a
         killed poller leaves at most one batch untagged (and its leases expire for others).
+        Leases are renewed while a batch is in flight, so only a dead poller's ever expire.
         """
+        batch = batch or self.settings.poll_batch
         if self._lock.locked():
             log.info("poll skipped: previous round still running")
             return PollReport()
         async with self._lock:
             started = time.perf_counter()
-            now = self.clock()
             report = PollReport()
             lease = timedelta(seconds=self.settings.lease_seconds)
-            while True:
-                due: list[FeedState] = await self._in_db(
-                    lambda: self.store.due_feeds(now, limit=batch, owner=self.owner, lease=lease))
-                if not due:
-                    break
-                report.feeds += len(due)
-                changes: list[dict[str, Any]] = []
-                first_new = len(report.new_item_ids)
-                await asyncio.gather(*(self._poll_one(f, report, changes, progress) for f in due))
-                await self._in_db(self.store.save_feed_states, changes)
-                fresh = report.new_item_ids[first_new:]
-                if self.tag_new and fresh:
-                    report.tagged += await self.tag_new(fresh)
-                if len(due) < batch:
-                    break
+            keeper = asyncio.create_task(self._keep_leases(lease)) if self.owner else None
+            try:
+                while not self.stopping:
+                    # A fresh now per batch: a lease counted from the round's start would already
+                    # have run out for the later batches of a long round.
+                    now = self.clock()
+                    due: list[FeedState] = await self._in_db(
+                        lambda: self.store.due_feeds(now, limit=batch, owner=self.owner, lease=lease))
+                    if not due:
+                        break
+                    report.feeds += len(due)
+                    changes: list[dict[str, Any]] = []
+                    first_new = len(report.new_item_ids)
+                    await asyncio.gather(*(self._poll_one(f, report, changes, progress) for f in due))
+                    await self._in_db(self.store.save_feed_states, changes)
+                    fresh = report.new_item_ids[first_new:]
+                    if self.tag_new and fresh:
+                        report.tagged += await self.tag_new(fresh)
+                    if len(due) < batch:
+                        break
+            finally:
+                if keeper is not None:
+                    keeper.cancel()
+                    await asyncio.gather(keeper, return_exceptions=True)
             report.seconds = time.perf_counter() - started
             POLL_SECONDS.observe(report.seconds)
             ITEMS_NEW.inc(report.new_items)
@@ -122,6 +133,17 @@ class Poller:
                      "seconds=%.2f", report.feeds, report.ok, report.not_modified, report.unchanged,
                      report.failed, report.new_items, report.seconds)
             return report
+
+    async def _keep_leases(self, lease: timedelta) -> None:
+        """Extend this poller's leases every third of a lease (a thread of its own, not the DB one,
+        so a long write queue cannot delay it)."""
+        assert self.owner is not None
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(self.store.renew_feed_leases, self.owner, self.clock() + lease)
+            except StoreError as exc:
+                log.warning("lease renewal failed owner=%s error=%s", self.owner, exc)
 
     async def _poll_one(self, feed: FeedState, report: PollReport, changes: list[dict[str, Any]],
                         progress: Callable[[str, str], None] | None) -> None:

@@ -222,6 +222,25 @@ class ChatStore:
                 rows = [r for r in rows if r.id in won]
         return [OutMessage(r.id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows]
 
+    def claim(self, message_id: int, owner: str, until: datetime) -> bool:
+        """Renew owner's lease on a message just before sending it; False when another sender
+        took it over meanwhile (its lease had expired), so it must not be sent here too."""
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                update(outbox).where(outbox.c.id == message_id, outbox.c.status == "sending",
+                                     outbox.c.lease_owner == owner)
+                .values(lease_until=until).returning(outbox.c.id)).first()
+        return won is not None
+
+    def release(self, message_ids: Sequence[int], owner: str) -> None:
+        """Give back messages owner leased but will not send (it is stopping)."""
+        with self.engine.begin() as conn:
+            for start in range(0, len(message_ids), 500):
+                conn.execute(update(outbox).where(
+                    outbox.c.id.in_(list(message_ids[start : start + 500])),
+                    outbox.c.status == "sending", outbox.c.lease_owner == owner)
+                    .values(status="pending", lease_owner=None, lease_until=None))
+
     def mark_sent(self, message_id: int, now: datetime, telegram_id: int | None) -> None:
         """The message reached Telegram."""
         with self.engine.begin() as conn:

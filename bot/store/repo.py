@@ -200,6 +200,16 @@ class Store:
                 rows = [r for r in rows if r.id in won]
         return [FeedState.from_row(r) for r in rows]
 
+    def renew_feed_leases(self, owner: str, until: datetime) -> int:
+        """Extend the leases owner still holds (a live poller's never expire); how many."""
+        try:
+            with self.engine.begin() as conn:
+                return int(conn.execute(
+                    update(feeds).where(feeds.c.lease_owner == owner, feeds.c.lease_until.is_not(None))
+                    .values(lease_until=until)).rowcount)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot renew the leases of {owner}: {exc}") from exc
+
     def save_feed_states(self, changes: Sequence[dict[str, Any]]) -> None:
         """Write fetch outcomes: each dict has 'id' and the columns to set; leases are released."""
         if not changes:
@@ -378,7 +388,7 @@ class Store:
                      search: str | None = None) -> list[StoredItem]:
         """Items newest first, filtered by period, regions, types, full text; with their tags."""
         q = (select(items.c.id, items.c.feed_id, feeds.c.name.label("feed_name"), items.c.title,
-                    items.c.link, items.c.summary, items.c.published_at, items.c.duplicate_of,
+                    func.coalesce(items.c.canonical_link, items.c.link).label("link"), items.c.summary, items.c.published_at, items.c.duplicate_of,
                     item_tags.c.primary_type, item_tags.c.national, item_tags.c.topic_ai)
              .join(feeds, feeds.c.id == items.c.feed_id)
              .outerjoin(item_tags, item_tags.c.item_id == items.c.id))
