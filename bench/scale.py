@@ -44,11 +44,13 @@ def write_feeds(path: Path, port: int, count: int) -> None:
         for n in range(count)), encoding="utf-8")
 
 
-def _scalar(store: Store, sql: str) -> Any:
+def _sql(store: Store, sql: str) -> Any:
+    """Run one statement; its first column of its first row, if it returns rows."""
     from sqlalchemy import text
 
     with store.engine.begin() as conn:
-        return conn.execute(text(sql)).scalar()
+        result = conn.execute(text(sql))
+        return result.scalar() if result.returns_rows else None
 
 
 def _wait_started(logs: list[Path], procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
@@ -73,7 +75,7 @@ def run_once(pg: PostgresServer, processes: int, feeds_file: Path, feeds: int, t
 
     store.sync_feeds(load_feeds(feeds_file).feeds, datetime.now(UTC))
     # Not due until every poller is up: start-up (imports, feed sync) is not polling.
-    _scalar(store, "UPDATE feeds SET next_check_at = now() + interval '1 day'")
+    _sql(store, "UPDATE feeds SET next_check_at = now() + interval '1 day'")
     env = {**env, "VEILLE_DATABASE_URL": db_url}
     logs = [tmp / f"poller-{processes}-{i}.log" for i in range(processes)]
     procs: list[subprocess.Popen[bytes]] = []
@@ -84,17 +86,17 @@ def run_once(pg: PostgresServer, processes: int, feeds_file: Path, feeds: int, t
                     [sys.executable, "-m", "bot", "run", "--role", "poller", "--feeds", str(feeds_file),
                      "--log-level", "INFO"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
         _wait_started(logs, procs, 180)
-        _scalar(store, "UPDATE feeds SET next_check_at = now()")
+        _sql(store, "UPDATE feeds SET next_check_at = now()")
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
-        while _scalar(store, "SELECT count(*) FROM feeds WHERE last_checked_at IS NOT NULL") < feeds:
+        while _sql(store, "SELECT count(*) FROM feeds WHERE last_checked_at IS NOT NULL") < feeds:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{processes} poller(s) did not check {feeds} feeds in {timeout:.0f} s")
             time.sleep(0.1)
         seconds = time.perf_counter() - started
-        failed = _scalar(store, "SELECT count(*) FROM feeds WHERE status <> 'ok'")
-        items = _scalar(store, "SELECT count(*) FROM items")
-        owners = _scalar(store, "SELECT count(DISTINCT lease_owner) FROM feeds")  # 0: all released
+        failed = _sql(store, "SELECT count(*) FROM feeds WHERE status <> 'ok'")
+        items = _sql(store, "SELECT count(*) FROM items")
+        owners = _sql(store, "SELECT count(DISTINCT lease_owner) FROM feeds")  # 0: all released
     finally:
         for proc in procs:
             if proc.poll() is None:

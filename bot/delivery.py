@@ -222,6 +222,17 @@ class Sender:
                                     f"{type(exc).__name__}: {exc}")
             report.retried += 1
             return retry_at
+        except Exception as exc:  # an odd answer must not stall the outbox: retry later
+            log.warning("unexpected send failure chat=%s error=%s: %s", msg.chat_id, type(exc).__name__, exc)
+            attempts = msg.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                await asyncio.to_thread(self.chats.mark_dead, msg.id, f"gave up: {type(exc).__name__}")
+                report.dead += 1
+                return None
+            retry_at = self.clock() + timedelta(seconds=min(600.0, 2.0 ** attempts))
+            await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at, f"{type(exc).__name__}: {exc}")
+            report.retried += 1
+            return retry_at
         await asyncio.to_thread(self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None))
         report.sent += 1
         MESSAGES_SENT.inc()
