@@ -58,7 +58,8 @@ def _wait_started(logs: list[Path], procs: list[subprocess.Popen[bytes]], timeou
     while True:
         for log, proc in zip(logs, procs, strict=True):
             if proc.poll() is not None:
-                raise SystemExit(f"poller exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+                tail = log.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"poller exited with {proc.returncode}:\n{tail}")
         if all("service started" in log.read_text(errors="replace") for log in logs):
             return
         if time.monotonic() > deadline:
@@ -83,15 +84,17 @@ def run_once(pg: PostgresServer, processes: int, feeds_file: Path, feeds: int, t
         for log in logs:
             with log.open("wb") as out:
                 procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "bot", "run", "--role", "poller", "--feeds", str(feeds_file),
-                     "--log-level", "INFO"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+                    [sys.executable, "-m", "bot", "run", "--role", "poller",
+                     "--feeds", str(feeds_file), "--log-level", "INFO"],
+                    env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
         _wait_started(logs, procs, 180)
         _sql(store, "UPDATE feeds SET next_check_at = now()")
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
         while _sql(store, "SELECT count(*) FROM feeds WHERE last_checked_at IS NOT NULL") < feeds:
             if time.monotonic() > deadline:
-                raise SystemExit(f"{processes} poller(s) did not check {feeds} feeds in {timeout:.0f} s")
+                raise SystemExit(f"{processes} poller(s) did not check {feeds} feeds "
+                                 f"in {timeout:.0f} s")
             time.sleep(0.1)
         seconds = time.perf_counter() - started
         failed = _sql(store, "SELECT count(*) FROM feeds WHERE status <> 'ok'")
@@ -126,12 +129,14 @@ def main(argv: list[str] | None = None) -> None:
 
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
-    server = ctx.Process(target=serve, args=(args.feeds, args.items, time.time(), ready), daemon=True)
+    server = ctx.Process(target=serve, args=(args.feeds, args.items, time.time(), ready),
+                         daemon=True)
     server.start()
     runs = []
     try:
         port, corpus_bytes = ready.get(timeout=300)
-        with tempfile.TemporaryDirectory(prefix="veille-scale-") as tmp_name, PostgresServer() as pg:
+        with (tempfile.TemporaryDirectory(prefix="veille-scale-") as tmp_name,
+              PostgresServer() as pg):
             tmp = Path(tmp_name)
             feeds_file = tmp / "feeds.yaml"
             write_feeds(feeds_file, port, args.feeds)
@@ -159,8 +164,8 @@ def main(argv: list[str] | None = None) -> None:
             out[f"speedup_{r['processes']}"] = round(base / r["seconds"], 2)
     out.update({
         "cpu_count": cpus,
-        "note": (f"{cpus} cores shared by the pollers, the feed server (one process) and PostgreSQL: "
-                 f"more than {cpus} pollers cannot scale linearly"),
+        "note": (f"{cpus} cores shared by the pollers, the feed server (one process) and "
+                 f"PostgreSQL: more than {cpus} pollers cannot scale linearly"),
         "per_process": {"parse_workers": 1, "global_concurrency": 64, "per_host_concurrency": 16,
                         "poll_batch": 500, "tagging": "off"},
     })

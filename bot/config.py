@@ -191,7 +191,7 @@ class Settings:
     poll_batch: int = 500  # feeds leased at a time: several pollers share a round batch by batch
     tagging: bool = True  # tag new items as they are polled (needs a model; off for benchmarks)
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"  # noqa: S104 - behind the operator's reverse proxy
     webhook_port: int = 8443
     parse_workers: int = 0  # 0: one per core
@@ -243,7 +243,7 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         disable_after_days=_int(env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"),
         poll_tick_seconds=_positive(env.get("VEILLE_POLL_TICK_SECONDS", "60"), "VEILLE_POLL_TICK_SECONDS"),
         webhook_url=env.get("VEILLE_WEBHOOK_URL", "").strip() or None,
-        webhook_secret=env.get("VEILLE_WEBHOOK_SECRET", "").strip() or None,
+        webhook_secret=SecretStr(env["VEILLE_WEBHOOK_SECRET"].strip()) if env.get("VEILLE_WEBHOOK_SECRET", "").strip() else None,
         webhook_port=_positive(env.get("VEILLE_WEBHOOK_PORT", "8443"), "VEILLE_WEBHOOK_PORT"),
         lease_seconds=_positive(env.get("VEILLE_LEASE_SECONDS", "600"), "VEILLE_LEASE_SECONDS"),
         poll_batch=_positive(env.get("VEILLE_POLL_BATCH", "500"), "VEILLE_POLL_BATCH"),

@@ -331,7 +331,8 @@ async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, rol
             await app.updater.start_webhook(
                 listen=settings.webhook_listen, port=settings.webhook_port,
                 url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-                webhook_url=settings.webhook_url, secret_token=settings.webhook_secret,
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
                 allowed_updates=Update.ALL_TYPES)
             log.info("telegram webhook started port=%d", settings.webhook_port)
         else:

@@ -195,7 +195,7 @@ def test_settings_from_environ(tmp_path: Path) -> None:
     assert settings.models_dir == tmp_path / "models"
     assert settings.feeds_file == Path("other.yaml")
     assert settings.token_value() == "123:secret"
-    assert "secret" not in repr(settings)
+    assert "123:secret" not in repr(settings) and "123:secret" not in str(settings)
 
 
 def test_feeds_file_argument_wins_over_environ() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -124,8 +125,8 @@ class Fleet:
     def start(self, name: str, role: str) -> subprocess.Popen[bytes]:
         with (self.tmp / f"{name}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run", "--role", role, "--feeds", str(self.feeds_file),
-                 "--log-level", "INFO"],
+                [sys.executable, "-m", "bot", "run", "--role", role,
+                 "--feeds", str(self.feeds_file), "--log-level", "INFO"],
                 env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc
@@ -133,7 +134,7 @@ class Fleet:
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.returncode is None and proc.poll() is not None:
-                raise AssertionError(f"{name} exited early with {proc.returncode}:\n{self.log(name)}")
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log(name)}")
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-4000:]
@@ -180,12 +181,15 @@ def _rows(store: Store, sql: str, **params: Any) -> list[Any]:
         return list(conn.execute(text(sql), params).all())
 
 
-def _freeze_and_kill_a_poller(store: Store, fleet: Fleet, names: list[str], timeout: float) -> tuple[str, set[str]]:
+def _freeze_and_kill_a_poller(store: Store, fleet: Fleet, names: list[str],
+                              timeout: float) -> tuple[str, set[str]]:
     """SIGSTOP a poller holding leases, read them (frozen, it renews nothing; its leases have at
     least two thirds of a lease left), then SIGKILL it. Returns its name and its leased feeds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         fleet.check_alive()
+        if not _scalar(store, "SELECT count(*) FROM feeds WHERE last_success_at IS NULL"):
+            raise AssertionError("the pollers were done before one could be killed mid-run")
         for name in names:
             proc = fleet.procs[name]
             owner = f"{os.uname().nodename}-{proc.pid}"
@@ -211,7 +215,8 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
     db_url = postgres_server.new_database(f"scale_{os.getpid()}_{int(time.time())}")
     state = tmp_path / "state"
     shutil.copytree(trained_models, state / "models")
-    with SlowFeeds() as server, BotAPIServer(token=TOKEN, enforce_limits=True, limit_model="bucket") as api:
+    api = BotAPIServer(token=TOKEN, enforce_limits=True, limit_model="bucket")
+    with SlowFeeds() as server, api:
         feeds_file = tmp_path / "feeds.yaml"
         feeds_file.write_text("feeds:\n" + "".join(
             f"  - id: source-{n}\n    name: Source {n}\n    url: http://127.0.0.1:{server.port}/feed/{n}.xml\n"
@@ -251,22 +256,28 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
             feeds_left = _scalar(store, "SELECT count(*) FROM feeds WHERE last_success_at IS NULL "
                                  "OR status <> 'ok'")
             outbox_left = _scalar(store, "SELECT count(*) FROM outbox WHERE status <> 'sent'")
-            return feeds_left == 0 and outbox_left == 0
+            return bool(feeds_left == 0 and outbox_left == 0) and untagged() <= held
 
-        _wait("every feed polled and every message sent", done, procs, 120)
+        def untagged() -> set[str]:
+            # Tagging follows each batch's save: only the killed poller's last batch stays untagged.
+            return {r[0] for r in _rows(store, "SELECT DISTINCT feed_id FROM items "
+                                        "WHERE tagged_at IS NULL")}
+
+        _wait("every feed polled, every message sent, the survivors' items tagged", done, procs,
+              120)
 
         # Items: all of them, none twice.
         assert _scalar(store, "SELECT count(*) FROM items") == FEEDS * ITEMS
         assert not _rows(store, "SELECT feed_id, dedup_key FROM items GROUP BY feed_id, dedup_key "
                          "HAVING count(*) > 1")
-        untagged = {r[0] for r in _rows(store, "SELECT DISTINCT feed_id FROM items WHERE tagged_at IS NULL")}
-        assert untagged <= held, "only the killed poller's last batch may stay untagged"
+        left_untagged = untagged()
         # Fetches: each feed once, but the killed poller's leased feeds may be fetched once more.
         hits, overlaps = server.snapshot()
         assert set(hits) == set(server.bodies)
         extra = {path: n - 1 for path, n in hits.items() if n > 1}
         held_paths = {f"/feed/{fid.removeprefix('source-')}.xml" for fid in held}
-        assert set(extra) <= held_paths and all(n == 1 for n in extra.values()), (extra, held_paths)
+        assert set(extra) <= held_paths, (extra, held_paths)
+        assert all(n == 1 for n in extra.values()), extra
         assert set(overlaps) <= held_paths, overlaps
         # Messages: each delivered, at most one twice (the killed sender's message in flight).
         sent = Counter(m["text"] for m in api.snapshot())
@@ -275,7 +286,8 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
         assert resent <= 1, sent.most_common(3)
 
         # The survivors stop cleanly on SIGTERM.
-        survivors = {n: p for n, p in procs.procs.items() if n not in {killed_sender, killed_poller}}
+        killed = {killed_sender, killed_poller}
+        survivors = {n: p for n, p in procs.procs.items() if n not in killed}
         for proc in survivors.values():
             proc.send_signal(signal.SIGTERM)
         for name, proc in survivors.items():
@@ -285,13 +297,18 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
                 pytest.fail(f"{name} did not stop within 30 s of SIGTERM:\n{procs.log(name)}")
             assert code == 0, f"{name} exited {code}:\n{procs.log(name)}"
         store.close()
+    polled: dict[str, int] = {}
     for name in procs.procs:
         log = (tmp_path / f"{name}.log").read_text(errors="replace")
         assert TOKEN not in log and TOKEN.split(":")[1] not in log, name
-        if name not in {killed_sender, killed_poller}:
+        if name not in killed:
             for failure in ("job failed", "drain failed", "poll crashed", "feed failed"):
                 assert failure not in log, procs.log(name)
-    report = (f"scale: {time.monotonic() - started:.0f} s, killed {killed_poller} holding {len(held)} "
-              f"feeds ({sum(extra.values())} fetched again), {len(untagged)} feeds left untagged, "
+        if name.startswith("poller") and name != killed_poller:
+            polled[name] = sum(int(n) for n in re.findall(r"poll done feeds=(\d+)", log))
+    assert all(polled.values()), f"every surviving poller takes a share: {polled}"
+    report = (f"scale: {time.monotonic() - started:.0f} s, killed {killed_poller} holding "
+              f"{len(held)} feeds ({sum(extra.values())} fetched again), polled by the survivors "
+              f"{polled}, {len(left_untagged)} feeds left untagged, "
               f"{resent} message(s) re-sent after killing {killed_sender}, 429s {api.received_429}")
     print(report)

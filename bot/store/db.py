@@ -7,12 +7,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# One key for every Veille process on a database: migrations and feed syncs go one at a time.
+PG_LOCK_KEY = 0x7665_696C_6C65  # "veille"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -67,7 +69,15 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            one_at_a_time(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
         raise StoreError(f"database migration failed on {redact(str(engine.url))}: {exc}") from exc
+
+
+def one_at_a_time(conn: Connection) -> None:
+    """On PostgreSQL, wait until no other process is migrating or syncing feeds (the lock is
+    the transaction's): roles started together on a fresh database would race otherwise."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import FeedConfig
 from bot.errors import StoreError
 from bot.feeds.parser import ParsedItem
-from bot.store.db import make_engine, migrate
+from bot.store.db import make_engine, migrate, one_at_a_time
 from bot.store.schema import feeds, item_labels, item_tags, items
 
 DUPLICATE_WINDOW = timedelta(days=3)
@@ -119,6 +119,7 @@ class Store:
         configs = list(configs)
         try:
             with self.engine.begin() as conn:
+                one_at_a_time(conn)
                 stored = {r.id: r for r in conn.execute(select(feeds))}
                 for cfg in configs:
                     values: dict[str, Any] = {
