@@ -69,16 +69,20 @@ def main() -> None:
     for title, text, hint in items[:300]:
         tagger.tag(title, text, hint)
     single = (time.perf_counter() - started) / 300
-    print(json.dumps({
-        "items": len(items),
-        "item_chars": 1000,
-        "items_per_second": round(len(items) / elapsed, 1),
-        "single_item_ms": round(single * 1000, 2),
-        "model_load_seconds": round(load_seconds, 3),
-        "tagger_rss_mb": round(rss_mb(), 1),
-        "rss_before_load_mb": round(base_rss, 1),
-        "cores": 1,
-    }))
+    print(
+        json.dumps(
+            {
+                "items": len(items),
+                "item_chars": 1000,
+                "items_per_second": round(len(items) / elapsed, 1),
+                "single_item_ms": round(single * 1000, 2),
+                "model_load_seconds": round(load_seconds, 3),
+                "tagger_rss_mb": round(rss_mb(), 1),
+                "rss_before_load_mb": round(base_rss, 1),
+                "cores": 1,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

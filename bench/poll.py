@@ -43,8 +43,20 @@ plateforme modèle algorithme calcul souveraineté cybersécurité robotique agr
 territoire département métropole conseil régional État européen France 2030 lauréat
 démonstrateur partenariat incubateur accélérateur pôle compétitivité école ingénieurs
 """.split()  # noqa: SIM905 - prose reads better than 60 quoted words
-TITLE_WORDS = ("lance", "annonce", "inaugure", "finance", "accueille", "présente", "déploie",
-               "renforce", "ouvre", "signe", "soutient", "dévoile")
+TITLE_WORDS = (
+    "lance",
+    "annonce",
+    "inaugure",
+    "finance",
+    "accueille",
+    "présente",
+    "déploie",
+    "renforce",
+    "ouvre",
+    "signe",
+    "soutient",
+    "dévoile",
+)
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -103,8 +115,9 @@ def serve(feeds: int, items: int, now_ts: float, ready: Any) -> None:
         tag = etags[request.path]
         if request.headers.get("If-None-Match") == tag:
             return web.Response(status=304, headers={"ETag": tag})
-        return web.Response(body=body, headers={
-            "Content-Type": "application/rss+xml; charset=utf-8", "ETag": tag})
+        return web.Response(
+            body=body, headers={"Content-Type": "application/rss+xml; charset=utf-8", "ETag": tag}
+        )
 
     async def main() -> None:
         app = web.Application()
@@ -142,8 +155,9 @@ async def ours(urls: list[str], db_url: str, settings: Any) -> dict[str, Any]:
 
     store = Store.open(db_url)
     now = datetime.now(UTC)
-    store.sync_feeds([FeedConfig(id=f"bench-{i}", name=f"Bench {i}", url=url)
-                      for i, url in enumerate(urls)], now)
+    store.sync_feeds(
+        [FeedConfig(id=f"bench-{i}", name=f"Bench {i}", url=url) for i, url in enumerate(urls)], now
+    )
     clock = lambda: now  # noqa: E731 - the bench freezes time: both polls see the same now
     pool = make_parse_pool(settings.parse_workers)
     try:
@@ -176,8 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--items", type=int, default=50, help="items per feed")
-    ap.add_argument("--baseline-sample", type=int, default=100,
-                    help="feeds timed for the sequential baseline (extrapolated per feed)")
+    ap.add_argument(
+        "--baseline-sample",
+        type=int,
+        default=100,
+        help="feeds timed for the sequential baseline (extrapolated per feed)",
+    )
     ap.add_argument("--concurrency", type=int, default=64, help="Settings.global_concurrency")
     ap.add_argument("--per-host", type=int, default=16, help="Settings.per_host_concurrency")
     args = ap.parse_args(argv)
@@ -186,8 +204,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
-    server = ctx.Process(target=serve, args=(args.feeds, args.items, time.time(), ready),
-                         daemon=True)
+    server = ctx.Process(
+        target=serve, args=(args.feeds, args.items, time.time(), ready), daemon=True
+    )
     server.start()
     try:
         port, corpus_bytes = ready.get(timeout=120)
@@ -197,8 +216,9 @@ def main(argv: list[str] | None = None) -> None:
         # machine weighs on both sides of the ratio.
         half = len(sample) // 2
         base_seconds = baseline(sample[:half])
-        settings = replace(Settings(), global_concurrency=args.concurrency,
-                           per_host_concurrency=args.per_host)
+        settings = replace(
+            Settings(), global_concurrency=args.concurrency, per_host_concurrency=args.per_host
+        )
         with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
             result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))
         base_seconds += baseline(sample[half:])

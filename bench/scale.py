@@ -39,9 +39,14 @@ from tests.support.postgres import PostgresServer  # noqa: E402
 
 def write_feeds(path: Path, port: int, count: int) -> None:
     """A feeds file of count feeds on the bench server."""
-    path.write_text("feeds:\n" + "".join(
-        f"  - id: bench-{n}\n    name: Bench {n}\n    url: http://127.0.0.1:{port}/feed/{n}.xml\n"
-        for n in range(count)), encoding="utf-8")
+    path.write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - id: bench-{n}\n    name: Bench {n}\n    url: http://127.0.0.1:{port}/feed/{n}.xml\n"
+            for n in range(count)
+        ),
+        encoding="utf-8",
+    )
 
 
 def _sql(store: Store, sql: str) -> Any:
@@ -67,8 +72,15 @@ def _wait_started(logs: list[Path], procs: list[subprocess.Popen[bytes]], timeou
         time.sleep(0.2)
 
 
-def run_once(pg: PostgresServer, processes: int, feeds_file: Path, feeds: int, tmp: Path,
-             env: dict[str, str], timeout: float) -> dict[str, Any]:
+def run_once(
+    pg: PostgresServer,
+    processes: int,
+    feeds_file: Path,
+    feeds: int,
+    tmp: Path,
+    env: dict[str, str],
+    timeout: float,
+) -> dict[str, Any]:
     """Start `processes` pollers on a fresh database; seconds until every feed was checked once."""
     db_url = pg.new_database(f"scale_{processes}_{os.getpid()}")
     store = Store.open(db_url)
@@ -83,18 +95,35 @@ def run_once(pg: PostgresServer, processes: int, feeds_file: Path, feeds: int, t
     try:
         for log in logs:
             with log.open("wb") as out:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "bot", "run", "--role", "poller",
-                     "--feeds", str(feeds_file), "--log-level", "INFO"],
-                    env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "bot",
+                            "run",
+                            "--role",
+                            "poller",
+                            "--feeds",
+                            str(feeds_file),
+                            "--log-level",
+                            "INFO",
+                        ],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         _wait_started(logs, procs, 180)
         _sql(store, "UPDATE feeds SET next_check_at = now()")
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
         while _sql(store, "SELECT count(*) FROM feeds WHERE last_checked_at IS NOT NULL") < feeds:
             if time.monotonic() > deadline:
-                raise SystemExit(f"{processes} poller(s) did not check {feeds} feeds "
-                                 f"in {timeout:.0f} s")
+                raise SystemExit(
+                    f"{processes} poller(s) did not check {feeds} feeds in {timeout:.0f} s"
+                )
             time.sleep(0.1)
         seconds = time.perf_counter() - started
         failed = _sql(store, "SELECT count(*) FROM feeds WHERE status <> 'ok'")
@@ -113,9 +142,15 @@ def run_once(pg: PostgresServer, processes: int, feeds_file: Path, feeds: int, t
                 codes.append(proc.wait(10))
         store.close()
         pg.drop_database(f"scale_{processes}_{os.getpid()}")
-    return {"processes": processes, "seconds": round(seconds, 2),
-            "feeds_per_second": round(feeds / seconds, 1), "items_stored": items,
-            "feeds_failed": failed, "leases_left": owners, "exit_codes": codes}
+    return {
+        "processes": processes,
+        "seconds": round(seconds, 2),
+        "feeds_per_second": round(feeds / seconds, 1),
+        "items_stored": items,
+        "feeds_failed": failed,
+        "leases_left": owners,
+        "exit_codes": codes,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,20 +164,29 @@ def main(argv: list[str] | None = None) -> None:
 
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
-    server = ctx.Process(target=serve, args=(args.feeds, args.items, time.time(), ready),
-                         daemon=True)
+    server = ctx.Process(
+        target=serve, args=(args.feeds, args.items, time.time(), ready), daemon=True
+    )
     server.start()
     runs = []
     try:
         port, corpus_bytes = ready.get(timeout=300)
-        with (tempfile.TemporaryDirectory(prefix="veille-scale-") as tmp_name,
-              PostgresServer() as pg):
+        with (
+            tempfile.TemporaryDirectory(prefix="veille-scale-") as tmp_name,
+            PostgresServer() as pg,
+        ):
             tmp = Path(tmp_name)
             feeds_file = tmp / "feeds.yaml"
             write_feeds(feeds_file, port, args.feeds)
-            env = {**os.environ, "VEILLE_STATE_DIR": str(tmp / "state"), "VEILLE_TAGGING": "off",
-                   "VEILLE_POLL_TICK_SECONDS": "1", "VEILLE_PARSE_WORKERS": "1",
-                   "VEILLE_CONCURRENCY": "64", "VEILLE_PER_HOST": "16"}
+            env = {
+                **os.environ,
+                "VEILLE_STATE_DIR": str(tmp / "state"),
+                "VEILLE_TAGGING": "off",
+                "VEILLE_POLL_TICK_SECONDS": "1",
+                "VEILLE_PARSE_WORKERS": "1",
+                "VEILLE_CONCURRENCY": "64",
+                "VEILLE_PER_HOST": "16",
+            }
             for name in ("TELEGRAM_BOT_TOKEN", "VEILLE_METRICS_PORT", "VEILLE_DATABASE_URL"):
                 env.pop(name, None)
             for n in args.processes:
@@ -162,13 +206,22 @@ def main(argv: list[str] | None = None) -> None:
     for r in runs:
         if base and r["processes"] != 1:
             out[f"speedup_{r['processes']}"] = round(base / r["seconds"], 2)
-    out.update({
-        "cpu_count": cpus,
-        "note": (f"{cpus} cores shared by the pollers, the feed server (one process) and "
-                 f"PostgreSQL: more than {cpus} pollers cannot scale linearly"),
-        "per_process": {"parse_workers": 1, "global_concurrency": 64, "per_host_concurrency": 16,
-                        "poll_batch": 500, "tagging": "off"},
-    })
+    out.update(
+        {
+            "cpu_count": cpus,
+            "note": (
+                f"{cpus} cores shared by the pollers, the feed server (one process) and "
+                f"PostgreSQL: more than {cpus} pollers cannot scale linearly"
+            ),
+            "per_process": {
+                "parse_workers": 1,
+                "global_concurrency": 64,
+                "per_host_concurrency": 16,
+                "poll_batch": 500,
+                "tagging": "off",
+            },
+        }
+    )
     print(json.dumps(out, indent=2))
 
 

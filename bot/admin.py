@@ -25,7 +25,9 @@ def feeds(ctx: Ctx) -> Reply:
     lines = [t(ctx.lang, "feeds_title", ok=ok, failing=len(failing), off=off)]
     for f in failing:
         since = f"{f.failing_since:%d/%m %H:%M}" if f.failing_since else "?"
-        lines.append(f"❌ <code>{esc(f.id)}</code> depuis {since} — {esc((f.last_error or '')[:120])}")
+        lines.append(
+            f"❌ <code>{esc(f.id)}</code> depuis {since} — {esc((f.last_error or '')[:120])}"
+        )
     for f in states:
         if f.status not in {"failing"} and f.enabled:
             lines.append(f"✅ <code>{esc(f.id)}</code> {f.items_total}")
@@ -71,9 +73,11 @@ def stats(ctx: Ctx) -> Reply:
     counts = ctx.chats.counts()
     week = ctx.store.label_counts("type", ctx.now - timedelta(days=7))
     states = ctx.store.feed_states()
-    lines = [t(ctx.lang, "stats_title"),
-             f"items: {ctx.store.count_items()}",
-             f"feeds: {len(states)} ({sum(f.status == 'ok' for f in states)} ok)",
-             *(f"{k}: {v}" for k, v in counts.items()),
-             "types (7 j): " + ", ".join(f"{k} {v}" for k, v in sorted(week.items()))]
+    lines = [
+        t(ctx.lang, "stats_title"),
+        f"items: {ctx.store.count_items()}",
+        f"feeds: {len(states)} ({sum(f.status == 'ok' for f in states)} ok)",
+        *(f"{k}: {v}" for k, v in counts.items()),
+        "types (7 j): " + ", ".join(f"{k} {v}" for k, v in sorted(week.items())),
+    ]
     return Reply(("\n".join(lines),))

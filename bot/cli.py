@@ -21,7 +21,7 @@ from bot import opml, redact
 from bot.config import Settings, load_settings
 from bot.errors import VeilleError
 from bot.render import visible_text
-from bot.service import Runtime, setup_logging, utcnow
+from bot.service import Runtime, setup_logging
 
 console = Console()
 
@@ -30,10 +30,16 @@ def parse_since(value: str) -> timedelta:
     """'7d', '12h', '30m' or '2w' as a timedelta."""
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", value or "")
     if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 7d, 12h or 2w, got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 7d, 12h or 2w, got {value!r}"
+        )
     n, unit = int(match.group(1)), match.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
-            "w": timedelta(weeks=n)}[unit]
+    return {
+        "m": timedelta(minutes=n),
+        "h": timedelta(hours=n),
+        "d": timedelta(days=n),
+        "w": timedelta(weeks=n),
+    }[unit]
 
 
 def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
@@ -49,9 +55,15 @@ async def _poll_once(rt: Runtime, *, tag: bool | None = None, quiet: bool = Fals
         due = len(rt.store.due_feeds(rt.clock()))
         if quiet or due < 5:
             return await poller.poll_due()
-        with Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console,
-                      transient=True) as progress:
+        with Progress(
+            TextColumn("polling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("poll", total=due, last="")
 
             def advance(feed_id: str, outcome: str) -> None:
@@ -64,7 +76,8 @@ def _print_report(report: Any) -> None:
     console.print(
         f"[bold]{report.feeds}[/] feeds polled in {report.seconds:.1f} s: "
         f"[green]{report.ok} ok[/], {report.not_modified} not modified, {report.unchanged} unchanged, "
-        f"[red]{report.failed} failed[/]; [bold]{report.new_items}[/] new items, {report.tagged} tagged")
+        f"[red]{report.failed} failed[/]; [bold]{report.new_items}[/] new items, {report.tagged} tagged"
+    )
     for feed_id, error in sorted(report.errors.items())[:20]:
         console.print(f"  [red]✗[/] {feed_id}: {error}")
 
@@ -76,9 +89,11 @@ def cmd_poll(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if args.once:
             _print_report(asyncio.run(_poll_once(rt, tag=False if args.no_tag else None)))
             return 0
-        from bot.runner import run_service  # noqa: PLC0415
+        from bot.runner import run_service
 
-        asyncio.run(run_service(rt, role="poller", telegram=False, tag=False if args.no_tag else None))
+        asyncio.run(
+            run_service(rt, role="poller", telegram=False, tag=False if args.no_tag else None)
+        )
         return 0
     finally:
         rt.close()
@@ -86,7 +101,7 @@ def cmd_poll(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def cmd_run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """The long-running service: scheduler, poller, tagger and (with a token) the Telegram bot."""
-    from bot.runner import run_service  # noqa: PLC0415
+    from bot.runner import run_service
 
     rt = Runtime.open(_settings(args, environ))
     try:
@@ -104,10 +119,12 @@ def cmd_feeds(args: argparse.Namespace, environ: dict[str, str]) -> int:
     settings = _settings(args, environ)
     if args.action == "import":
         added = opml.import_into_yaml(Path(args.file), settings.feeds_file)
-        console.print(f"added {len(added)} feed(s) to {settings.feeds_file}: {', '.join(added) or '-'}")
+        console.print(
+            f"added {len(added)} feed(s) to {settings.feeds_file}: {', '.join(added) or '-'}"
+        )
         return 0
     if args.action == "export":
-        from bot.config import load_feeds  # noqa: PLC0415
+        from bot.config import load_feeds
 
         sys.stdout.write(opml.export(load_feeds(settings.feeds_file).feeds))
         return 0
@@ -118,14 +135,23 @@ def cmd_feeds(args: argparse.Namespace, environ: dict[str, str]) -> int:
             table.add_column(col, overflow="fold")
         now = rt.clock()
         for f in rt.store.feed_states():
-            status = {"ok": "[green]ok[/]", "failing": "[red]failing[/]", "dead": "[red]disabled[/]",
-                      "disabled": "[dim]disabled[/]"}.get(f.status, f.status)
+            status = {
+                "ok": "[green]ok[/]",
+                "failing": "[red]failing[/]",
+                "dead": "[red]disabled[/]",
+                "disabled": "[dim]disabled[/]",
+            }.get(f.status, f.status)
             if f.status == "failing" and f.failing_since:
                 status += f" since {f.failing_since:%Y-%m-%d %H:%M}"
-            table.add_row(f.id, status, str(f.items_total),
-                          f"{f.last_success_at:%Y-%m-%d %H:%M}" if f.last_success_at else "-",
-                          _ago(f.next_check_at - now) if f.enabled else "-",
-                          str(f.consecutive_errors), (f.last_error or "")[:80])
+            table.add_row(
+                f.id,
+                status,
+                str(f.items_total),
+                f"{f.last_success_at:%Y-%m-%d %H:%M}" if f.last_success_at else "-",
+                _ago(f.next_check_at - now) if f.enabled else "-",
+                str(f.consecutive_errors),
+                (f.last_error or "")[:80],
+            )
         console.print(table)
         return 0
     finally:
@@ -134,7 +160,9 @@ def cmd_feeds(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def _ago(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
-    return "due" if minutes <= 0 else f"in {minutes} min" if minutes < 120 else f"in {minutes // 60} h"
+    return (
+        "due" if minutes <= 0 else f"in {minutes} min" if minutes < 120 else f"in {minutes // 60} h"
+    )
 
 
 def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -146,19 +174,30 @@ def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
             region = rt.gazetteer.resolve_region(args.region)
             if region is None:
                 hint = ", ".join(rt.gazetteer.suggest_regions(args.region))
-                console.print(f"[red]unknown region {args.region!r}[/]" + (f"; closest: {hint}" if hint else ""))
+                console.print(
+                    f"[red]unknown region {args.region!r}[/]"
+                    + (f"; closest: {hint}" if hint else "")
+                )
                 return 2
         items = rt.store.recent_items(
-            since=rt.clock() - args.since, regions=[region] if region else [],
-            types=[args.type] if args.type else [], search=args.search, limit=args.limit,
-            topic_only=not args.all)
+            since=rt.clock() - args.since,
+            regions=[region] if region else [],
+            types=[args.type] if args.type else [],
+            search=args.search,
+            limit=args.limit,
+            topic_only=not args.all,
+        )
         table = Table(title=f"{len(items)} item(s)" + (f" — {region}" if region else ""))
         for col in ("date", "source", "title", "regions", "type"):
             table.add_column(col, overflow="fold")
         for i in items:
-            table.add_row(f"{i.published_at:%Y-%m-%d}", i.feed_name, i.title,
-                          ", ".join(i.regions) or ("national" if i.national else "-"),
-                          i.primary_type or "-")
+            table.add_row(
+                f"{i.published_at:%Y-%m-%d}",
+                i.feed_name,
+                i.title,
+                ", ".join(i.regions) or ("national" if i.national else "-"),
+                i.primary_type or "-",
+            )
         console.print(table)
         return 0
     finally:
@@ -170,16 +209,18 @@ def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def cmd_train(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Fit the tagger on seeds + corpus + stored corrections, save it under state/models/."""
-    from bot.corrections import correction_examples  # noqa: PLC0415
-    from classifiers.train import train  # noqa: PLC0415
+    from bot.corrections import correction_examples
+    from classifiers.train import train
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
     try:
         extra = correction_examples(rt.store)
         with console.status("training…"):
             info = train(rt.settings.models_dir, extra=extra)
-        console.print(f"model [bold]{info.version}[/] trained on {info.examples} examples "
-                      f"({len(extra)} corrections) → {rt.settings.models_dir}")
+        console.print(
+            f"model [bold]{info.version}[/] trained on {info.examples} examples "
+            f"({len(extra)} corrections) → {rt.settings.models_dir}"
+        )
         console.print_json(json.dumps(info.metrics))
         return 0
     finally:
@@ -188,15 +229,18 @@ def cmd_train(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Per-label precision/recall/F1 on a labelled JSONL file, or on the held-out split."""
-    from classifiers.corpus import load_examples, read_jsonl  # noqa: PLC0415
-    from classifiers.evaluate import score  # noqa: PLC0415
-    from classifiers.train import gold, heldout_metrics  # noqa: PLC0415
+    from classifiers.corpus import load_examples, read_jsonl
+    from classifiers.evaluate import score
+    from classifiers.train import gold, heldout_metrics
 
     if args.file:
         rt = Runtime.open(_settings(args, environ), with_feeds=False)
         tagger = rt.tagger()
         examples = list(read_jsonl(Path(args.file), source="eval"))
-        pred = [r.to_dict() for r in tagger.tag_batch([(e.title, e.text, None) for e in examples], evidence=False)]
+        pred = [
+            r.to_dict()
+            for r in tagger.tag_batch([(e.title, e.text, None) for e in examples], evidence=False)
+        ]
         metrics = score([gold(e) for e in examples], pred)
         rt.close()
     else:
@@ -209,16 +253,20 @@ def cmd_evaluate(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 
 def _print_metrics(m: dict[str, Any]) -> None:
-    console.print(f"[bold]{m['n']}[/] articles — region micro-F1 [bold]{m['region_micro_f1']}[/], "
-                  f"country micro-F1 [bold]{m['country_micro_f1']}[/], type macro-F1 "
-                  f"[bold]{m['type_macro_f1']}[/], primary accuracy [bold]{m['primary_type_accuracy']}[/], "
-                  f"topic macro-F1 [bold]{m['topic_macro_f1']}[/], national accuracy {m['national_accuracy']}")
+    console.print(
+        f"[bold]{m['n']}[/] articles — region micro-F1 [bold]{m['region_micro_f1']}[/], "
+        f"country micro-F1 [bold]{m['country_micro_f1']}[/], type macro-F1 "
+        f"[bold]{m['type_macro_f1']}[/], primary accuracy [bold]{m['primary_type_accuracy']}[/], "
+        f"topic macro-F1 [bold]{m['topic_macro_f1']}[/], national accuracy {m['national_accuracy']}"
+    )
     for group in ("regions", "countries", "types"):
         table = Table(title=group)
         for col in ("label", "precision", "recall", "f1", "support"):
             table.add_column(col)
         for label, v in m[group]["labels"].items():
-            table.add_row(label, str(v["precision"]), str(v["recall"]), str(v["f1"]), str(v["support"]))
+            table.add_row(
+                label, str(v["precision"]), str(v["recall"]), str(v["f1"]), str(v["support"])
+            )
         console.print(table)
     conf = Table(title="primary type: gold (rows) × predicted (columns)")
     names = list(m["primary_confusion"])
@@ -235,7 +283,7 @@ def _read_source(source: str) -> tuple[str, str]:
     if source == "-":
         raw = sys.stdin.read()
     elif re.match(r"^https?://", source):
-        import httpx  # noqa: PLC0415
+        import httpx
 
         resp = httpx.get(source, follow_redirects=True, timeout=20)
         resp.raise_for_status()
@@ -279,7 +327,9 @@ def cmd_classify(args: argparse.Namespace, environ: dict[str, str]) -> int:
 def _classify_batch(tagger: Any, batch: list[dict[str, Any]], out: Any) -> None:
     if not batch:
         return
-    results = tagger.tag_batch([(str(o.get("title") or ""), str(o.get("text") or ""), None) for o in batch])
+    results = tagger.tag_batch(
+        [(str(o.get("title") or ""), str(o.get("text") or ""), None) for o in batch]
+    )
     for obj, res in zip(batch, results, strict=True):
         row = res.to_dict()
         if "id" in obj:
@@ -290,8 +340,8 @@ def _classify_batch(tagger: Any, batch: list[dict[str, Any]], out: Any) -> None:
 
 def cmd_retag(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Re-tag every stored item with the current model."""
-    from bot.feeds.poller import make_parse_pool  # noqa: PLC0415
-    from bot.tagging import TaggingService  # noqa: PLC0415
+    from bot.feeds.poller import make_parse_pool
+    from bot.tagging import TaggingService
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
     pool = make_parse_pool(rt.settings.parse_workers)
@@ -309,7 +359,7 @@ def cmd_retag(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def cmd_ask(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Print the reply the bot would send to a command, rendered for the terminal."""
-    from bot.dispatch import answer_text  # noqa: PLC0415
+    from bot.dispatch import answer_text
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
     try:
@@ -331,7 +381,7 @@ def print_reply(reply: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Serve the bundled sample feeds on loopback, poll, tag, and print a digest and /region."""
-    from bot.demo.run import run_demo  # noqa: PLC0415
+    from bot.demo.run import run_demo
 
     return run_demo(_settings(args, environ), console)
 
@@ -342,10 +392,15 @@ def cmd_demo(args: argparse.Namespace, environ: dict[str, str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every command takes --feeds)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--feeds", default=None, help="feeds file (default: feeds.yaml, or $VEILLE_FEEDS)")
+    common.add_argument(
+        "--feeds", default=None, help="feeds file (default: feeds.yaml, or $VEILLE_FEEDS)"
+    )
     common.add_argument("--log-level", default=os.environ.get("VEILLE_LOG_LEVEL", "WARNING"))
-    parser = argparse.ArgumentParser(prog="veille", parents=[common],
-                                     description="Veille: AI and digital-innovation news of the French regions.")
+    parser = argparse.ArgumentParser(
+        prog="veille",
+        parents=[common],
+        description="Veille: AI and digital-innovation news of the French regions.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("poll", parents=[common], help="poll the feeds")
@@ -364,8 +419,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("items", parents=[common], help="list stored items")
     p.add_argument("--region")
-    p.add_argument("--type", choices=["strategy", "funding", "research", "training",
-                                      "business_support", "partnership", "event"])
+    p.add_argument(
+        "--type",
+        choices=[
+            "strategy",
+            "funding",
+            "research",
+            "training",
+            "business_support",
+            "partnership",
+            "event",
+        ],
+    )
     p.add_argument("--since", type=parse_since, default=timedelta(days=7))
     p.add_argument("--search")
     p.add_argument("--limit", type=int, default=30)
@@ -391,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", parents=[common], help="print the bot's reply to a command")
     p.add_argument("command", help='e.g. "/region Hauts-de-France"')
     p.add_argument("--lang", default="fr", choices=["fr", "en"])
-    p.add_argument("--chat", type=int, default=0, help="act as this chat id (for /settings, /digest)")
+    p.add_argument(
+        "--chat", type=int, default=0, help="act as this chat id (for /settings, /digest)"
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("demo", parents=[common], help="offline end-to-end demo")
@@ -414,7 +481,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # an unexpected crash: report it without leaking the token
-        import traceback  # noqa: PLC0415
+        import traceback
 
         sys.stderr.write(redactor.redact("".join(traceback.format_exception(exc))))
         code = 1

@@ -14,21 +14,37 @@ from bot.digest import Filters, build_digest, digest_period, next_digest_time
 from bot.i18n import WEEKDAYS, t, type_label
 from bot.render import digest_html, esc, item_line, split_chunks
 from bot.store.chats import ChatSettings, ChatStore
-from bot.store.repo import StoredItem, Store
+from bot.store.repo import Store, StoredItem
 from classifiers.gazetteer import Gazetteer
 from classifiers.taxonomy import REGIONS, TYPE_LABELS_EN, TYPE_LABELS_FR, TYPES
 
 PAGE = 8
 REGIONS_PER_PAGE = 6
 TYPE_ALIASES: dict[str, str] = {
-    **{v: k for k, v in TYPE_LABELS_FR.items()}, **{v: k for k, v in TYPE_LABELS_EN.items()},
-    **{k: k for k in TYPES}, "strategie": "strategy", "plan": "strategy", "financements": "funding",
-    "financement": "funding", "subvention": "funding", "appel a projets": "funding",
-    "evenement": "event", "événements": "event", "evenements": "event", "evenementiel": "event",
-    "partenariats": "partnership", "cooperation": "partnership", "coopération": "partnership",
-    "formations": "training", "accompagnement": "business_support", "soutien": "business_support",
-    "business-support": "business_support", "support": "business_support", "entreprises": "business_support",
-    "recherches": "research", "labo": "research",
+    **{v: k for k, v in TYPE_LABELS_FR.items()},
+    **{v: k for k, v in TYPE_LABELS_EN.items()},
+    **{k: k for k in TYPES},
+    "strategie": "strategy",
+    "plan": "strategy",
+    "financements": "funding",
+    "financement": "funding",
+    "subvention": "funding",
+    "appel a projets": "funding",
+    "evenement": "event",
+    "événements": "event",
+    "evenements": "event",
+    "evenementiel": "event",
+    "partenariats": "partnership",
+    "cooperation": "partnership",
+    "coopération": "partnership",
+    "formations": "training",
+    "accompagnement": "business_support",
+    "soutien": "business_support",
+    "business-support": "business_support",
+    "support": "business_support",
+    "entreprises": "business_support",
+    "recherches": "research",
+    "labo": "research",
 }
 
 
@@ -73,7 +89,7 @@ def resolve_type(query: str) -> str | None:
     q = query.strip().lower().replace("_", " ")
     if q in TYPE_ALIASES:
         return TYPE_ALIASES[q]
-    from bot.feeds.normalize import fold_key  # noqa: PLC0415
+    from bot.feeds.normalize import fold_key
 
     folded = fold_key(q)
     for alias, kind in TYPE_ALIASES.items():
@@ -98,8 +114,9 @@ def _cb(data: str) -> str:
     return raw.decode("utf-8", errors="ignore")
 
 
-def _listing(ctx: Ctx, head: str, items: list[StoredItem], prefix: str, page: int,
-             empty: str) -> Reply:
+def _listing(
+    ctx: Ctx, head: str, items: list[StoredItem], prefix: str, page: int, empty: str
+) -> Reply:
     has_more = len(items) > PAGE
     items = items[:PAGE]
     if not items:
@@ -124,13 +141,24 @@ def region(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
         text = t(ctx.lang, "region_unknown", query=esc(query))
         suggestions = ctx.gazetteer.suggest_regions(query)
         if suggestions:
-            text += "\n" + t(ctx.lang, "region_suggest", names=", ".join(esc(s) for s in suggestions))
-        buttons = tuple((Button(s, _cb(f"rg:{REGIONS.index(s)}:0")),) for s in suggestions if s in REGIONS)
+            text += "\n" + t(
+                ctx.lang, "region_suggest", names=", ".join(esc(s) for s in suggestions)
+            )
+        buttons = tuple(
+            (Button(s, _cb(f"rg:{REGIONS.index(s)}:0")),) for s in suggestions if s in REGIONS
+        )
         return Reply((text,), buttons)
-    items = ctx.store.recent_items(regions=[name], since=ctx.now - timedelta(days=days),
-                                   limit=PAGE + 1, offset=page * PAGE)
-    return _listing(ctx, t(ctx.lang, "region_title", region=esc(name)), items,
-                    f"rg:{REGIONS.index(name)}", page, t(ctx.lang, "region_none", region=esc(name)))
+    items = ctx.store.recent_items(
+        regions=[name], since=ctx.now - timedelta(days=days), limit=PAGE + 1, offset=page * PAGE
+    )
+    return _listing(
+        ctx,
+        t(ctx.lang, "region_title", region=esc(name)),
+        items,
+        f"rg:{REGIONS.index(name)}",
+        page,
+        t(ctx.lang, "region_none", region=esc(name)),
+    )
 
 
 def type_(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
@@ -141,11 +169,18 @@ def type_(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
     kind = resolve_type(query)
     if kind is None:
         return Reply((t(ctx.lang, "type_unknown", query=esc(query.strip()), names=names),))
-    items = ctx.store.recent_items(types=[kind], since=ctx.now - timedelta(days=days),
-                                   limit=PAGE + 1, offset=page * PAGE)
+    items = ctx.store.recent_items(
+        types=[kind], since=ctx.now - timedelta(days=days), limit=PAGE + 1, offset=page * PAGE
+    )
     label = type_label(kind, ctx.lang)
-    return _listing(ctx, t(ctx.lang, "type_title", type=esc(label)), items, f"ty:{kind}", page,
-                    t(ctx.lang, "none"))
+    return _listing(
+        ctx,
+        t(ctx.lang, "type_title", type=esc(label)),
+        items,
+        f"ty:{kind}",
+        page,
+        t(ctx.lang, "none"),
+    )
 
 
 def search(ctx: Ctx, query: str, page: int = 0) -> Reply:
@@ -154,8 +189,14 @@ def search(ctx: Ctx, query: str, page: int = 0) -> Reply:
     if not query:
         return Reply((t(ctx.lang, "search_usage"),))
     items = ctx.store.recent_items(search=query, limit=PAGE + 1, offset=page * PAGE)
-    return _listing(ctx, t(ctx.lang, "search_title", query=esc(query)), items,
-                    _cb(f"se:{query}")[:58], page, t(ctx.lang, "search_none", query=esc(query)))
+    return _listing(
+        ctx,
+        t(ctx.lang, "search_title", query=esc(query)),
+        items,
+        _cb(f"se:{query}")[:58],
+        page,
+        t(ctx.lang, "search_none", query=esc(query)),
+    )
 
 
 def latest(ctx: Ctx, page: int = 0) -> Reply:
@@ -179,7 +220,9 @@ def why(ctx: Ctx, arg: str) -> Reply:
     if not match:
         return Reply((t(ctx.lang, "why_usage"),))
     item_id = int(match.group())
-    found = ctx.store.recent_items(ids=[item_id], topic_only=False, include_duplicates=True, limit=1)
+    found = ctx.store.recent_items(
+        ids=[item_id], topic_only=False, include_duplicates=True, limit=1
+    )
     if not found:
         return Reply((t(ctx.lang, "why_unknown", id=item_id),))
     item = found[0]
@@ -199,35 +242,54 @@ def why(ctx: Ctx, arg: str) -> Reply:
     for kind in result.get("types", []):
         words = ", ".join(ev.get("types", {}).get(kind, [])[:5])
         mark = "★ " if kind == result.get("primary_type") else ""
-        lines.append(f"🏷 {mark}{esc(type_label(kind, ctx.lang))} "
-                     f"({scores.get('types', {}).get(kind, '?')}) ← {esc(words)}")
-    lines.append(f"🤖 IA : {'oui' if result.get('topic_ai') else 'non'} ({scores.get('topic_ai', '?')})")
+        lines.append(
+            f"🏷 {mark}{esc(type_label(kind, ctx.lang))} "
+            f"({scores.get('types', {}).get(kind, '?')}) ← {esc(words)}"
+        )
+    lines.append(
+        f"🤖 IA : {'oui' if result.get('topic_ai') else 'non'} ({scores.get('topic_ai', '?')})"
+    )
     lines.append(t(ctx.lang, "why_fix"))
-    buttons = ((Button(t(ctx.lang, "fix_region"), f"fx:{item_id}:R"),
-                Button(t(ctx.lang, "fix_type"), f"fx:{item_id}:T"),
-                Button(t(ctx.lang, "fix_offtopic"), f"fx:{item_id}:n")),)
+    buttons = (
+        (
+            Button(t(ctx.lang, "fix_region"), f"fx:{item_id}:R"),
+            Button(t(ctx.lang, "fix_type"), f"fx:{item_id}:T"),
+            Button(t(ctx.lang, "fix_offtopic"), f"fx:{item_id}:n"),
+        ),
+    )
     return Reply(("\n".join(lines),), buttons)
 
 
 def correction_keyboard(ctx: Ctx, item_id: int, what: str) -> Reply:
     """The choices offered after pressing 'fix region' or 'fix type'."""
     if what == "R":
-        rows = [tuple(Button(r, f"fx:{item_id}:r:{i}") for i, r in enumerate(REGIONS[k : k + 3], k))
-                for k in range(0, len(REGIONS), 3)]
+        rows = [
+            tuple(Button(r, f"fx:{item_id}:r:{i}") for i, r in enumerate(REGIONS[k : k + 3], k))
+            for k in range(0, len(REGIONS), 3)
+        ]
         return Reply((t(ctx.lang, "fix_pick_region"),), tuple(rows))
-    rows = [tuple(Button(type_label(x, ctx.lang), f"fx:{item_id}:t:{i}")
-                  for i, x in enumerate(TYPES[k : k + 2], k)) for k in range(0, len(TYPES), 2)]
+    rows = [
+        tuple(
+            Button(type_label(x, ctx.lang), f"fx:{item_id}:t:{i}")
+            for i, x in enumerate(TYPES[k : k + 2], k)
+        )
+        for k in range(0, len(TYPES), 2)
+    ]
     return Reply((t(ctx.lang, "fix_pick_type"),), tuple(rows))
 
 
 def save_correction(ctx: Ctx, item_id: int, what: str, index: int | None) -> Reply:
     """Store a correction pressed on a /why keyboard."""
-    from bot.corrections import add_correction  # noqa: PLC0415
+    from bot.corrections import add_correction
 
     if what == "r" and index is not None and 0 <= index < len(REGIONS):
-        add_correction(ctx.store, item_id, "regions", [REGIONS[index]], chat_id=ctx.chat_id, now=ctx.now)
+        add_correction(
+            ctx.store, item_id, "regions", [REGIONS[index]], chat_id=ctx.chat_id, now=ctx.now
+        )
     elif what == "t" and index is not None and 0 <= index < len(TYPES):
-        add_correction(ctx.store, item_id, "primary_type", TYPES[index], chat_id=ctx.chat_id, now=ctx.now)
+        add_correction(
+            ctx.store, item_id, "primary_type", TYPES[index], chat_id=ctx.chat_id, now=ctx.now
+        )
     elif what == "n":
         add_correction(ctx.store, item_id, "topic_ai", False, chat_id=ctx.chat_id, now=ctx.now)
     else:
@@ -247,16 +309,24 @@ def describe_settings(ctx: Ctx, chat: ChatSettings) -> str:
     elif chat.digest == "daily":
         digest = t(lang, "digest_daily", hour=chat.digest_hour)
     else:
-        digest = t(lang, "digest_weekly", day=WEEKDAYS[lang][chat.digest_weekday], hour=chat.digest_hour)
-    return "\n".join([
-        t(lang, "settings_title"),
-        t(lang, "settings_regions", v=esc(", ".join(sorted(chat.regions))) or t(lang, "all")),
-        t(lang, "settings_types", v=esc(", ".join(type_label(x, lang) for x in sorted(chat.types))) or t(lang, "all")),
-        t(lang, "settings_keywords", v=esc(", ".join(chat.keywords)) or none),
-        t(lang, "settings_excludes", v=esc(", ".join(chat.excludes)) or none),
-        t(lang, "settings_alerts", v=t(lang, "on") if chat.alerts else t(lang, "off")),
-        t(lang, "settings_digest", v=digest),
-    ])
+        digest = t(
+            lang, "digest_weekly", day=WEEKDAYS[lang][chat.digest_weekday], hour=chat.digest_hour
+        )
+    return "\n".join(
+        [
+            t(lang, "settings_title"),
+            t(lang, "settings_regions", v=esc(", ".join(sorted(chat.regions))) or t(lang, "all")),
+            t(
+                lang,
+                "settings_types",
+                v=esc(", ".join(type_label(x, lang) for x in sorted(chat.types))) or t(lang, "all"),
+            ),
+            t(lang, "settings_keywords", v=esc(", ".join(chat.keywords)) or none),
+            t(lang, "settings_excludes", v=esc(", ".join(chat.excludes)) or none),
+            t(lang, "settings_alerts", v=t(lang, "on") if chat.alerts else t(lang, "off")),
+            t(lang, "settings_digest", v=digest),
+        ]
+    )
 
 
 def settings(ctx: Ctx) -> Reply:
@@ -276,22 +346,43 @@ def subscribe_keyboard(ctx: Ctx, page: int = 0) -> Reply:
     start = page * REGIONS_PER_PAGE
     shown = list(enumerate(REGIONS))[start : start + REGIONS_PER_PAGE]
     for k in range(0, len(shown), 2):
-        rows.append(tuple(Button(("✓ " if r in chat.regions else "") + r, f"s:r:{i}:{page}")
-                          for i, r in shown[k : k + 2]))
+        rows.append(
+            tuple(
+                Button(("✓ " if r in chat.regions else "") + r, f"s:r:{i}:{page}")
+                for i, r in shown[k : k + 2]
+            )
+        )
     pages = (len(REGIONS) + REGIONS_PER_PAGE - 1) // REGIONS_PER_PAGE
-    rows.append((Button("◀", f"s:p:{(page - 1) % pages}"), Button(f"{page + 1}/{pages}", f"s:p:{page}"),
-                 Button("▶", f"s:p:{(page + 1) % pages}")))
+    rows.append(
+        (
+            Button("◀", f"s:p:{(page - 1) % pages}"),
+            Button(f"{page + 1}/{pages}", f"s:p:{page}"),
+            Button("▶", f"s:p:{(page + 1) % pages}"),
+        )
+    )
     for k in range(0, len(TYPES), 3):
-        rows.append(tuple(Button(("✓ " if x in chat.types else "") + type_label(x, lang), f"s:t:{i}:{page}")
-                          for i, x in enumerate(TYPES[k : k + 3], k)))
+        rows.append(
+            tuple(
+                Button(("✓ " if x in chat.types else "") + type_label(x, lang), f"s:t:{i}:{page}")
+                for i, x in enumerate(TYPES[k : k + 3], k)
+            )
+        )
     mark = lambda on: "✓ " if on else ""  # noqa: E731
-    rows.append((Button(mark(chat.alerts) + t(lang, "btn_alerts"), f"s:a:{page}"),
-                 Button(mark(chat.digest == "daily") + t(lang, "btn_daily"), f"s:d:daily:{page}"),
-                 Button(mark(chat.digest == "weekly") + t(lang, "btn_weekly"), f"s:d:weekly:{page}"),
-                 Button(mark(chat.digest == "off") + t(lang, "btn_off"), f"s:d:off:{page}")))
-    rows.append((Button(t(lang, "btn_day", day=WEEKDAYS[lang][chat.digest_weekday]), f"s:w:{page}"),
-                 Button(t(lang, "btn_hour", hour=chat.digest_hour), f"s:h:{page}"),
-                 Button(t(lang, "btn_done"), "s:x")))
+    rows.append(
+        (
+            Button(mark(chat.alerts) + t(lang, "btn_alerts"), f"s:a:{page}"),
+            Button(mark(chat.digest == "daily") + t(lang, "btn_daily"), f"s:d:daily:{page}"),
+            Button(mark(chat.digest == "weekly") + t(lang, "btn_weekly"), f"s:d:weekly:{page}"),
+            Button(mark(chat.digest == "off") + t(lang, "btn_off"), f"s:d:off:{page}"),
+        )
+    )
+    rows.append(
+        (
+            Button(t(lang, "btn_day", day=WEEKDAYS[lang][chat.digest_weekday]), f"s:w:{page}"),
+            Button(t(lang, "btn_hour", hour=chat.digest_hour), f"s:h:{page}"),
+            Button(t(lang, "btn_done"), "s:x"),
+        )
+    )
     text = t(lang, "sub_keyboard") + "\n\n" + describe_settings(ctx, chat)
     return Reply((text,), tuple(rows))
 
@@ -300,7 +391,9 @@ def _reschedule(ctx: Ctx, chat_id: int) -> None:
     chat = ctx.chats.get(chat_id)
     if chat is None:
         return
-    when = next_digest_time(chat.digest, chat.digest_weekday, chat.digest_hour, chat.timezone, ctx.now)
+    when = next_digest_time(
+        chat.digest, chat.digest_weekday, chat.digest_hour, chat.timezone, ctx.now
+    )
     ctx.chats.update(chat_id, next_digest_at=when)
 
 
@@ -339,7 +432,9 @@ def subscribe_press(ctx: Ctx, data: str) -> Reply:
 def _parse_sub_args(arg: str) -> list[tuple[str, str]]:
     """('region'|'type'|'keyword'|'exclude'|'alerts'|'digest'|'unknown', value) from the argument."""
     try:
-        tokens = shlex.split(arg.replace("«", '"').replace("»", '"').replace("“", '"').replace("”", '"'))
+        tokens = shlex.split(
+            arg.replace("«", '"').replace("»", '"').replace("“", '"').replace("”", '"')
+        )
     except ValueError:
         tokens = arg.split()
     out: list[tuple[str, str]] = []
@@ -431,7 +526,9 @@ def subscribe(ctx: Ctx, arg: str) -> Reply:
         suggestions = ctx.gazetteer.suggest_regions(" ".join(unknown))
         text = t(ctx.lang, "region_unknown", query=esc(" ".join(unknown)))
         if suggestions:
-            text += "\n" + t(ctx.lang, "region_suggest", names=", ".join(esc(s) for s in suggestions))
+            text += "\n" + t(
+                ctx.lang, "region_suggest", names=", ".join(esc(s) for s in suggestions)
+            )
         return Reply((text,))
     chat = ctx.chats.get(ctx.chat_id)
     assert chat is not None
@@ -482,16 +579,39 @@ def digest_preview(ctx: Ctx) -> Reply:
     filters = chat.filters if chat else Filters()
     frequency = chat.digest if chat and chat.digest != "off" else "weekly"
     start, end = digest_period(frequency, ctx.now, None)
-    return Reply(tuple(render_digest(ctx.store, filters, start, end + timedelta(seconds=1), ctx.lang,
-                                     title_key="digest_preview_title")))
+    return Reply(
+        tuple(
+            render_digest(
+                ctx.store,
+                filters,
+                start,
+                end + timedelta(seconds=1),
+                ctx.lang,
+                title_key="digest_preview_title",
+            )
+        )
+    )
 
 
-def render_digest(store: Store, filters: Filters, start: datetime, end: datetime, lang: str,
-                  *, title_key: str = "digest_title") -> list[str]:
+def render_digest(
+    store: Store,
+    filters: Filters,
+    start: datetime,
+    end: datetime,
+    lang: str,
+    *,
+    title_key: str = "digest_title",
+) -> list[str]:
     """The digest messages of a period for some filters."""
-    items = store.recent_items(since=start, until=end, limit=2000,
-                               regions=sorted(filters.regions - {"national"}) if filters.regions and "national" not in filters.regions else (),
-                               types=sorted(filters.types))
+    items = store.recent_items(
+        since=start,
+        until=end,
+        limit=2000,
+        regions=sorted(filters.regions - {"national"})
+        if filters.regions and "national" not in filters.regions
+        else (),
+        types=sorted(filters.types),
+    )
     also = store.duplicates_of([i.id for i in items])
     digest = build_digest(items, start=start, end=end, filters=filters, also_in=also)
     return digest_html(digest, lang, title_key=title_key)

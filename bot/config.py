@@ -120,9 +120,7 @@ def load_feeds(path: Path | str) -> FeedList:
             err = exc.errors()[0]
             field_name = ".".join(str(p) for p in err["loc"]) or "?"
             fline = _line_of(root, ("feeds", index, *err["loc"])) or line
-            raise ConfigError(
-                f"{path}:{fline}: feeds[{index}].{field_name}: {err['msg']}"
-            ) from exc
+            raise ConfigError(f"{path}:{fline}: feeds[{index}].{field_name}: {err['msg']}") from exc
         if feed.min_interval_minutes > feed.max_interval_minutes:
             raise ConfigError(
                 f"{path}:{line}: feeds[{index}].min_interval_minutes: "
@@ -192,7 +190,7 @@ class Settings:
     tagging: bool = True  # tag new items as they are polled (needs a model; off for benchmarks)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    webhook_listen: str = "0.0.0.0"  # noqa: S104 - behind the operator's reverse proxy
+    webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     parse_workers: int = 0  # 0: one per core
     metrics_port: int | None = None
@@ -217,9 +215,14 @@ class Settings:
 def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None = None) -> Settings:
     """Build Settings from an environ mapping (pass os.environ at the edge only)."""
     env = environ
-    if env.get("VEILLE_WEBHOOK_URL", "").strip() and not env.get("VEILLE_WEBHOOK_SECRET", "").strip():
-        raise ConfigError("VEILLE_WEBHOOK_URL is set but VEILLE_WEBHOOK_SECRET is missing: "
-                          "webhook mode requires Telegram's secret-token header")
+    if (
+        env.get("VEILLE_WEBHOOK_URL", "").strip()
+        and not env.get("VEILLE_WEBHOOK_SECRET", "").strip()
+    ):
+        raise ConfigError(
+            "VEILLE_WEBHOOK_URL is set but VEILLE_WEBHOOK_SECRET is missing: "
+            "webhook mode requires Telegram's secret-token header"
+        )
     admins: set[int] = set()
     for part in re.split(r"[,\s]+", env.get("VEILLE_ADMIN_CHAT_IDS", "").strip()):
         if part:
@@ -234,16 +237,26 @@ def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None =
         telegram_token=SecretStr(token) if token else None,
         telegram_api_url=env.get("TELEGRAM_API_URL", "").strip() or DEFAULT_TELEGRAM_API_URL,
         admin_chat_ids=frozenset(admins),
-        allow_private_feeds=_bool(env.get("VEILLE_ALLOW_PRIVATE_FEEDS", ""), "VEILLE_ALLOW_PRIVATE_FEEDS"),
+        allow_private_feeds=_bool(
+            env.get("VEILLE_ALLOW_PRIVATE_FEEDS", ""), "VEILLE_ALLOW_PRIVATE_FEEDS"
+        ),
         timezone=env.get("VEILLE_TIMEZONE", "Europe/Paris"),
-        max_body_bytes=_int(env.get("VEILLE_MAX_BODY_BYTES", str(10 * 1024 * 1024)), "VEILLE_MAX_BODY_BYTES"),
+        max_body_bytes=_int(
+            env.get("VEILLE_MAX_BODY_BYTES", str(10 * 1024 * 1024)), "VEILLE_MAX_BODY_BYTES"
+        ),
         fetch_timeout=_float(env.get("VEILLE_FETCH_TIMEOUT", "20"), "VEILLE_FETCH_TIMEOUT"),
         global_concurrency=_positive(env.get("VEILLE_CONCURRENCY", "64"), "VEILLE_CONCURRENCY"),
         per_host_concurrency=_positive(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
-        disable_after_days=_int(env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"),
-        poll_tick_seconds=_positive(env.get("VEILLE_POLL_TICK_SECONDS", "60"), "VEILLE_POLL_TICK_SECONDS"),
+        disable_after_days=_int(
+            env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"
+        ),
+        poll_tick_seconds=_positive(
+            env.get("VEILLE_POLL_TICK_SECONDS", "60"), "VEILLE_POLL_TICK_SECONDS"
+        ),
         webhook_url=env.get("VEILLE_WEBHOOK_URL", "").strip() or None,
-        webhook_secret=SecretStr(env["VEILLE_WEBHOOK_SECRET"].strip()) if env.get("VEILLE_WEBHOOK_SECRET", "").strip() else None,
+        webhook_secret=SecretStr(env["VEILLE_WEBHOOK_SECRET"].strip())
+        if env.get("VEILLE_WEBHOOK_SECRET", "").strip()
+        else None,
         webhook_port=_positive(env.get("VEILLE_WEBHOOK_PORT", "8443"), "VEILLE_WEBHOOK_PORT"),
         lease_seconds=_positive(env.get("VEILLE_LEASE_SECONDS", "600"), "VEILLE_LEASE_SECONDS"),
         poll_batch=_positive(env.get("VEILLE_POLL_BATCH", "500"), "VEILLE_POLL_BATCH"),

@@ -12,23 +12,36 @@ from bot.store.schema import corrections, item_tags, items
 from classifiers.corpus import Example, validate
 
 
-def add_correction(store: Store, item_id: int, field: str, value: Any, *, chat_id: int | None,
-                   now: datetime) -> None:
+def add_correction(
+    store: Store, item_id: int, field: str, value: Any, *, chat_id: int | None, now: datetime
+) -> None:
     """Store a correction (field: regions, types, primary_type or topic_ai)."""
     if field not in {"regions", "types", "primary_type", "topic_ai", "countries", "national"}:
         raise ValueError(f"cannot correct field {field!r}")
     with store.engine.begin() as conn:
-        conn.execute(corrections.insert().values(item_id=item_id, chat_id=chat_id, field=field,
-                                                 value=value, created_at=now))
+        conn.execute(
+            corrections.insert().values(
+                item_id=item_id, chat_id=chat_id, field=field, value=value, created_at=now
+            )
+        )
 
 
 def correction_examples(store: Store) -> list[Example]:
     """One example per corrected item: its current tags with the corrections applied, latest last."""
-    q = (select(corrections.c.item_id, corrections.c.field, corrections.c.value, items.c.title,
-                items.c.content, items.c.summary, item_tags.c.result)
-         .join(items, items.c.id == corrections.c.item_id)
-         .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
-         .order_by(corrections.c.id))
+    q = (
+        select(
+            corrections.c.item_id,
+            corrections.c.field,
+            corrections.c.value,
+            items.c.title,
+            items.c.content,
+            items.c.summary,
+            item_tags.c.result,
+        )
+        .join(items, items.c.id == corrections.c.item_id)
+        .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
+        .order_by(corrections.c.id)
+    )
     merged: dict[int, dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for row in conn.execute(q):
@@ -36,10 +49,21 @@ def correction_examples(store: Store) -> list[Example]:
             if base is None:
                 result = dict(row.result or {})
                 base = merged[row.item_id] = {
-                    "id": f"correction-{row.item_id}", "title": row.title,
-                    "text": row.content or row.summary or "", "source": "correction",
-                    **{k: result.get(k) for k in ("regions", "countries", "national", "types",
-                                                  "primary_type", "topic_ai")},
+                    "id": f"correction-{row.item_id}",
+                    "title": row.title,
+                    "text": row.content or row.summary or "",
+                    "source": "correction",
+                    **{
+                        k: result.get(k)
+                        for k in (
+                            "regions",
+                            "countries",
+                            "national",
+                            "types",
+                            "primary_type",
+                            "topic_ai",
+                        )
+                    },
                 }
             base[row.field] = row.value
             if row.field == "primary_type" and row.value not in (base.get("types") or []):

@@ -57,8 +57,9 @@ def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | 
     """Inline keyboard from the payload's button rows."""
     if not rows:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["data"]) for b in row]
-                                 for row in rows])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b["text"], callback_data=b["data"]) for b in row] for row in rows]
+    )
 
 
 def _retry_seconds(value: Any) -> float:
@@ -68,9 +69,17 @@ def _retry_seconds(value: Any) -> float:
 class Sender:
     """Sends leased outbox messages, paced per chat and globally."""
 
-    def __init__(self, bot: Bot, chats: ChatStore, *, clock: Callable[[], datetime], owner: str,
-                 limits: Limits | None = None, concurrency: int = 8,
-                 lease: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        chats: ChatStore,
+        *,
+        clock: Callable[[], datetime],
+        owner: str,
+        limits: Limits | None = None,
+        concurrency: int = 8,
+        lease: timedelta = timedelta(minutes=10),
+    ) -> None:
         self.bot = bot
         self.chats = chats
         self.clock = clock
@@ -113,15 +122,18 @@ class Sender:
                         await asyncio.to_thread(self.chats.release, left, self.owner)
                     break
                 if not exhausted and queued <= batch // 2:
-                    leased = await asyncio.to_thread(self.chats.lease, self.clock(), self.owner,
-                                                     limit=batch, lease=self.lease)
+                    leased = await asyncio.to_thread(
+                        self.chats.lease, self.clock(), self.owner, limit=batch, lease=self.lease
+                    )
                     exhausted = len(leased) < batch
                     for msg in leased:
                         queues.setdefault(msg.chat_id, deque()).append(msg)
                         queued += 1
                         if msg.chat_id not in in_heap:
                             in_heap.add(msg.chat_id)
-                            heapq.heappush(heap, (self._chat_ready.get(msg.chat_id, 0.0), msg.chat_id))
+                            heapq.heappush(
+                                heap, (self._chat_ready.get(msg.chat_id, 0.0), msg.chat_id)
+                            )
                 if not heap:
                     break
                 ready_at, chat_id = heapq.heappop(heap)
@@ -140,8 +152,9 @@ class Sender:
                         queued -= len(held)
                         await asyncio.to_thread(self._hold, held, retry_at)
                         continue
-                self._global_next = (max(time.monotonic(), self._global_next)
-                                     + 1.0 / self.limits.global_per_second)
+                self._global_next = (
+                    max(time.monotonic(), self._global_next) + 1.0 / self.limits.global_per_second
+                )
                 msg = queues[chat_id].popleft()
                 queued -= 1
                 self._chat_ready[chat_id] = time.monotonic() + self._interval(chat_id)
@@ -162,14 +175,18 @@ class Sender:
 
     def _hold(self, message_ids: list[int], not_before: datetime) -> None:
         for message_id in message_ids:
-            self.chats.mark_retry(message_id, not_before, "held behind a retried message", count=False)
+            self.chats.mark_retry(
+                message_id, not_before, "held behind a retried message", count=False
+            )
 
     async def _send_one(self, msg: OutMessage, report: DrainReport) -> datetime | None:
         """Send one message and record the outcome; the retry time when it must be retried."""
         p = msg.payload
         # A batch is leased ahead of sending: by the time a message's turn comes its lease may
         # have run out and another sender may have taken it. Check, and hold it for one lease.
-        if not await asyncio.to_thread(self.chats.claim, msg.id, self.owner, self.clock() + self.lease):
+        if not await asyncio.to_thread(
+            self.chats.claim, msg.id, self.owner, self.clock() + self.lease
+        ):
             log.info("message taken over by another sender message=%s chat=%s", msg.id, msg.chat_id)
             return None
         try:
@@ -180,10 +197,12 @@ class Sender:
                 wait = _retry_seconds(exc.retry_after)
             report.received_429 += 1
             TELEGRAM_429.inc()
+            log.warning("telegram rate limit chat=%s retry_after=%.0fs", msg.chat_id, wait)
             self._paused_until = max(self._paused_until, time.monotonic() + wait)
             retry_at = self.clock() + timedelta(seconds=wait)
-            await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at,
-                                    f"429 retry after {wait:.0f}s", count=False)
+            await asyncio.to_thread(
+                self.chats.mark_retry, msg.id, retry_at, f"429 retry after {wait:.0f}s", count=False
+            )
             report.retried += 1
             return retry_at
         except ChatMigrated as exc:
@@ -216,63 +235,87 @@ class Sender:
                 await asyncio.to_thread(self.chats.mark_dead, msg.id, f"gave up: {exc}")
                 report.dead += 1
                 return None
-            delay = min(600.0, 2.0 ** attempts)
+            delay = min(600.0, 2.0**attempts)
             retry_at = self.clock() + timedelta(seconds=delay)
-            await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at,
-                                    f"{type(exc).__name__}: {exc}")
+            await asyncio.to_thread(
+                self.chats.mark_retry, msg.id, retry_at, f"{type(exc).__name__}: {exc}"
+            )
             report.retried += 1
             return retry_at
         except Exception as exc:  # an odd answer must not stall the outbox: retry later
-            log.warning("unexpected send failure chat=%s error=%s: %s", msg.chat_id, type(exc).__name__, exc)
+            log.warning(
+                "unexpected send failure chat=%s error=%s: %s", msg.chat_id, type(exc).__name__, exc
+            )
             attempts = msg.attempts + 1
             if attempts >= MAX_ATTEMPTS:
-                await asyncio.to_thread(self.chats.mark_dead, msg.id, f"gave up: {type(exc).__name__}")
+                await asyncio.to_thread(
+                    self.chats.mark_dead, msg.id, f"gave up: {type(exc).__name__}"
+                )
                 report.dead += 1
                 return None
-            retry_at = self.clock() + timedelta(seconds=min(600.0, 2.0 ** attempts))
-            await asyncio.to_thread(self.chats.mark_retry, msg.id, retry_at, f"{type(exc).__name__}: {exc}")
+            retry_at = self.clock() + timedelta(seconds=min(600.0, 2.0**attempts))
+            await asyncio.to_thread(
+                self.chats.mark_retry, msg.id, retry_at, f"{type(exc).__name__}: {exc}"
+            )
             report.retried += 1
             return retry_at
-        await asyncio.to_thread(self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None))
+        await asyncio.to_thread(
+            self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None)
+        )
         report.sent += 1
         MESSAGES_SENT.inc()
         return None
 
     def _replace_payload_and_retry(self, msg: OutMessage, payload: dict[str, Any]) -> None:
-        from sqlalchemy import update  # noqa: PLC0415
+        from sqlalchemy import update
 
-        from bot.store.schema import outbox  # noqa: PLC0415
+        from bot.store.schema import outbox
 
         with self.chats.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == msg.id).values(
-                payload=payload, status="pending", lease_owner=None, lease_until=None))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == msg.id)
+                .values(payload=payload, status="pending", lease_owner=None, lease_until=None)
+            )
 
     async def _call(self, chat_id: int, p: dict[str, Any]) -> Any:
         if p.get("method") == "sendPhoto":
             return await self._send_photo(chat_id, p)
         return await self.bot.send_message(
-            chat_id, p["text"], parse_mode=p.get("parse_mode"), reply_markup=keyboard(p.get("buttons")),
-            link_preview_options=LinkPreviewOptions(is_disabled=True))
+            chat_id,
+            p["text"],
+            parse_mode=p.get("parse_mode"),
+            reply_markup=keyboard(p.get("buttons")),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
 
     async def _send_photo(self, chat_id: int, p: dict[str, Any]) -> Any:
         """A picture stored once in the media table; after the first upload, Telegram's file_id."""
         key = p.get("media")
         if key is None:
-            return await self.bot.send_photo(chat_id, photo=base64.b64decode(p["photo_b64"]),
-                                             caption=p.get("caption"), parse_mode=p.get("parse_mode"))
+            return await self.bot.send_photo(
+                chat_id,
+                photo=base64.b64decode(p["photo_b64"]),
+                caption=p.get("caption"),
+                parse_mode=p.get("parse_mode"),
+            )
         file_id = self._file_ids.get(key)
         if file_id is None:
             data, file_id = await asyncio.to_thread(self.chats.get_media, key)
             if file_id is None:
-                sent = await self.bot.send_photo(chat_id, photo=data, caption=p.get("caption"),
-                                                 parse_mode=p.get("parse_mode"))
+                sent = await self.bot.send_photo(
+                    chat_id, photo=data, caption=p.get("caption"), parse_mode=p.get("parse_mode")
+                )
                 if sent.photo:
                     self._file_ids[key] = sent.photo[-1].file_id
-                    await asyncio.to_thread(self.chats.set_media_file_id, key, sent.photo[-1].file_id)
+                    await asyncio.to_thread(
+                        self.chats.set_media_file_id, key, sent.photo[-1].file_id
+                    )
                 return sent
             self._file_ids[key] = file_id
-        return await self.bot.send_photo(chat_id, photo=file_id, caption=p.get("caption"),
-                                         parse_mode=p.get("parse_mode"))
+        return await self.bot.send_photo(
+            chat_id, photo=file_id, caption=p.get("caption"), parse_mode=p.get("parse_mode")
+        )
 
 
 def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
@@ -283,8 +326,12 @@ def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
 
 def photo_payload(png: bytes, caption: str) -> dict[str, Any]:
     """Payload of a picture carried in the message itself (small, one-off pictures)."""
-    return {"method": "sendPhoto", "photo_b64": base64.b64encode(png).decode(), "caption": caption,
-            "parse_mode": "HTML"}
+    return {
+        "method": "sendPhoto",
+        "photo_b64": base64.b64encode(png).decode(),
+        "caption": caption,
+        "parse_mode": "HTML",
+    }
 
 
 def media_payload(key: str, caption: str) -> dict[str, Any]:

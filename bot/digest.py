@@ -27,9 +27,11 @@ class Filters:
 
     def matches(self, item: StoredItem) -> bool:
         """True when the item passes every filter of the chat."""
-        if self.regions and not (self.regions & set(item.regions)):
-            if not ("national" in self.regions and item.national):
-                return False
+        in_region = bool(self.regions & set(item.regions)) or (
+            "national" in self.regions and item.national
+        )
+        if self.regions and not in_region:
+            return False
         if self.types and not (self.types & set(item.types)):
             return False
         text = f" {fold_key(item.title + ' ' + item.summary)} "
@@ -75,13 +77,20 @@ def _region_keys(item: StoredItem, wanted: frozenset[str]) -> list[str]:
     return [NATIONAL if item.national else ELSEWHERE]
 
 
-def build_digest(items: Iterable[StoredItem], *, start: datetime, end: datetime,
-                 filters: Filters = Filters(), also_in: dict[int, list[str]] | None = None,
-                 per_group: int = 8) -> Digest:
+def build_digest(
+    items: Iterable[StoredItem],
+    *,
+    start: datetime,
+    end: datetime,
+    filters: Filters = Filters(),
+    also_in: dict[int, list[str]] | None = None,
+    per_group: int = 8,
+) -> Digest:
     """Group the matching items of [start, end) by region then type, newest first."""
     chosen = sorted(
         (i for i in items if start <= i.published_at < end and filters.matches(i)),
-        key=lambda i: i.published_at, reverse=True,
+        key=lambda i: i.published_at,
+        reverse=True,
     )
     by_region: dict[str, dict[str, list[StoredItem]]] = {}
     for item in chosen:
@@ -90,19 +99,31 @@ def build_digest(items: Iterable[StoredItem], *, start: datetime, end: datetime,
             by_region.setdefault(region, {}).setdefault(kind, []).append(item)
     order = {r: i for i, r in enumerate((*REGIONS, NATIONAL, ELSEWHERE))}
     groups = []
-    for region in sorted(by_region, key=lambda r: (-sum(map(len, by_region[r].values())), order.get(r, 99))):
+    for region in sorted(
+        by_region, key=lambda r: (-sum(map(len, by_region[r].values())), order.get(r, 99))
+    ):
         types = by_region[region]
-        groups.append(RegionGroup(
-            region=region,
-            count=sum(len(v) for v in types.values()),
-            types=tuple(TypeGroup(t, tuple(types[t][:per_group]))
-                        for t in sorted(types, key=lambda t: TYPES.index(t) if t in TYPES else 99)),
-        ))
+        groups.append(
+            RegionGroup(
+                region=region,
+                count=sum(len(v) for v in types.values()),
+                types=tuple(
+                    TypeGroup(t, tuple(types[t][:per_group]))
+                    for t in sorted(types, key=lambda t: TYPES.index(t) if t in TYPES else 99)
+                ),
+            )
+        )
     region_counts = Counter(r for i in chosen for r in _region_keys(i, frozenset()))
     type_counts = Counter(t for i in chosen for t in (i.types or ()))
-    return Digest(start=start, end=end, total=len(chosen), groups=tuple(groups),
-                  by_region=dict(region_counts), by_type=dict(type_counts),
-                  also_in={k: v for k, v in (also_in or {}).items() if any(k == i.id for i in chosen)})
+    return Digest(
+        start=start,
+        end=end,
+        total=len(chosen),
+        groups=tuple(groups),
+        by_region=dict(region_counts),
+        by_type=dict(type_counts),
+        also_in={k: v for k, v in (also_in or {}).items() if any(k == i.id for i in chosen)},
+    )
 
 
 def filter_items(items: Sequence[StoredItem], filters: Filters) -> list[StoredItem]:
@@ -110,7 +131,9 @@ def filter_items(items: Sequence[StoredItem], filters: Filters) -> list[StoredIt
     return [i for i in items if filters.matches(i)]
 
 
-def next_digest_time(frequency: str, weekday: int, hour: int, tz_name: str, after: datetime) -> datetime | None:
+def next_digest_time(
+    frequency: str, weekday: int, hour: int, tz_name: str, after: datetime
+) -> datetime | None:
     """The first digest time strictly after `after`, at the chat's local hour (DST-safe), in UTC."""
     if frequency not in {"daily", "weekly"}:
         return None
@@ -129,7 +152,9 @@ def next_digest_time(frequency: str, weekday: int, hour: int, tz_name: str, afte
     return None
 
 
-def digest_period(frequency: str, now: datetime, last: datetime | None) -> tuple[datetime, datetime]:
+def digest_period(
+    frequency: str, now: datetime, last: datetime | None
+) -> tuple[datetime, datetime]:
     """[start, end) covered by a digest sent now: since the last one, at most a week back."""
     span = timedelta(days=7 if frequency == "weekly" else 1)
     start = max(last, now - span) if last else now - span

@@ -20,20 +20,34 @@ def split_command(line: str) -> tuple[str, str]:
 
 def answer_text(rt: Runtime, line: str, *, lang: str = "fr", chat_id: int = 0) -> Reply:
     """The reply the bot would send to a command line, from the terminal (acting as admin)."""
-    from bot import admin  # noqa: PLC0415
-    from bot.telegram_app import ROUTES  # noqa: PLC0415
+    from bot import admin
+    from bot.telegram_app import ROUTES
 
     chats = ChatStore(rt.store)
     if chats.get(chat_id) is None:
         chats.ensure_chat(chat_id, type="private", title="terminal", language=lang, now=rt.clock())
-    ctx = Ctx(store=rt.store, chats=chats, gazetteer=rt.gazetteer, now=rt.clock(), chat_id=chat_id,
-              lang=lang, is_admin=True)
+    ctx = Ctx(
+        store=rt.store,
+        chats=chats,
+        gazetteer=rt.gazetteer,
+        now=rt.clock(),
+        chat_id=chat_id,
+        lang=lang,
+        is_admin=True,
+    )
     name, arg = split_command(line)
-    routes = {**ROUTES, "feeds": lambda c, a: admin.feeds(c), "stats": lambda c, a: admin.stats(c),
-              "removefeed": admin.removefeed, "addfeed": lambda c, a: admin.addfeed(c, rt.settings, a)}
+    routes = {
+        **ROUTES,
+        "feeds": lambda c, a: admin.feeds(c),
+        "stats": lambda c, a: admin.stats(c),
+        "removefeed": admin.removefeed,
+        "addfeed": lambda c, a: admin.addfeed(c, rt.settings, a),
+    }
     func = routes.get(name)
     if func is None:
-        return Reply(("Commande inconnue : /" + name if lang == "fr" else "Unknown command: /" + name,))
+        return Reply(
+            ("Commande inconnue : /" + name if lang == "fr" else "Unknown command: /" + name,)
+        )
     result = func(ctx, arg)
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)

@@ -1,15 +1,15 @@
 """One exception tree for Veille.
 
-    VeilleError
-    ├── ConfigError          settings or feeds.yaml are invalid (names file, line, field)
-    ├── FetchError           a feed could not be fetched (network, status, size, redirects)
-    │   ├── FetchTimeout
-    │   ├── BodyTooLarge
-    │   └── HTTPStatusError  carries status and optional retry_after
-    ├── ParseError           the bytes are not a usable feed
-    ├── StoreError           the database refused an operation
-    ├── UnsafeURL            a user-supplied URL points at a private or loopback address
-    └── DeliveryError        Telegram refused a message (see bot.delivery)
+VeilleError
+├── ConfigError          settings or feeds.yaml are invalid (names file, line, field)
+├── FetchError           a feed could not be fetched (network, status, size, redirects)
+│   ├── FetchTimeout
+│   ├── BodyTooLarge
+│   └── HTTPStatusError  carries status and optional retry_after
+├── ParseError           the bytes are not a usable feed
+├── StoreError           the database refused an operation
+├── UnsafeURL            a user-supplied URL points at a private or loopback address
+└── DeliveryError        Telegram refused a message (see bot.delivery)
 """
 
 from __future__ import annotations

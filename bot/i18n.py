@@ -6,8 +6,10 @@ from typing import Any
 
 from classifiers.taxonomy import TYPE_LABELS_EN, TYPE_LABELS_FR
 
-WEEKDAYS = {"fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
-            "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]}
+WEEKDAYS = {
+    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "fr": {
@@ -18,8 +20,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "(stratégie, financement, recherche, formation, accompagnement, partenariat, événement).\n\n"
             "<b>S'abonner</b>\n"
             "/subscribe — choisir régions, types, alertes et synthèse\n"
-            "/subscribe Hauts-de-France · /subscribe partenariat · /subscribe mot \"jumeau numérique\"\n"
-            "/subscribe -mot \"cybersécurité\" (exclure) · /subscribe alertes · /subscribe hebdo\n"
+            '/subscribe Hauts-de-France · /subscribe partenariat · /subscribe mot "jumeau numérique"\n'
+            '/subscribe -mot "cybersécurité" (exclure) · /subscribe alertes · /subscribe hebdo\n'
             "/unsubscribe [même chose, ou rien pour tout arrêter] · /settings · /stop (efface tout)\n\n"
             "<b>Chercher</b>\n"
             "/region Hauts-de-France (ou HDF, Lille…) · /type financement · /search jumeau numérique\n"
@@ -111,8 +113,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "funding, research, training, business support, partnership, event).\n\n"
             "<b>Subscribe</b>\n"
             "/subscribe — pick regions, types, alerts and digest\n"
-            "/subscribe Hauts-de-France · /subscribe partnership · /subscribe keyword \"digital twin\"\n"
-            "/subscribe -keyword \"cybersecurity\" (exclude) · /subscribe alerts · /subscribe weekly\n"
+            '/subscribe Hauts-de-France · /subscribe partnership · /subscribe keyword "digital twin"\n'
+            '/subscribe -keyword "cybersecurity" (exclude) · /subscribe alerts · /subscribe weekly\n'
             "/unsubscribe [same, or nothing to stop everything] · /settings · /stop (deletes everything)\n\n"
             "<b>Look up</b>\n"
             "/region Hauts-de-France (or HDF, Lille…) · /type funding · /search digital twin\n"

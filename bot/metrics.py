@@ -23,12 +23,20 @@ from bot.store.schema import feeds, items, outbox
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-POLL_SECONDS = Histogram("veille_poll_duration_seconds", "Duration of one poll round",
-                         buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300), registry=REGISTRY)
+POLL_SECONDS = Histogram(
+    "veille_poll_duration_seconds",
+    "Duration of one poll round",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
 ITEMS_NEW = Counter("veille_items_new", "New items stored by this process", registry=REGISTRY)
 MESSAGES_SENT = Counter("veille_messages_sent", "Messages accepted by Telegram", registry=REGISTRY)
-TELEGRAM_429 = Counter("veille_telegram_429", "429 Too Many Requests answers received", registry=REGISTRY)
-FEEDS_POLLED = Counter("veille_feeds_polled", "Feed checks by outcome", ["outcome"], registry=REGISTRY)
+TELEGRAM_429 = Counter(
+    "veille_telegram_429", "429 Too Many Requests answers received", registry=REGISTRY
+)
+FEEDS_POLLED = Counter(
+    "veille_feeds_polled", "Feed checks by outcome", ["outcome"], registry=REGISTRY
+)
 
 
 class StoreCollector(Collector):
@@ -39,11 +47,17 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         feeds_gauge = GaugeMetricFamily("veille_feeds", "Feeds by health status", labels=["status"])
-        outbox_gauge = GaugeMetricFamily("veille_outbox", "Outbox messages by status", labels=["status"])
+        outbox_gauge = GaugeMetricFamily(
+            "veille_outbox", "Outbox messages by status", labels=["status"]
+        )
         with self.store.engine.connect() as conn:
-            for status, n in conn.execute(select(feeds.c.status, func.count()).group_by(feeds.c.status)):
+            for status, n in conn.execute(
+                select(feeds.c.status, func.count()).group_by(feeds.c.status)
+            ):
                 feeds_gauge.add_metric([status], n)
-            for status, n in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)):
+            for status, n in conn.execute(
+                select(outbox.c.status, func.count()).group_by(outbox.c.status)
+            ):
                 outbox_gauge.add_metric([status], n)
             stored = conn.execute(select(func.count()).select_from(items)).scalar_one()
         yield feeds_gauge
@@ -54,7 +68,7 @@ class StoreCollector(Collector):
 class MetricsServer:
     """/metrics and /healthz on 0.0.0.0:port, inside the service's event loop."""
 
-    def __init__(self, store: Store, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+    def __init__(self, store: Store, port: int, host: str = "0.0.0.0") -> None:
         self.store = store
         self.port = port
         self.host = host
@@ -64,12 +78,14 @@ class MetricsServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.to_thread(generate_latest, REGISTRY)
-        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(
+            body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        )
 
     async def _health(self, request: web.Request) -> web.Response:
         try:
             await asyncio.to_thread(self.store.count_items)
-        except Exception as exc:  # noqa: BLE001 - health reports any failure
+        except Exception as exc:
             return web.Response(status=503, text=f"database unavailable: {type(exc).__name__}")
         return web.Response(text="ok")
 

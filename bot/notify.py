@@ -25,22 +25,33 @@ def enqueue_alerts(store: Store, chats: ChatStore, item_ids: Sequence[int], now:
     """One alert per new matching item and chat; a story carried by several feeds is one alert."""
     if not item_ids:
         return 0
-    items = [i for i in store.recent_items(ids=list(item_ids), limit=len(item_ids))
-             if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE]
+    items = [
+        i
+        for i in store.recent_items(ids=list(item_ids), limit=len(item_ids))
+        if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE
+    ]
     if not items:
         return 0
     also = store.duplicates_of([i.id for i in items])
     queued = 0
     for chat in chats.alert_chats():
         matching = [i for i in items if chat.filters.matches(i)][:ALERTS_PER_ROUND]
-        messages = [{"chat_id": chat.id, "kind": "alert", "dedup_key": f"alert:{chat.id}:{i.id}",
-                     "payload": message_payload(alert_html(i, chat.language, also.get(i.id, ())))}
-                    for i in matching]
+        messages = [
+            {
+                "chat_id": chat.id,
+                "kind": "alert",
+                "dedup_key": f"alert:{chat.id}:{i.id}",
+                "payload": message_payload(alert_html(i, chat.language, also.get(i.id, ()))),
+            }
+            for i in matching
+        ]
         queued += chats.enqueue(messages, now)
     return queued
 
 
-def _chart_key(store: Store, chats: ChatStore, start: datetime, lang: str, now: datetime) -> str | None:
+def _chart_key(
+    store: Store, chats: ChatStore, start: datetime, lang: str, now: datetime
+) -> str | None:
     """The media key of the week's chart in a language (drawn and stored once)."""
     counts_region = store.label_counts("region", start)
     counts_type = store.label_counts("type", start)
@@ -64,26 +75,47 @@ def enqueue_due_digests(store: Store, chats: ChatStore, now: datetime, *, batch:
             return queued
 
 
-def _enqueue_digest(store: Store, chats: ChatStore, chat: ChatSettings, now: datetime,
-                    charts: dict[tuple[str, str], str | None]) -> int:
+def _enqueue_digest(
+    store: Store,
+    chats: ChatStore,
+    chat: ChatSettings,
+    now: datetime,
+    charts: dict[tuple[str, str], str | None],
+) -> int:
     slot = chat.next_digest_at or now
     start, end = digest_period(chat.digest, now, chat.last_digest_at)
     title = "digest_title" if chat.digest == "weekly" else "digest_daily_title"
     chunks = render_digest(store, chat.filters, start, end, chat.language, title_key=title)
     key = f"digest:{chat.id}:{slot:%Y%m%dT%H%M}"
-    messages = [{"chat_id": chat.id, "kind": "digest", "dedup_key": f"{key}:{n}",
-                 "payload": message_payload(text)} for n, text in enumerate(chunks)]
+    messages = [
+        {
+            "chat_id": chat.id,
+            "kind": "digest",
+            "dedup_key": f"{key}:{n}",
+            "payload": message_payload(text),
+        }
+        for n, text in enumerate(chunks)
+    ]
     if chat.digest == "weekly":
         chart_id = (f"{start:%Y%m%d}", chat.language)
         if chart_id not in charts:
             charts[chart_id] = _chart_key(store, chats, start, chat.language, now)
         if charts[chart_id]:
-            messages.append({"chat_id": chat.id, "kind": "chart", "dedup_key": f"{key}:chart",
-                             "payload": media_payload(charts[chart_id] or "",
-                                                      esc(t(chat.language, "chart_title")))})
-    following = next_digest_time(chat.digest, chat.digest_weekday, chat.digest_hour,
-                                 chat.timezone, max(now, slot))
-    added = chats.enqueue(messages, now, chat_update=(chat.id, {
-        "last_digest_at": now, "next_digest_at": following}))
+            messages.append(
+                {
+                    "chat_id": chat.id,
+                    "kind": "chart",
+                    "dedup_key": f"{key}:chart",
+                    "payload": media_payload(
+                        charts[chart_id] or "", esc(t(chat.language, "chart_title"))
+                    ),
+                }
+            )
+    following = next_digest_time(
+        chat.digest, chat.digest_weekday, chat.digest_hour, chat.timezone, max(now, slot)
+    )
+    added = chats.enqueue(
+        messages, now, chat_update=(chat.id, {"last_digest_at": now, "next_digest_at": following})
+    )
     log.info("digest queued chat=%s messages=%d next=%s", chat.id, len(messages), following)
     return added

@@ -25,7 +25,7 @@ def _slug(text: str, taken: set[str]) -> str:
 def read_opml(path: Path) -> list[tuple[str, str]]:
     """(title, xmlUrl) of every feed outline of an OPML file."""
     try:
-        root = ET.parse(path).getroot()  # noqa: S314 - the operator's own file
+        root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
         raise ConfigError(f"{path}: not a readable OPML file: {exc}") from exc
     out = []
@@ -50,8 +50,13 @@ def import_into_yaml(opml_path: Path, feeds_path: Path) -> list[str]:
         feed_id = _slug(title, taken)
         added.append(feed_id)
         name = title.replace('"', "'")
-        lines += [f"  - id: {feed_id}", f'    name: "{name}"', f'    url: "{url}"',
-                  "    language: fr", "    enabled: true"]
+        lines += [
+            f"  - id: {feed_id}",
+            f'    name: "{name}"',
+            f'    url: "{url}"',
+            "    language: fr",
+            "    enabled: true",
+        ]
     if lines:
         text = feeds_path.read_text(encoding="utf-8") if feeds_path.exists() else "feeds:\n"
         if not text.endswith("\n"):
@@ -65,9 +70,11 @@ def import_into_yaml(opml_path: Path, feeds_path: Path) -> list[str]:
 def export(feeds: Iterable[FeedConfig]) -> str:
     """An OPML 2.0 document listing the feeds."""
     body = "\n".join(
-        f"    <outline type=\"rss\" text={quoteattr(f.name)} title={quoteattr(f.name)} "
+        f'    <outline type="rss" text={quoteattr(f.name)} title={quoteattr(f.name)} '
         f"xmlUrl={quoteattr(f.url)}/>"
         for f in feeds
     )
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head><title>Veille feeds'
-            f"</title></head>\n  <body>\n{body}\n  </body>\n</opml>\n")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head><title>Veille feeds'
+        f"</title></head>\n  <body>\n{body}\n  </body>\n</opml>\n"
+    )

@@ -34,7 +34,9 @@ def fmt_date(value: datetime, lang: str, tz: ZoneInfo = PARIS) -> str:
     return local.strftime("%d/%m/%Y") if lang == "fr" else local.strftime("%Y-%m-%d")
 
 
-def item_line(item: StoredItem, lang: str, *, also_in: Sequence[str] = (), with_id: bool = True) -> str:
+def item_line(
+    item: StoredItem, lang: str, *, also_in: Sequence[str] = (), with_id: bool = True
+) -> str:
     """One item: linked title, source and date (and 'also in' sources)."""
     href = safe_href(item.link)
     title = esc(item.title)
@@ -69,8 +71,10 @@ def split_chunks(blocks: Sequence[str], limit: int = TELEGRAM_LIMIT) -> list[str
 
 def digest_html(digest: Digest, lang: str, *, title_key: str = "digest_title") -> list[str]:
     """A digest as Telegram HTML messages: grouped by region then type, with counts."""
-    head = (f"<b>{esc(t(lang, title_key))}</b> — {fmt_date(digest.start, lang)} → "
-            f"{fmt_date(digest.end, lang)}\n{t(lang, 'digest_total', n=digest.total)}")
+    head = (
+        f"<b>{esc(t(lang, title_key))}</b> — {fmt_date(digest.start, lang)} → "
+        f"{fmt_date(digest.end, lang)}\n{t(lang, 'digest_total', n=digest.total)}"
+    )
     if digest.total == 0:
         return [head + "\n\n" + t(lang, "digest_empty")]
     blocks = [head]
@@ -101,8 +105,9 @@ def _merge_small(blocks: list[str]) -> list[str]:
 
 def alert_html(item: StoredItem, lang: str, also_in: Sequence[str] = ()) -> str:
     """A real-time alert for one item."""
-    tags = " · ".join([*(esc(r) for r in item.regions),
-                       *(esc(type_label(ty, lang)) for ty in item.types)])
+    tags = " · ".join(
+        [*(esc(r) for r in item.regions), *(esc(type_label(ty, lang)) for ty in item.types)]
+    )
     summary = esc(item.summary[:500])
     parts = [f"🔔 {item_line(item, lang, also_in=also_in)}"]
     if tags:

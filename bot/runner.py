@@ -11,13 +11,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreError
 from bot.scheduler import build_scheduler
 from bot.service import Runtime
 
@@ -36,7 +38,7 @@ async def _metrics(rt: Runtime) -> AsyncIterator[None]:
     if rt.settings.metrics_port is None:
         yield
         return
-    from bot.metrics import MetricsServer  # noqa: PLC0415
+    from bot.metrics import MetricsServer
 
     server = MetricsServer(rt.store, rt.settings.metrics_port)
     await server.start()
@@ -46,8 +48,14 @@ async def _metrics(rt: Runtime) -> AsyncIterator[None]:
         await server.stop()
 
 
-async def run_service(rt: Runtime, *, role: str = "all", telegram: bool = True,
-                      stop: asyncio.Event | None = None, tag: bool | None = None) -> None:
+async def run_service(
+    rt: Runtime,
+    *,
+    role: str = "all",
+    telegram: bool = True,
+    stop: asyncio.Event | None = None,
+    tag: bool | None = None,
+) -> None:
     """Run the role's jobs until stop is set (SIGTERM/SIGINT set it when running as a command)."""
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -56,16 +64,14 @@ async def run_service(rt: Runtime, *, role: str = "all", telegram: bool = True,
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
     jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]] = {}
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(_metrics(rt))
         bot_app = None
         if telegram and role in {"all", "sender", "bot"}:
-            from bot.telegram_app import start_telegram  # noqa: PLC0415
+            from bot.telegram_app import start_telegram
 
             bot_app = await start_telegram(rt, jobs, role=role)
             if bot_app is not None:
@@ -74,19 +80,28 @@ async def run_service(rt: Runtime, *, role: str = "all", telegram: bool = True,
         if role in {"all", "poller"}:
             poller = await stack.enter_async_context(rt.poller(tag=tag))
             jobs["poll"] = (_poll_and_alert(rt, poller, bot_app), rt.settings.poll_tick_seconds)
+            if poller.tag_new is not None:
+                jobs["tag-leftovers"] = (_tag_leftovers(rt, poller), 300.0)
         running: set[asyncio.Task[Any]] = set()
-        scheduler = build_scheduler({name: (_tracked(func, running), seconds)
-                                     for name, (func, seconds) in jobs.items()}, rt.clock())
+        scheduler = build_scheduler(
+            {name: (_tracked(func, running), seconds) for name, (func, seconds) in jobs.items()},
+            rt.clock(),
+        )
         scheduler.start()
         stack.push_async_callback(_wind_down, scheduler, running, poller)
-        log.info("service started role=%s jobs=%s telegram=%s", role, ",".join(sorted(jobs)),
-                 "on" if bot_app else "off")
+        log.info(
+            "service started role=%s jobs=%s telegram=%s",
+            role,
+            ",".join(sorted(jobs)),
+            "on" if bot_app else "off",
+        )
         await stop.wait()
         log.info("service stopping role=%s", role)
 
 
-def _tracked(func: Callable[[], Awaitable[Any]], running: set[asyncio.Task[Any]]
-             ) -> Callable[[], Awaitable[None]]:
+def _tracked(
+    func: Callable[[], Awaitable[Any]], running: set[asyncio.Task[Any]]
+) -> Callable[[], Awaitable[None]]:
     """func, with its run listed in running while it lasts (so that stopping can wait for it)."""
 
     async def run() -> None:
@@ -101,8 +116,9 @@ def _tracked(func: Callable[[], Awaitable[Any]], running: set[asyncio.Task[Any]]
     return run
 
 
-async def _wind_down(scheduler: AsyncIOScheduler, running: set[asyncio.Task[Any]],
-                     poller: Poller | None) -> None:
+async def _wind_down(
+    scheduler: AsyncIOScheduler, running: set[asyncio.Task[Any]], poller: Poller | None
+) -> None:
     """No new job runs; the runs in progress end (a poll round after its batch in flight) within
     STOP_GRACE_SECONDS, rather than being cancelled halfway; then the scheduler stops."""
     scheduler.pause()
@@ -115,16 +131,35 @@ async def _wind_down(scheduler: AsyncIOScheduler, running: set[asyncio.Task[Any]
     scheduler.shutdown(wait=False)
 
 
+def _tag_leftovers(rt: Runtime, poller: Any) -> Callable[[], Awaitable[None]]:
+    """Tag items a killed poller stored but never tagged (older than a lease, so not in progress)."""
+
+    async def job() -> None:
+        before = rt.clock() - timedelta(seconds=2 * rt.settings.lease_seconds)
+        ids = await asyncio.to_thread(rt.store.untagged_ids, before)
+        if ids:
+            try:
+                done = await poller.tag_new(ids)
+            except StoreError as exc:  # another poller tagged the same items at the same time
+                log.info("leftover tagging skipped: %s", exc)
+                return
+            log.info("tagged leftovers items=%d", done)
+
+    return job
+
+
 def _poll_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], Awaitable[None]]:
-    from bot.notify import enqueue_alerts  # noqa: PLC0415
-    from bot.store.chats import ChatStore  # noqa: PLC0415
+    from bot.notify import enqueue_alerts
+    from bot.store.chats import ChatStore
 
     chats = ChatStore(rt.store)
 
     async def job() -> None:
         report = await poller.poll_due()
         if report.new_item_ids:
-            queued = await asyncio.to_thread(enqueue_alerts, rt.store, chats, report.new_item_ids, rt.clock())
+            queued = await asyncio.to_thread(
+                enqueue_alerts, rt.store, chats, report.new_item_ids, rt.clock()
+            )
             if queued and bot_app is not None:
                 bot_app.sender.wake.set()
 

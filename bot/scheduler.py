@@ -12,14 +12,22 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]],
-                    first_run: datetime) -> AsyncIOScheduler:
+def build_scheduler(
+    jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]], first_run: datetime
+) -> AsyncIOScheduler:
     """One interval job per name (coroutine, seconds): max one instance, missed runs coalesced."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     for name, (func, seconds) in jobs.items():
-        scheduler.add_job(_guarded(name, func), "interval", seconds=seconds, id=name,
-                          max_instances=1, coalesce=True, next_run_time=first_run,
-                          misfire_grace_time=max(1, int(seconds)))
+        scheduler.add_job(
+            _guarded(name, func),
+            "interval",
+            seconds=seconds,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=first_run,
+            misfire_grace_time=max(1, int(seconds)),
+        )
     return scheduler
 
 

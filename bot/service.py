@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from collections.abc import AsyncIterator
 
 from bot.config import FeedList, Settings, load_feeds
 from bot.feeds.fetcher import Fetcher
@@ -32,9 +31,17 @@ def utcnow() -> datetime:
 def setup_logging(level: str = "INFO") -> None:
     """key=value logs; httpx at WARNING because Telegram URLs contain the bot token."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "httpcore", "telegram.ext.ExtBot", "apscheduler.executors.default",
-                  "aiohttp.access"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "telegram.ext.ExtBot",
+        "apscheduler.executors.default",
+        "aiohttp.access",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Our outbox handles every 429 (waits retry_after, retries, counts it); the limiter's own
+    # traceback for the same event would only be a duplicate.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 
 @dataclass
@@ -49,8 +56,9 @@ class Runtime:
     _gazetteer: Gazetteer | None = None
 
     @classmethod
-    def open(cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
-             with_feeds: bool = True) -> Runtime:
+    def open(
+        cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow, with_feeds: bool = True
+    ) -> Runtime:
         """Open the database (migrating it) and read the feeds file."""
         store = Store.open(settings.db_url)
         feeds = load_feeds(settings.feeds_file) if with_feeds else None
@@ -70,15 +78,18 @@ class Runtime:
     def tagger(self) -> Tagger:
         """The tagger, trained first when no usable model is stored."""
         if self._tagger is None:
-            from bot.corrections import correction_examples  # noqa: PLC0415
+            from bot.corrections import correction_examples
             from classifiers.tagger import Tagger  # scikit-learn takes seconds to import
 
             self._tagger = Tagger.load_or_train(
-                self.settings.models_dir, extra=correction_examples(self.store))
+                self.settings.models_dir, extra=correction_examples(self.store)
+            )
         return self._tagger
 
     @asynccontextmanager
-    async def poller(self, *, tag: bool | None = None, owner: str | None = None) -> AsyncIterator[Poller]:
+    async def poller(
+        self, *, tag: bool | None = None, owner: str | None = None
+    ) -> AsyncIterator[Poller]:
         """A Poller with its fetcher, parse pool and (optionally; default VEILLE_TAGGING) tagging."""
         pool = make_parse_pool(self.settings.parse_workers)
         tagging: TaggingService | None = None
@@ -86,13 +97,20 @@ class Runtime:
             from bot.tagging import TaggingService  # scikit-learn: imported only when tagging
 
             tagger = self.tagger()
-            tagging = TaggingService(self.store, self.settings.models_dir, pool, tagger.version,
-                                     self.clock)
+            tagging = TaggingService(
+                self.store, self.settings.models_dir, pool, tagger.version, self.clock
+            )
         try:
             async with Fetcher(self.settings) as fetcher:
-                poller = Poller(self.store, fetcher, self.settings, clock=self.clock,
-                                parse_pool=pool, tag_new=tagging.tag_ids if tagging else None,
-                                owner=owner or f"{os.uname().nodename}-{os.getpid()}")
+                poller = Poller(
+                    self.store,
+                    fetcher,
+                    self.settings,
+                    clock=self.clock,
+                    parse_pool=pool,
+                    tag_new=tagging.tag_ids if tagging else None,
+                    owner=owner or f"{os.uname().nodename}-{os.getpid()}",
+                )
                 try:
                     yield poller
                 finally:

@@ -31,14 +31,18 @@ def tag_rows(models_dir: str, rows: Sequence[dict[str, Any]]) -> list[tuple[int,
     tagger = _tagger(models_dir)
     batch = [(r["title"], r["content"] or r["summary"] or "", r["region_hint"]) for r in rows]
     results = tagger.tag_batch(batch)
-    return [(r["id"], res.to_dict() | {"model_version": tagger.version}) for r, res in zip(rows, results, strict=True)]
+    return [
+        (r["id"], res.to_dict() | {"model_version": tagger.version})
+        for r, res in zip(rows, results, strict=True)
+    ]
 
 
 class TaggingService:
     """Tags new items after each poll, and every item on `veille retag`."""
 
-    def __init__(self, store: Store, models_dir: Path, pool: Executor, version: str,
-                 clock: Any) -> None:
+    def __init__(
+        self, store: Store, models_dir: Path, pool: Executor, version: str, clock: Any
+    ) -> None:
         self.store = store
         self.models_dir = str(models_dir)
         self.pool = pool
@@ -49,10 +53,12 @@ class TaggingService:
         """Tag the given items (or all untagged/all items); returns how many were tagged."""
         loop = asyncio.get_running_loop()
         rows = await loop.run_in_executor(
-            None, lambda: self.store.items_for_tagging(ids, untagged_only=untagged_only))
+            None, lambda: self.store.items_for_tagging(ids, untagged_only=untagged_only)
+        )
         batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
         results = await asyncio.gather(
-            *(loop.run_in_executor(self.pool, tag_rows, self.models_dir, b) for b in batches))
+            *(loop.run_in_executor(self.pool, tag_rows, self.models_dir, b) for b in batches)
+        )
         now: datetime = self.clock()
         done = 0
         for tagged in results:

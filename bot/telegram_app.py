@@ -7,6 +7,7 @@ the message they belong to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -42,20 +43,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 30.0  # at shutdown, how long messages in flight may take
 
-COMMANDS_FR = [("start", "Présentation"), ("help", "Aide et exemples"),
-               ("subscribe", "S'abonner (régions, types, mots-clés)"), ("unsubscribe", "Se désabonner"),
-               ("settings", "Mes réglages"), ("region", "Articles d'une région"),
-               ("type", "Articles d'un type d'initiative"), ("search", "Recherche plein texte"),
-               ("latest", "Derniers articles"), ("regions", "Articles par région (7 jours)"),
-               ("digest", "Aperçu de ma synthèse"), ("why", "Pourquoi ces étiquettes ?"),
-               ("lang", "Langue (fr/en)"), ("stop", "Effacer mes données")]
-COMMANDS_EN = [("start", "About"), ("help", "Help and examples"),
-               ("subscribe", "Subscribe (regions, types, keywords)"), ("unsubscribe", "Unsubscribe"),
-               ("settings", "My settings"), ("region", "Articles of a region"),
-               ("type", "Articles of an initiative type"), ("search", "Full-text search"),
-               ("latest", "Latest articles"), ("regions", "Articles per region (7 days)"),
-               ("digest", "Preview my digest"), ("why", "Why these tags?"),
-               ("lang", "Language (fr/en)"), ("stop", "Delete my data")]
+COMMANDS_FR = [
+    ("start", "Présentation"),
+    ("help", "Aide et exemples"),
+    ("subscribe", "S'abonner (régions, types, mots-clés)"),
+    ("unsubscribe", "Se désabonner"),
+    ("settings", "Mes réglages"),
+    ("region", "Articles d'une région"),
+    ("type", "Articles d'un type d'initiative"),
+    ("search", "Recherche plein texte"),
+    ("latest", "Derniers articles"),
+    ("regions", "Articles par région (7 jours)"),
+    ("digest", "Aperçu de ma synthèse"),
+    ("why", "Pourquoi ces étiquettes ?"),
+    ("lang", "Langue (fr/en)"),
+    ("stop", "Effacer mes données"),
+]
+COMMANDS_EN = [
+    ("start", "About"),
+    ("help", "Help and examples"),
+    ("subscribe", "Subscribe (regions, types, keywords)"),
+    ("unsubscribe", "Unsubscribe"),
+    ("settings", "My settings"),
+    ("region", "Articles of a region"),
+    ("type", "Articles of an initiative type"),
+    ("search", "Full-text search"),
+    ("latest", "Latest articles"),
+    ("regions", "Articles per region (7 days)"),
+    ("digest", "Preview my digest"),
+    ("why", "Why these tags?"),
+    ("lang", "Language (fr/en)"),
+    ("stop", "Delete my data"),
+]
 
 
 @dataclass
@@ -99,19 +118,36 @@ class Handlers:
         user = update.effective_user
         stored = self.chats.get(chat.id)
         if stored is None:
-            self.chats.ensure_chat(chat.id, type=chat.type, title=chat.title or chat.full_name,
-                                   language=lang_of(user.language_code if user else None),
-                                   now=self.rt.clock(), timezone=self.rt.settings.timezone)
+            self.chats.ensure_chat(
+                chat.id,
+                type=chat.type,
+                title=chat.title or chat.full_name,
+                language=lang_of(user.language_code if user else None),
+                now=self.rt.clock(),
+                timezone=self.rt.settings.timezone,
+            )
             stored = self.chats.get(chat.id)
         elif not stored.active:
-            self.chats.ensure_chat(chat.id, type=chat.type, title=chat.title, language=stored.language,
-                                   now=self.rt.clock())
+            self.chats.ensure_chat(
+                chat.id,
+                type=chat.type,
+                title=chat.title,
+                language=stored.language,
+                now=self.rt.clock(),
+            )
         lang = stored.language if stored else "fr"
         admins = self.rt.settings.admin_chat_ids
         is_admin = chat.id in admins or (user is not None and user.id in admins)
-        return Ctx(store=self.rt.store, chats=self.chats, gazetteer=self.rt.gazetteer,
-                   now=self.rt.clock(), chat_id=chat.id, lang=lang, is_admin=is_admin,
-                   chat_type=chat.type)
+        return Ctx(
+            store=self.rt.store,
+            chats=self.chats,
+            gazetteer=self.rt.gazetteer,
+            now=self.rt.clock(),
+            chat_id=chat.id,
+            lang=lang,
+            is_admin=is_admin,
+            chat_type=chat.type,
+        )
 
     async def _send(self, update: Update, reply: Reply) -> None:
         chat = update.effective_chat
@@ -119,30 +155,50 @@ class Handlers:
         messages = []
         for n, text in enumerate(reply.messages):
             last = n == len(reply.messages) - 1
-            messages.append({"chat_id": chat.id, "kind": "reply",
-                             "dedup_key": f"reply:{chat.id}:{update.update_id}:{n}",
-                             "payload": message_payload(text, reply.buttons if last else None)})
+            messages.append(
+                {
+                    "chat_id": chat.id,
+                    "kind": "reply",
+                    "dedup_key": f"reply:{chat.id}:{update.update_id}:{n}",
+                    "payload": message_payload(text, reply.buttons if last else None),
+                }
+            )
         if reply.photo:
-            messages.append({"chat_id": chat.id, "kind": "reply",
-                             "dedup_key": f"reply:{chat.id}:{update.update_id}:photo",
-                             "payload": photo_payload(reply.photo, "")})
+            messages.append(
+                {
+                    "chat_id": chat.id,
+                    "kind": "reply",
+                    "dedup_key": f"reply:{chat.id}:{update.update_id}:photo",
+                    "payload": photo_payload(reply.photo, ""),
+                }
+            )
         await asyncio.to_thread(self.chats.enqueue, messages, self.rt.clock())
         if self.sender is not None:
             self.sender.wake.set()
 
-    def command(self, func: Callable[[Ctx, str], Reply | Awaitable[Reply]], *,
-                admin_only: bool = False, settings_change: bool = False) -> Callable[..., Awaitable[None]]:
+    def command(
+        self,
+        func: Callable[[Ctx, str], Reply | Awaitable[Reply]],
+        *,
+        admin_only: bool = False,
+        settings_change: bool = False,
+    ) -> Callable[..., Awaitable[None]]:
         """A PTB callback running func(ctx, argument) and queueing its reply."""
 
         async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             """Thin adapter: build the context, call the command, queue the reply."""
             ctx = await asyncio.to_thread(self._ctx, update)
             message = update.effective_message
-            arg = (" ".join(context.args) if context.args is not None
-                   else (message.text or "") if message else "")
-            if admin_only and not ctx.is_admin:
-                reply = Reply((commands.t(ctx.lang, "admin_only"),))
-            elif settings_change and not await self._may_change(update, ctx):
+            arg = (
+                " ".join(context.args)
+                if context.args is not None
+                else (message.text or "")
+                if message
+                else ""
+            )
+            if (admin_only and not ctx.is_admin) or (
+                settings_change and not await self._may_change(update, ctx)
+            ):
                 reply = Reply((commands.t(ctx.lang, "admin_only"),))
             else:
                 result = func(ctx, arg)
@@ -198,9 +254,12 @@ class Handlers:
         if reply is None:
             return
         try:
-            await query.edit_message_text(reply.messages[0], parse_mode="HTML",
-                                          reply_markup=keyboard(_rows(reply)),
-                                          disable_web_page_preview=True)
+            await query.edit_message_text(
+                reply.messages[0],
+                parse_mode="HTML",
+                reply_markup=keyboard(_rows(reply)),
+                disable_web_page_preview=True,
+            )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
                 raise
@@ -210,8 +269,10 @@ class Handlers:
         log.error("handler error: %s: %s", type(context.error).__name__, context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
             try:
-                await self._send(update, Reply(("⚠️ Erreur interne, réessayez plus tard. / Internal error.",)))
-            except Exception:  # noqa: BLE001 - the error handler must not raise
+                await self._send(
+                    update, Reply(("⚠️ Erreur interne, réessayez plus tard. / Internal error.",))
+                )
+            except Exception:
                 log.exception("could not report the error")
 
 
@@ -230,7 +291,7 @@ def route_button(ctx: Ctx, data: str) -> Reply | None:
         key, _, page_s = rest.rpartition(":") if head != "la" else ("", "", rest)
         page = int(page_s) if page_s.isdigit() else 0
         if head == "rg":
-            from classifiers.taxonomy import REGIONS  # noqa: PLC0415
+            from classifiers.taxonomy import REGIONS
 
             return commands.region(ctx, REGIONS[int(key)] if key.isdigit() else key, page)
         if head == "ty":
@@ -280,12 +341,22 @@ def build_application(rt: Runtime) -> Application[Any, Any, Any, Any, Any, Any]:
     assert token
     api = rt.settings.telegram_api_url.rstrip("/")
     base_file = api[: -len("/bot")] + "/file/bot" if api.endswith("/bot") else api + "/file/bot"
-    return (ApplicationBuilder().token(token).base_url(api).base_file_url(base_file)
-            .rate_limiter(AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=0))
-            .connect_timeout(10).read_timeout(20).write_timeout(20).build())
+    return (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(api)
+        .base_file_url(base_file)
+        .rate_limiter(AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=0))
+        .connect_timeout(10)
+        .read_timeout(20)
+        .write_timeout(20)
+        .build()
+    )
 
 
-def register(app: Application[Any, Any, Any, Any, Any, Any], rt: Runtime, handlers: Handlers) -> None:
+def register(
+    app: Application[Any, Any, Any, Any, Any, Any], rt: Runtime, handlers: Handlers
+) -> None:
     """Every handler, in one place."""
     admin_funcs: dict[str, Callable[[Ctx, str], Any]] = {
         "feeds": lambda c, a: admin.feeds(c),
@@ -295,32 +366,53 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], rt: Runtime, handle
     }
     ROUTES.update(admin_funcs)
     for name, func in ROUTES.items():
-        app.add_handler(CommandHandler(name, handlers.command(
-            func, admin_only=name in ADMIN_ROUTES, settings_change=name in SETTINGS_ROUTES)))
-    app.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS & filters.TEXT, handlers.channel_post))
-    app.add_handler(MessageHandler(filters.Regex(r"^/why_\d+"), handlers.command(
-        lambda c, a: commands.why(c, a))))
+        app.add_handler(
+            CommandHandler(
+                name,
+                handlers.command(
+                    func, admin_only=name in ADMIN_ROUTES, settings_change=name in SETTINGS_ROUTES
+                ),
+            )
+        )
+    app.add_handler(
+        MessageHandler(filters.UpdateType.CHANNEL_POSTS & filters.TEXT, handlers.channel_post)
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.Regex(r"^/why_\d+"), handlers.command(lambda c, a: commands.why(c, a))
+        )
+    )
     app.add_handler(CallbackQueryHandler(handlers.button))
     app.add_error_handler(handlers.error)
 
 
-async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, role: str) -> BotRuntime | None:
+async def start_telegram(
+    rt: Runtime, jobs: dict[str, tuple[Any, float]], *, role: str
+) -> BotRuntime | None:
     """Start the Telegram side of a role: updates (bot), outbox and digests (sender), or both (all)."""
     if not rt.settings.token_value():
         log.warning("Telegram is off: TELEGRAM_BOT_TOKEN is not set (polling and tagging go on)")
         return None
     app = build_application(rt)
     chats = ChatStore(rt.store)
-    sender = Sender(app.bot, chats, clock=rt.clock, owner=f"sender-{os.getpid()}",
-                    lease=timedelta(seconds=rt.settings.lease_seconds))
+    sender = Sender(
+        app.bot,
+        chats,
+        clock=rt.clock,
+        owner=f"sender-{os.getpid()}",
+        lease=timedelta(seconds=rt.settings.lease_seconds),
+    )
     handlers = Handlers(rt, chats, sender if role == "all" else None)
     register(app, rt, handlers)
     await app.initialize()
     if role in {"all", "bot"}:
         try:
-            await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_FR],
-                                          scope=BotCommandScopeDefault())
-            await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS_EN], language_code="en")
+            await app.bot.set_my_commands(
+                [BotCommand(c, d) for c, d in COMMANDS_FR], scope=BotCommandScopeDefault()
+            )
+            await app.bot.set_my_commands(
+                [BotCommand(c, d) for c, d in COMMANDS_EN], language_code="en"
+            )
         except TelegramError as exc:  # a menu we could not publish must not stop the bot
             log.warning("setMyCommands failed: %s", exc)
         await app.start()
@@ -329,14 +421,20 @@ async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, rol
         if settings.webhook_url:
             # Behind a reverse proxy; PTB checks Telegram's X-Telegram-Bot-Api-Secret-Token header.
             await app.updater.start_webhook(
-                listen=settings.webhook_listen, port=settings.webhook_port,
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
                 url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
                 webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-                allowed_updates=Update.ALL_TYPES)
+                secret_token=settings.webhook_secret.get_secret_value()
+                if settings.webhook_secret
+                else None,
+                allowed_updates=Update.ALL_TYPES,
+            )
             log.info("telegram webhook started port=%d", settings.webhook_port)
         else:
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            await app.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
+            )
             log.info("telegram long polling started username=%s", app.bot.username)
 
     task = None
@@ -355,10 +453,8 @@ async def start_telegram(rt: Runtime, jobs: dict[str, tuple[Any, float]], *, rol
 async def _sender_loop(sender: Sender) -> None:
     """Drain the outbox whenever woken, and at least every second."""
     while not sender.stopping:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sender.wake.wait(), timeout=1.0)
-        except TimeoutError:
-            pass
         sender.wake.clear()
         try:
             await sender.drain()

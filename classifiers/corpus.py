@@ -45,18 +45,25 @@ class Example:
 def validate(raw: dict[str, Any], where: str) -> Example:
     """An Example from a JSON object, with its labels checked against the taxonomy."""
     types = tuple(raw.get("types") or ())
-    bad = [t for t in types if t not in TYPES] + [r for r in raw.get("regions") or () if r not in REGIONS]
+    bad = [t for t in types if t not in TYPES] + [
+        r for r in raw.get("regions") or () if r not in REGIONS
+    ]
     if bad:
         raise ValueError(f"{where}: unknown labels {bad}")
     primary = raw.get("primary_type") or (types[0] if types else None)
     if primary and primary not in types:
         types = (*types, primary)
     return Example(
-        id=str(raw.get("id") or raw.get("seed") or where), title=str(raw.get("title") or ""),
-        text=str(raw.get("text") or ""), regions=tuple(raw.get("regions") or ()),
+        id=str(raw.get("id") or raw.get("seed") or where),
+        title=str(raw.get("title") or ""),
+        text=str(raw.get("text") or ""),
+        regions=tuple(raw.get("regions") or ()),
         countries=tuple(c.upper() for c in raw.get("countries") or ()),
-        national=bool(raw.get("national")), types=types, primary_type=primary,
-        topic_ai=bool(raw.get("topic_ai", True)), source=str(raw.get("source", "corpus")),
+        national=bool(raw.get("national")),
+        types=types,
+        primary_type=primary,
+        topic_ai=bool(raw.get("topic_ai", True)),
+        source=str(raw.get("source", "corpus")),
     )
 
 

@@ -34,14 +34,25 @@ def _multilabel(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -
     }
 
 
-def score(gold: Sequence[Mapping[str, Any]], predicted: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def score(
+    gold: Sequence[Mapping[str, Any]], predicted: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Compare predicted tag dicts with gold label dicts (TAXONOMY fields)."""
-    regions = _multilabel([g.get("regions", []) for g in gold], [p.get("regions", []) for p in predicted])
-    countries = _multilabel([g.get("countries", []) for g in gold], [p.get("countries", []) for p in predicted])
+    regions = _multilabel(
+        [g.get("regions", []) for g in gold], [p.get("regions", []) for p in predicted]
+    )
+    countries = _multilabel(
+        [g.get("countries", []) for g in gold], [p.get("countries", []) for p in predicted]
+    )
     on = [i for i, g in enumerate(gold) if g.get("topic_ai", True)]
-    types = _multilabel([gold[i].get("types", []) for i in on], [predicted[i].get("types", []) for i in on])
-    type_f1 = [types["labels"].get(t, {}).get("f1", 0.0) for t in TYPES
-               if types["labels"].get(t, {}).get("support", 0) > 0]
+    types = _multilabel(
+        [gold[i].get("types", []) for i in on], [predicted[i].get("types", []) for i in on]
+    )
+    type_f1 = [
+        types["labels"].get(t, {}).get("f1", 0.0)
+        for t in TYPES
+        if types["labels"].get(t, {}).get("support", 0) > 0
+    ]
     confusion: dict[str, Counter[str]] = {t: Counter() for t in TYPES}
     correct = 0
     for i in on:
@@ -49,16 +60,23 @@ def score(gold: Sequence[Mapping[str, Any]], predicted: Sequence[Mapping[str, An
         if g in confusion and p:
             confusion[g][p] += 1
         correct += g == p
-    topic = _multilabel([["ai"] if g.get("topic_ai") else ["off"] for g in gold],
-                        [["ai"] if p.get("topic_ai") else ["off"] for p in predicted])
-    national = sum(bool(g.get("national")) == bool(p.get("national")) for g, p in zip(gold, predicted, strict=True))
+    topic = _multilabel(
+        [["ai"] if g.get("topic_ai") else ["off"] for g in gold],
+        [["ai"] if p.get("topic_ai") else ["off"] for p in predicted],
+    )
+    national = sum(
+        bool(g.get("national")) == bool(p.get("national"))
+        for g, p in zip(gold, predicted, strict=True)
+    )
     return {
         "n": len(gold),
         "region_micro_f1": regions["micro"]["f1"],
         "country_micro_f1": countries["micro"]["f1"],
         "type_macro_f1": round(sum(type_f1) / len(type_f1), 3) if type_f1 else 0.0,
         "primary_type_accuracy": round(correct / len(on), 3) if on else 0.0,
-        "topic_macro_f1": round(sum(v["f1"] for v in topic["labels"].values()) / max(1, len(topic["labels"])), 3),
+        "topic_macro_f1": round(
+            sum(v["f1"] for v in topic["labels"].values()) / max(1, len(topic["labels"])), 3
+        ),
         "national_accuracy": round(national / len(gold), 3) if gold else 0.0,
         "regions": regions,
         "countries": countries,

@@ -39,10 +39,9 @@ from classifiers.gazetteer_build import (
     normalize,
     write,
 )
+from classifiers.taxonomy import REGIONS
 
-from classifiers.taxonomy import REGIONS  # noqa: E402 - re-exported
-
-assert REGIONS == tuple(pd.REGION_CODES.values()), "places_data and taxonomy disagree"
+assert tuple(pd.REGION_CODES.values()) == REGIONS, "places_data and taxonomy disagree"
 
 MAX_TEXT_CHARS = 20_000
 MAX_NGRAM = 6

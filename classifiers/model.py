@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ def _fold_table() -> dict[int, str]:
     table: dict[int, str] = {}
     for code in range(0xC0, 0x250):
         char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
         if base != char and base.isascii():
             table[code] = base
     table.update({ord("œ"): "oe", ord("æ"): "ae", ord("’"): "'", ord("ß"): "ss"})
@@ -59,14 +62,16 @@ STEM_PREFIX = "~"
 def analyze(doc: str) -> list[str]:
     """Words, word pairs and 5-letter stems (a light French stemmer: 'financement' ~ 'financer')."""
     toks = _TOKEN.findall(doc)
-    out = toks + [a + " " + b for a, b in zip(toks, toks[1:], strict=False)]
+    out = toks + [a + " " + b for a, b in pairwise(toks)]
     out += [STEM_PREFIX + t[:5] for t in toks if len(t) > 5]
     return out
 
 
 def make_features() -> TfidfVectorizer:
     """Sublinear TF-IDF over analyze()."""
-    return TfidfVectorizer(analyzer=analyze, min_df=2, max_df=0.9, sublinear_tf=True, max_features=80_000)
+    return TfidfVectorizer(
+        analyzer=analyze, min_df=2, max_df=0.9, sublinear_tf=True, max_features=80_000
+    )
 
 
 def make_linear(c: float, *, multiclass: bool = False) -> LogisticRegression:
@@ -92,16 +97,27 @@ class TypePrediction:
 class TypeModel:
     """Types, primary type and topic of an article (scikit-learn conventions: fit returns self)."""
 
-    def __init__(self, c_types: float = 8.0, c_primary: float = 8.0, c_topic: float = 4.0,
-                 cv_folds: int = 5, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        c_types: float = 8.0,
+        c_primary: float = 8.0,
+        c_topic: float = 4.0,
+        cv_folds: int = 5,
+        random_state: int = 0,
+    ) -> None:
         self.c_types = c_types
         self.c_primary = c_primary
         self.c_topic = c_topic
         self.cv_folds = cv_folds
         self.random_state = random_state
 
-    def fit(self, texts: Sequence[str], types: Sequence[Sequence[str]], primary: Sequence[str],
-            topic: Sequence[bool]) -> TypeModel:
+    def fit(
+        self,
+        texts: Sequence[str],
+        types: Sequence[Sequence[str]],
+        primary: Sequence[str],
+        topic: Sequence[bool],
+    ) -> TypeModel:
         """Fit the features and the three heads; choose per-type thresholds by CV."""
         self.features_ = make_features().fit(texts)
         x_all = self.features_.transform(texts)
@@ -150,8 +166,9 @@ class TypeModel:
     def _cv_thresholds(self, x: Any, y: np.ndarray) -> np.ndarray:
         folds = min(self.cv_folds, max(2, int(y.sum(axis=0).min())))
         cv = KFold(n_splits=folds, shuffle=True, random_state=self.random_state)
-        probs = cross_val_predict(OneVsRestClassifier(make_linear(self.c_types)), x, y, cv=cv,
-                                  method="predict_proba")
+        probs = cross_val_predict(
+            OneVsRestClassifier(make_linear(self.c_types)), x, y, cv=cv, method="predict_proba"
+        )
         grid = np.arange(0.15, 0.71, 0.05)
         best = []
         for j in range(y.shape[1]):
@@ -176,8 +193,17 @@ class TypeModel:
                 chosen.append(primary)
             chosen.sort(key=lambda t: -scores[t])
             ev = self._evidence(x[i], chosen) if evidence else {}
-            out.append(TypePrediction(chosen, scores, primary, prim_scores,
-                                      bool(p_topic[i] >= 0.5), float(p_topic[i]), ev))
+            out.append(
+                TypePrediction(
+                    chosen,
+                    scores,
+                    primary,
+                    prim_scores,
+                    bool(p_topic[i] >= 0.5),
+                    float(p_topic[i]),
+                    ev,
+                )
+            )
         return out
 
     def _evidence(self, row: Any, chosen: Sequence[str], top: int = 5) -> dict[str, list[str]]:
@@ -192,7 +218,11 @@ class TypeModel:
             coef = self.types_.estimators_[TYPES.index(t)].coef_[0]
             contrib = vals * coef[idx]
             order = np.argsort(-contrib)[: top * 2]
-            picked = [names[idx[k]] for k in order if contrib[k] > 0 and not names[idx[k]].startswith(STEM_PREFIX)]
+            picked = [
+                names[idx[k]]
+                for k in order
+                if contrib[k] > 0 and not names[idx[k]].startswith(STEM_PREFIX)
+            ]
             out[t] = picked[:top]
         return out
 

@@ -46,21 +46,38 @@ class ModelInfo:
     corpus: str
 
 
-def save(model: TypeModel, folder: Path, *, metrics: dict[str, Any], examples: int,
-         corpus: str, now: datetime | None = None) -> ModelInfo:
+def save(
+    model: TypeModel,
+    folder: Path,
+    *,
+    metrics: dict[str, Any],
+    examples: int,
+    corpus: str,
+    now: datetime | None = None,
+) -> ModelInfo:
     """Write model and metadata into folder (atomically replacing an older model)."""
     folder.mkdir(parents=True, exist_ok=True)
     now = now or datetime.now(UTC)
     info = ModelInfo(
-        version=f"{now:%Y%m%d%H%M%S}-{corpus[:6]}", sklearn_version=sklearn.__version__,
-        taxonomy=taxonomy_hash(), trained_at=now.isoformat(), metrics=metrics,
-        examples=examples, corpus=corpus,
+        version=f"{now:%Y%m%d%H%M%S}-{corpus[:6]}",
+        sklearn_version=sklearn.__version__,
+        taxonomy=taxonomy_hash(),
+        trained_at=now.isoformat(),
+        metrics=metrics,
+        examples=examples,
+        corpus=corpus,
     )
     tmp = folder / (MODEL_FILE + ".tmp")
     sio.dump(model, tmp)
     tmp.replace(folder / MODEL_FILE)
-    meta = {**info.__dict__, "skops_version": skops.__version__, "python": platform.python_version()}
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    meta = {
+        **info.__dict__,
+        "skops_version": skops.__version__,
+        "python": platform.python_version(),
+    }
+    (folder / META_FILE).write_text(
+        json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     return info
 
 
@@ -77,10 +94,13 @@ def read_info(folder: Path) -> ModelInfo:
     if info.sklearn_version != sklearn.__version__:
         raise ModelMismatch(
             f"model in {folder} was trained with scikit-learn {info.sklearn_version}, "
-            f"this installation has {sklearn.__version__}: retrain with `veille train`")
+            f"this installation has {sklearn.__version__}: retrain with `veille train`"
+        )
     if info.taxonomy != taxonomy_hash():
-        raise ModelMismatch(f"model in {folder} was trained for another label scheme "
-                            f"(taxonomy {info.taxonomy}, expected {taxonomy_hash()}): retrain")
+        raise ModelMismatch(
+            f"model in {folder} was trained for another label scheme "
+            f"(taxonomy {info.taxonomy}, expected {taxonomy_hash()}): retrain"
+        )
     return info
 
 

@@ -6,7 +6,6 @@ Output uses exactly the names of TAXONOMY.md, each label with a score and its ev
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ from classifiers.model import TypeModel, prepare
 from classifiers.textclean import clean_text
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -65,7 +63,7 @@ class Tagger:
             return cls.load(models_dir)
         except (persistence.ModelMissing, persistence.ModelMismatch) as exc:
             log.warning("model unusable, training a new one: %s", exc)
-        from classifiers.train import train  # noqa: PLC0415 - training is rare
+        from classifiers.train import train
 
         train(models_dir, extra=extra, measure=False)
         return cls.load(models_dir)
@@ -74,10 +72,13 @@ class Tagger:
         """Tag one article."""
         return self.tag_batch([(title, text, region_hint)])[0]
 
-    def tag_batch(self, items: Sequence[tuple[str, str, str | None]], *,
-                  evidence: bool = True) -> list[TagResult]:
+    def tag_batch(
+        self, items: Sequence[tuple[str, str, str | None]], *, evidence: bool = True
+    ) -> list[TagResult]:
         """Tag many articles at once (vectorised)."""
-        cleaned = [(clean_text(title)[:1000], clean_text(text), hint) for title, text, hint in items]
+        cleaned = [
+            (clean_text(title)[:1000], clean_text(text), hint) for title, text, hint in items
+        ]
         preds = self.model.predict([prepare(t, x) for t, x, _ in cleaned], evidence=evidence)
         out = []
         for (title, text, hint), pred in zip(cleaned, preds, strict=True):
@@ -97,9 +98,16 @@ class Tagger:
                 "national": loc.evidence.get("national", []),
                 "types": pred.type_evidence,
             }
-            out.append(TagResult(
-                regions=regions, countries=list(loc.countries), national=loc.national,
-                types=pred.types, primary_type=pred.primary_type, topic_ai=pred.topic_ai,
-                scores=scores, evidence=ev,
-            ))
+            out.append(
+                TagResult(
+                    regions=regions,
+                    countries=list(loc.countries),
+                    national=loc.national,
+                    types=pred.types,
+                    primary_type=pred.primary_type,
+                    topic_ai=pred.topic_ai,
+                    scores=scores,
+                    evidence=ev,
+                )
+            )
         return out

@@ -29,27 +29,36 @@ def fit(examples: Sequence[Example]) -> TypeModel:
 
 def gold(example: Example) -> dict[str, Any]:
     """The labels of an example as a tag dict."""
-    return {"regions": list(example.regions), "countries": list(example.countries),
-            "national": example.national, "types": list(example.types),
-            "primary_type": example.primary_type, "topic_ai": example.topic_ai}
+    return {
+        "regions": list(example.regions),
+        "countries": list(example.countries),
+        "national": example.national,
+        "types": list(example.types),
+        "primary_type": example.primary_type,
+        "topic_ai": example.topic_ai,
+    }
 
 
 def heldout_metrics(examples: Sequence[Example]) -> dict[str, Any]:
     """Fit on the training split and score the whole tagger on the held-out split."""
-    from classifiers.gazetteer import Gazetteer  # noqa: PLC0415
-    from classifiers.tagger import Tagger  # noqa: PLC0415
+    from classifiers.gazetteer import Gazetteer
+    from classifiers.tagger import Tagger
 
     train_split = [e for e in examples if not e.heldout]
     test_split = [e for e in examples if e.heldout]
     model = fit(train_split)
     info = persistence.ModelInfo("heldout", "", "", "", {}, len(train_split), "")
     tagger = Tagger(Gazetteer.load(), model, info)
-    predicted = [r.to_dict() for r in tagger.tag_batch([(e.title, e.text, None) for e in test_split],
-                                                       evidence=False)]
+    predicted = [
+        r.to_dict()
+        for r in tagger.tag_batch([(e.title, e.text, None) for e in test_split], evidence=False)
+    ]
     return score([gold(e) for e in test_split], predicted)
 
 
-def train(models_dir: Path, *, extra: Sequence[Example] = (), measure: bool = True) -> persistence.ModelInfo:
+def train(
+    models_dir: Path, *, extra: Sequence[Example] = (), measure: bool = True
+) -> persistence.ModelInfo:
     """Fit on every example (seeds, corpus, corrections) and save; held-out metrics go in metadata."""
     started = time.perf_counter()
     examples = load_examples(extra)
@@ -58,8 +67,14 @@ def train(models_dir: Path, *, extra: Sequence[Example] = (), measure: bool = Tr
         full = heldout_metrics(examples)
         metrics = {k: v for k, v in full.items() if not isinstance(v, dict)}
     model = fit(examples)
-    info = persistence.save(model, models_dir, metrics=metrics, examples=len(examples),
-                            corpus=corpus_hash(examples))
-    log.info("trained model=%s examples=%d seconds=%.1f metrics=%s", info.version, len(examples),
-             time.perf_counter() - started, metrics)
+    info = persistence.save(
+        model, models_dir, metrics=metrics, examples=len(examples), corpus=corpus_hash(examples)
+    )
+    log.info(
+        "trained model=%s examples=%d seconds=%.1f metrics=%s",
+        info.version,
+        len(examples),
+        time.perf_counter() - started,
+        metrics,
+    )
     return info

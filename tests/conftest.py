@@ -104,8 +104,9 @@ def postgres_server() -> Iterator[PostgresServer]:
     else:
         problem = ""
     if problem:  # outside the except block, so the report shows only our message
-        pytest.fail(f"PostgreSQL is needed by this test and could not be started: {problem}",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is needed by this test and could not be started: {problem}", pytrace=False
+        )
     yield server
     server.stop()
 

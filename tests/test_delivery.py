@@ -219,11 +219,22 @@ async def test_a_shared_picture_is_uploaded_once_then_sent_by_file_id(rig: Rig) 
     rig.chats.put_media("chart-1", png, utcnow())
     for chat_id in (31, 32, 33):
         rig.chat(chat_id)
-        rig.chats.enqueue([{"chat_id": chat_id, "kind": "chart", "dedup_key": f"c:{chat_id}",
-                            "payload": media_payload("chart-1", "La semaine")}], utcnow())
+        rig.chats.enqueue(
+            [
+                {
+                    "chat_id": chat_id,
+                    "kind": "chart",
+                    "dedup_key": f"c:{chat_id}",
+                    "payload": media_payload("chart-1", "La semaine"),
+                }
+            ],
+            utcnow(),
+        )
     await drain_until_empty(rig.sender(), rig.chats)
     with rig.server.lock:
-        photos = [c for c in rig.server.calls if c["method"].lower() == "sendphoto" and c["status"] == 200]
+        photos = [
+            c for c in rig.server.calls if c["method"].lower() == "sendphoto" and c["status"] == 200
+        ]
     assert len(photos) == 3
     uploads = [c for c in photos if isinstance(c["params"].get("photo"), dict)]
     assert len(uploads) == 1, "uploaded once, then Telegram's file_id"

@@ -110,9 +110,12 @@ def _rss(n: int, now: datetime) -> bytes:
         f"<link>https://source{n}.example.org/articles/{j}</link><guid>s{n}-i{j}</guid>"
         f"<pubDate>{format_datetime(now - timedelta(hours=j))}</pubDate>"
         f"<description>La région finance un projet {n}-{j} de données et d'IA.</description></item>"
-        for j in range(ITEMS))
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Source {n}'
-            f"</title><link>https://source{n}.example.org/</link>{entries}</channel></rss>").encode()
+        for j in range(ITEMS)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Source {n}'
+        f"</title><link>https://source{n}.example.org/</link>{entries}</channel></rss>"
+    ).encode()
 
 
 class Fleet:
@@ -125,9 +128,23 @@ class Fleet:
     def start(self, name: str, role: str) -> subprocess.Popen[bytes]:
         with (self.tmp / f"{name}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run", "--role", role,
-                 "--feeds", str(self.feeds_file), "--log-level", "INFO"],
-                env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    "run",
+                    "--role",
+                    role,
+                    "--feeds",
+                    str(self.feeds_file),
+                    "--log-level",
+                    "INFO",
+                ],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.procs[name] = proc
         return proc
 
@@ -181,8 +198,9 @@ def _rows(store: Store, sql: str, **params: Any) -> list[Any]:
         return list(conn.execute(text(sql), params).all())
 
 
-def _freeze_and_kill_a_poller(store: Store, fleet: Fleet, names: list[str],
-                              timeout: float) -> tuple[str, set[str]]:
+def _freeze_and_kill_a_poller(
+    store: Store, fleet: Fleet, names: list[str], timeout: float
+) -> tuple[str, set[str]]:
     """SIGSTOP a poller holding leases, read them (frozen, it renews nothing; its leases have at
     least two thirds of a lease left), then SIGKILL it. Returns its name and its leased feeds."""
     deadline = time.monotonic() + timeout
@@ -196,8 +214,14 @@ def _freeze_and_kill_a_poller(store: Store, fleet: Fleet, names: list[str],
             if not _scalar(store, "SELECT count(*) FROM feeds WHERE lease_owner = :o", o=owner):
                 continue
             os.kill(proc.pid, signal.SIGSTOP)
-            held = {r[0] for r in _rows(store, "SELECT id FROM feeds WHERE lease_owner = :o "
-                                        "AND lease_until > now()", o=owner)}
+            held = {
+                r[0]
+                for r in _rows(
+                    store,
+                    "SELECT id FROM feeds WHERE lease_owner = :o AND lease_until > now()",
+                    o=owner,
+                )
+            }
             if held:
                 proc.kill()
                 proc.wait(10)
@@ -209,8 +233,11 @@ def _freeze_and_kill_a_poller(store: Store, fleet: Fleet, names: list[str],
 
 @pytest.mark.timeout(300)
 def test_pollers_and_senders_share_postgres_and_survive_kills(
-        postgres_server: PostgresServer, trained_models: Path, tmp_path: Path,
-        fleet: Callable[[dict[str, str], Path], Fleet]) -> None:
+    postgres_server: PostgresServer,
+    trained_models: Path,
+    tmp_path: Path,
+    fleet: Callable[[dict[str, str], Path], Fleet],
+) -> None:
     started = time.monotonic()
     db_url = postgres_server.new_database(f"scale_{os.getpid()}_{int(time.time())}")
     state = tmp_path / "state"
@@ -218,9 +245,13 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
     api = BotAPIServer(token=TOKEN, enforce_limits=True, limit_model="bucket")
     with SlowFeeds() as server, api:
         feeds_file = tmp_path / "feeds.yaml"
-        feeds_file.write_text("feeds:\n" + "".join(
-            f"  - id: source-{n}\n    name: Source {n}\n    url: http://127.0.0.1:{server.port}/feed/{n}.xml\n"
-            for n in range(FEEDS)))
+        feeds_file.write_text(
+            "feeds:\n"
+            + "".join(
+                f"  - id: source-{n}\n    name: Source {n}\n    url: http://127.0.0.1:{server.port}/feed/{n}.xml\n"
+                for n in range(FEEDS)
+            )
+        )
         # The database is made ready before the processes start, the outbox filled.
         store = Store.open(db_url)
         now = datetime.now(UTC)
@@ -228,13 +259,31 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
         chats = ChatStore(store)
         for c in range(CHATS):
             chats.ensure_chat(1000 + c, type="private", title=None, language="fr", now=now)
-        chats.enqueue([{"chat_id": 1000 + i % CHATS, "kind": "reply", "dedup_key": f"scale:{i}",
-                        "payload": message_payload(f"msg-{i:04d}")} for i in range(MESSAGES)], now)
+        chats.enqueue(
+            [
+                {
+                    "chat_id": 1000 + i % CHATS,
+                    "kind": "reply",
+                    "dedup_key": f"scale:{i}",
+                    "payload": message_payload(f"msg-{i:04d}"),
+                }
+                for i in range(MESSAGES)
+            ],
+            now,
+        )
 
-        env = {**os.environ, "VEILLE_DATABASE_URL": db_url, "VEILLE_STATE_DIR": str(state),
-               "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api.base_url,
-               "VEILLE_LEASE_SECONDS": str(LEASE_SECONDS), "VEILLE_POLL_TICK_SECONDS": "1",
-               "VEILLE_PARSE_WORKERS": "1", "VEILLE_POLL_BATCH": "12", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "VEILLE_DATABASE_URL": db_url,
+            "VEILLE_STATE_DIR": str(state),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.base_url,
+            "VEILLE_LEASE_SECONDS": str(LEASE_SECONDS),
+            "VEILLE_POLL_TICK_SECONDS": "1",
+            "VEILLE_PARSE_WORKERS": "1",
+            "VEILLE_POLL_BATCH": "12",
+            "PYTHONUNBUFFERED": "1",
+        }
         env.pop("VEILLE_METRICS_PORT", None)
         procs = fleet(env, feeds_file)
         senders = ["sender-0", "sender-1"]
@@ -253,23 +302,29 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
         killed_poller, held = _freeze_and_kill_a_poller(store, procs, pollers, 60)
 
         def done() -> bool:
-            feeds_left = _scalar(store, "SELECT count(*) FROM feeds WHERE last_success_at IS NULL "
-                                 "OR status <> 'ok'")
+            feeds_left = _scalar(
+                store, "SELECT count(*) FROM feeds WHERE last_success_at IS NULL OR status <> 'ok'"
+            )
             outbox_left = _scalar(store, "SELECT count(*) FROM outbox WHERE status <> 'sent'")
             return bool(feeds_left == 0 and outbox_left == 0) and untagged() <= held
 
         def untagged() -> set[str]:
             # Tagging follows each batch's save: only the killed poller's last batch stays untagged.
-            return {r[0] for r in _rows(store, "SELECT DISTINCT feed_id FROM items "
-                                        "WHERE tagged_at IS NULL")}
+            return {
+                r[0]
+                for r in _rows(store, "SELECT DISTINCT feed_id FROM items WHERE tagged_at IS NULL")
+            }
 
-        _wait("every feed polled, every message sent, the survivors' items tagged", done, procs,
-              120)
+        _wait(
+            "every feed polled, every message sent, the survivors' items tagged", done, procs, 120
+        )
 
         # Items: all of them, none twice.
         assert _scalar(store, "SELECT count(*) FROM items") == FEEDS * ITEMS
-        assert not _rows(store, "SELECT feed_id, dedup_key FROM items GROUP BY feed_id, dedup_key "
-                         "HAVING count(*) > 1")
+        assert not _rows(
+            store,
+            "SELECT feed_id, dedup_key FROM items GROUP BY feed_id, dedup_key HAVING count(*) > 1",
+        )
         left_untagged = untagged()
         # Fetches: each feed once, but the killed poller's leased feeds may be fetched once more.
         hits, overlaps = server.snapshot()
@@ -307,8 +362,10 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
         if name.startswith("poller") and name != killed_poller:
             polled[name] = sum(int(n) for n in re.findall(r"poll done feeds=(\d+)", log))
     assert all(polled.values()), f"every surviving poller takes a share: {polled}"
-    report = (f"scale: {time.monotonic() - started:.0f} s, killed {killed_poller} holding "
-              f"{len(held)} feeds ({sum(extra.values())} fetched again), polled by the survivors "
-              f"{polled}, {len(left_untagged)} feeds left untagged, "
-              f"{resent} message(s) re-sent after killing {killed_sender}, 429s {api.received_429}")
+    report = (
+        f"scale: {time.monotonic() - started:.0f} s, killed {killed_poller} holding "
+        f"{len(held)} feeds ({sum(extra.values())} fetched again), polled by the survivors "
+        f"{polled}, {len(left_untagged)} feeds left untagged, "
+        f"{resent} message(s) re-sent after killing {killed_sender}, 429s {api.received_429}"
+    )
     print(report)

@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -49,34 +48,62 @@ def free_port() -> int:
 
 
 @pytest.mark.timeout(240)
-def test_veille_run_serves_users_polls_and_never_logs_the_token(trained_models: Path, tmp_path: Path) -> None:
-    from email.utils import format_datetime
+def test_veille_run_serves_users_polls_and_never_logs_the_token(
+    trained_models: Path, tmp_path: Path
+) -> None:
     from datetime import UTC, datetime
+    from email.utils import format_datetime
 
     state = tmp_path / "state"
     shutil.copytree(trained_models, state / "models")
     metrics_port = free_port()
     with BotAPIServer(token=TOKEN, limit_model="bucket") as api, FeedServer() as feeds:
-        url = feeds.add("/actu.xml", Route(body=RSS.format(date=format_datetime(datetime.now(UTC))).encode()))
+        url = feeds.add(
+            "/actu.xml", Route(body=RSS.format(date=format_datetime(datetime.now(UTC))).encode())
+        )
         feeds_file = tmp_path / "feeds.yaml"
         feeds_file.write_text(f"feeds:\n  - id: actu\n    name: Actu\n    url: {url}\n")
-        env = {**os.environ, "VEILLE_STATE_DIR": str(state), "TELEGRAM_BOT_TOKEN": TOKEN,
-               "TELEGRAM_API_URL": api.base_url, "VEILLE_ADMIN_CHAT_IDS": "500",
-               "VEILLE_METRICS_PORT": str(metrics_port), "VEILLE_POLL_TICK_SECONDS": "2",
-               "VEILLE_PARSE_WORKERS": "1", "VEILLE_LOG_LEVEL": "DEBUG"}
+        env = {
+            **os.environ,
+            "VEILLE_STATE_DIR": str(state),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.base_url,
+            "VEILLE_ADMIN_CHAT_IDS": "500",
+            "VEILLE_METRICS_PORT": str(metrics_port),
+            "VEILLE_POLL_TICK_SECONDS": "2",
+            "VEILLE_PARSE_WORKERS": "1",
+            "VEILLE_LOG_LEVEL": "DEBUG",
+        }
         log_path = tmp_path / "run.log"
         with log_path.open("w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--feeds", str(feeds_file),
-                                     "--log-level", "DEBUG"], env=env, cwd=ROOT, stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    "run",
+                    "--feeds",
+                    str(feeds_file),
+                    "--log-level",
+                    "DEBUG",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             api.wait_until(lambda: tagged(state / "veille.db") >= 1, timeout=150)
             api.user_message(100, "/start")
             api.wait_for(lambda sent: any(m["chat_id"] == 100 for m in sent), timeout=60)
             api.user_message(100, "/subscribe alertes Hauts-de-France")
             api.user_message(101, "/region hauts de france", language_code="en")
-            sent = api.wait_for(lambda s: any(m["chat_id"] == 101 and "Euratechnologies" in (m["text"] or "")
-                                              for m in s), timeout=90)
+            sent = api.wait_for(
+                lambda s: any(
+                    m["chat_id"] == 101 and "Euratechnologies" in (m["text"] or "") for m in s
+                ),
+                timeout=90,
+            )
             reply = next(m for m in sent if m["chat_id"] == 101)
             assert "Hauts-de-France" in reply["text"] and "utm_source" not in reply["text"]
             api.user_message(102, "/region Atlantide")
@@ -85,10 +112,14 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(trained_models: 
             api.user_message(103, "/stats")
             sent = api.wait_for(lambda s: any(m["chat_id"] == 103 for m in s), timeout=30)
             assert "administrateurs" in next(m for m in sent if m["chat_id"] == 103)["text"]
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{metrics_port}/metrics", timeout=10
+            ) as resp:
                 metrics = resp.read().decode()
             assert "veille_items_stored" in metrics and 'veille_feeds{status="ok"}' in metrics
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=10) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{metrics_port}/healthz", timeout=10
+            ) as resp:
                 assert resp.status == 200
             assert ("default", "") in api.commands or api.commands, "setMyCommands published"
         finally:

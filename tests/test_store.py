@@ -397,3 +397,28 @@ def test_reopening_keeps_the_data(tmp_path: Any) -> None:
         assert again.recent_items(topic_only=False, search="redemarrage")
     finally:
         again.close()
+
+
+def test_untagged_leftovers_are_found_until_tagged(store: Store) -> None:
+    store.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
+    ids = store.insert_items(
+        "alpha", [item("a", "Un campus IA à Rennes"), item("b", "Data à Lyon")], NOW
+    )
+    assert store.untagged_ids(NOW) == [], "items stored at NOW are not older than NOW"
+    assert store.untagged_ids(NOW + timedelta(seconds=1)) == ids
+    store.save_tags(
+        [
+            (
+                ids[0],
+                {
+                    "regions": ["Bretagne"],
+                    "types": ["training"],
+                    "primary_type": "training",
+                    "topic_ai": True,
+                },
+            )
+        ],
+        NOW,
+        "m",
+    )
+    assert store.untagged_ids(NOW + timedelta(seconds=1)) == ids[1:]

@@ -71,10 +71,13 @@ def open_store(url: str) -> Iterator[Callable[[], Store]]:
 def db(open_store: Callable[[], Store]) -> Store:
     """A migrated store with feeds 'alpha' and 'beta' (Bretagne)."""
     store = open_store()
-    store.sync_feeds([
-        feed_config("alpha", "https://alpha.example/rss", name="Alpha"),
-        feed_config("beta", "https://beta.example/rss", name="Beta", region="Bretagne"),
-    ], NOW)
+    store.sync_feeds(
+        [
+            feed_config("alpha", "https://alpha.example/rss", name="Alpha"),
+            feed_config("beta", "https://beta.example/rss", name="Beta", region="Bretagne"),
+        ],
+        NOW,
+    )
     return store
 
 
@@ -109,8 +112,12 @@ def is_utc(value: datetime | None) -> bool:
 
 def message(chat_id: int, key: str, text: str = "Bonjour") -> dict[str, Any]:
     """An outbox message for enqueue()."""
-    return {"chat_id": chat_id, "kind": "alert", "dedup_key": key,
-            "payload": {"method": "sendMessage", "text": text}}
+    return {
+        "chat_id": chat_id,
+        "kind": "alert",
+        "dedup_key": key,
+        "payload": {"method": "sendMessage", "text": text},
+    }
 
 
 def lease_concurrently(take: Callable[[str], list[Any]]) -> dict[str, list[Any]]:
@@ -139,23 +146,40 @@ def lease_concurrently(take: Callable[[str], list[Any]]) -> dict[str, list[Any]]
 @pytest.fixture
 def tagged(db: Store) -> dict[str, int]:
     """Five tagged items (one off-topic, one old) and one untagged, in feed alpha."""
-    ids = db.insert_items("alpha", [
-        item("bzh", "Un fonds IA pour les startups bretonnes", published=NOW - timedelta(days=1)),
-        item("lil", "Un laboratoire lillois recrute en IA", published=NOW - timedelta(days=2)),
-        item("both", "Bretagne et Occitanie signent un accord", published=NOW - timedelta(days=3)),
-        item("foot", "Le match de football de dimanche soir", published=NOW - timedelta(days=1)),
-        item("old", "Une vieille annonce de financement breton",
-             published=NOW - timedelta(days=40)),
-        item("new", "Article pas encore passé au tagger", published=NOW - timedelta(hours=1)),
-    ], NOW)
+    ids = db.insert_items(
+        "alpha",
+        [
+            item(
+                "bzh", "Un fonds IA pour les startups bretonnes", published=NOW - timedelta(days=1)
+            ),
+            item("lil", "Un laboratoire lillois recrute en IA", published=NOW - timedelta(days=2)),
+            item(
+                "both", "Bretagne et Occitanie signent un accord", published=NOW - timedelta(days=3)
+            ),
+            item(
+                "foot", "Le match de football de dimanche soir", published=NOW - timedelta(days=1)
+            ),
+            item(
+                "old",
+                "Une vieille annonce de financement breton",
+                published=NOW - timedelta(days=40),
+            ),
+            item("new", "Article pas encore passé au tagger", published=NOW - timedelta(hours=1)),
+        ],
+        NOW,
+    )
     by_key = dict(zip(["bzh", "lil", "both", "foot", "old", "new"], ids, strict=True))
-    db.save_tags([
-        (by_key["bzh"], tags(["Bretagne"], ["funding"])),
-        (by_key["lil"], tags(["Hauts-de-France"], ["research", "training"])),
-        (by_key["both"], tags(["Bretagne", "Occitanie"], ["partnership"])),
-        (by_key["foot"], tags(["Bretagne"], ["event"], topic=False)),
-        (by_key["old"], tags(["Bretagne"], ["funding"])),
-    ], NOW, "test-model")
+    db.save_tags(
+        [
+            (by_key["bzh"], tags(["Bretagne"], ["funding"])),
+            (by_key["lil"], tags(["Hauts-de-France"], ["research", "training"])),
+            (by_key["both"], tags(["Bretagne", "Occitanie"], ["partnership"])),
+            (by_key["foot"], tags(["Bretagne"], ["event"], topic=False)),
+            (by_key["old"], tags(["Bretagne"], ["funding"])),
+        ],
+        NOW,
+        "test-model",
+    )
     return by_key
 
 
@@ -190,24 +214,35 @@ SEARCH_TITLES = {
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def searchable(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Store]:
+def searchable(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
     """One database per backend with SEARCH_TITLES, shared by the read-only search cases."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'veille.db'}"
     else:
         url = request.getfixturevalue("postgres_server").new_database(
-            f"contract_{next(_databases)}")
+            f"contract_{next(_databases)}"
+        )
     store = Store.open(url)
     store.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
-    store.insert_items("alpha", [
-        item("n", SEARCH_TITLES["numérique"],
-             summary="Une stratégie régionale pour l'économie numérique."),
-        item("e", SEARCH_TITLES["écoles"], content="Un partenariat avec l'université de Lille."),
-        item("f", SEARCH_TITLES["financements"], summary="Appel à projets régional."),
-        item("c", SEARCH_TITLES["covid"]),
-        item("o", "Sans rapport aucun avec le sujet"),
-    ], NOW)
+    store.insert_items(
+        "alpha",
+        [
+            item(
+                "n",
+                SEARCH_TITLES["numérique"],
+                summary="Une stratégie régionale pour l'économie numérique.",
+            ),
+            item(
+                "e", SEARCH_TITLES["écoles"], content="Un partenariat avec l'université de Lille."
+            ),
+            item("f", SEARCH_TITLES["financements"], summary="Appel à projets régional."),
+            item("c", SEARCH_TITLES["covid"]),
+            item("o", "Sans rapport aucun avec le sujet"),
+        ],
+        NOW,
+    )
     yield store
     store.close()
 
@@ -249,12 +284,22 @@ class TestStoreContract:
     def test_sync_feeds_adds_updates_and_disables(self, db: Store) -> None:
         assert {f.id for f in db.due_feeds(NOW)} == {"alpha", "beta"}
         later = NOW + timedelta(minutes=5)
-        db.sync_feeds([feed_config("alpha", "https://alpha.example/new", name="Alpha 2",
-                                   max_interval_minutes=60)], later)
+        db.sync_feeds(
+            [
+                feed_config(
+                    "alpha", "https://alpha.example/new", name="Alpha 2", max_interval_minutes=60
+                )
+            ],
+            later,
+        )
         states = {f.id: f for f in db.feed_states()}
         alpha, beta = states["alpha"], states["beta"]
         assert (alpha.name, alpha.url, alpha.max_interval, alpha.next_check_at) == (
-            "Alpha 2", "https://alpha.example/new", 60, later)
+            "Alpha 2",
+            "https://alpha.example/new",
+            60,
+            later,
+        )
         assert (beta.enabled, beta.status) == (False, "disabled")
         assert [f.id for f in db.feed_states(include_disabled=False)] == ["alpha"]
         db.add_feed("chat-feed", "From a chat", "https://chat.example/rss", NOW)
@@ -272,16 +317,20 @@ class TestStoreContract:
         assert [f.id for f in db.due_feeds(NOW + timedelta(minutes=5), owner="b")] == ["alpha"]
         # beta's holder died: its lease runs out and another poller takes over
         assert [f.id for f in db.due_feeds(NOW + lease + timedelta(seconds=1), owner="c")] == [
-            "beta"]
+            "beta"
+        ]
 
     def test_concurrent_pollers_never_lease_the_same_feed(
-            self, open_store: Callable[[], Store]) -> None:
+        self, open_store: Callable[[], Store]
+    ) -> None:
         first, second = open_store(), open_store()
-        first.sync_feeds([feed_config(f"f{n:03}", f"https://f{n}.example/rss")
-                          for n in range(150)], NOW)
+        first.sync_feeds(
+            [feed_config(f"f{n:03}", f"https://f{n}.example/rss") for n in range(150)], NOW
+        )
         stores = {"a": first, "b": second}
         got = lease_concurrently(
-            lambda owner: [f.id for f in stores[owner].due_feeds(NOW, limit=7, owner=owner)])
+            lambda owner: [f.id for f in stores[owner].due_feeds(NOW, limit=7, owner=owner)]
+        )
         assert not set(got["a"]) & set(got["b"])
         assert sorted(got["a"] + got["b"]) == [f"f{n:03}" for n in range(150)]
 
@@ -289,23 +338,49 @@ class TestStoreContract:
         # an aware non-UTC time must mean the same instant (SQLite alone would keep 12:00)
         paris = datetime(2025, 3, 14, 11, 0, tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))
         db.due_feeds(NOW, owner="poller")
-        db.save_feed_states([
-            {"id": "alpha", "status": "ok", "etag": '"e1"', "last_modified": "Fri, 14 Mar 2025",
-             "body_hash": "h1", "last_status": 200, "consecutive_errors": 0,
-             "last_checked_at": NOW, "last_success_at": NOW, "next_check_at": paris},
-            {"id": "beta", "status": "failing", "last_error": "HTTP 503", "last_status": 503,
-             "consecutive_errors": 3, "failing_since": NOW - timedelta(hours=2),
-             "last_checked_at": NOW, "next_check_at": NOW + timedelta(hours=1)},
-        ])
+        db.save_feed_states(
+            [
+                {
+                    "id": "alpha",
+                    "status": "ok",
+                    "etag": '"e1"',
+                    "last_modified": "Fri, 14 Mar 2025",
+                    "body_hash": "h1",
+                    "last_status": 200,
+                    "consecutive_errors": 0,
+                    "last_checked_at": NOW,
+                    "last_success_at": NOW,
+                    "next_check_at": paris,
+                },
+                {
+                    "id": "beta",
+                    "status": "failing",
+                    "last_error": "HTTP 503",
+                    "last_status": 503,
+                    "consecutive_errors": 3,
+                    "failing_since": NOW - timedelta(hours=2),
+                    "last_checked_at": NOW,
+                    "next_check_at": NOW + timedelta(hours=1),
+                },
+            ]
+        )
         alpha, beta = db.feed_state("alpha"), db.feed_state("beta")
         assert alpha is not None and beta is not None
         assert (alpha.status, alpha.etag, alpha.last_modified, alpha.body_hash) == (
-            "ok", '"e1"', "Fri, 14 Mar 2025", "h1")
+            "ok",
+            '"e1"',
+            "Fri, 14 Mar 2025",
+            "h1",
+        )
         assert alpha.next_check_at == datetime(2025, 3, 14, 11, 0, tzinfo=UTC)
         assert (beta.status, beta.consecutive_errors, beta.last_error) == ("failing", 3, "HTTP 503")
         assert beta.failing_since == NOW - timedelta(hours=2)
-        for value in (alpha.next_check_at, alpha.last_checked_at, alpha.last_success_at,
-                      beta.failing_since):
+        for value in (
+            alpha.next_check_at,
+            alpha.last_checked_at,
+            alpha.last_success_at,
+            beta.failing_since,
+        ):
             assert is_utc(value), value
         assert db.due_feeds(NOW + timedelta(minutes=1), owner="other") == []  # not due yet
         db.force_due(NOW)
@@ -318,10 +393,12 @@ class TestStoreContract:
         assert len(db.insert_items("alpha", batch, NOW)) == 2
         assert db.insert_items("alpha", batch, NOW) == []
         assert len(db.insert_items("alpha", [*batch, item("a3", "Un troisième article")], NOW)) == 1
-        results = db.insert_items_batch([
-            ("alpha", [item("a4", "Quatrième article"), *batch], NOW),
-            ("beta", [item("b1", "Un article breton")], NOW),
-        ])
+        results = db.insert_items_batch(
+            [
+                ("alpha", [item("a4", "Quatrième article"), *batch], NOW),
+                ("beta", [item("b1", "Un article breton")], NOW),
+            ]
+        )
         assert [len(r) for r in results] == [1, 1]  # type: ignore[arg-type]
         assert db.count_items() == 5
         assert db.feed_state("alpha").items_total == 4  # type: ignore[union-attr]
@@ -330,16 +407,35 @@ class TestStoreContract:
         assert is_utc(stored.published_at) and stored.published_at == NOW
 
     def test_the_same_story_in_another_feed_is_a_duplicate(self, db: Store) -> None:
-        story = item("s", "La même histoire racontée par deux sources",
-                     link="https://x.org/s?utm_source=a")
+        story = item(
+            "s", "La même histoire racontée par deux sources", link="https://x.org/s?utm_source=a"
+        )
         [original] = db.insert_items("alpha", [story], NOW)
         [copy] = db.insert_items("beta", [replace(story, link="https://x.org/s")], NOW)
-        [by_title] = db.insert_items("beta", [item(
-            "t", "La même histoire racontée par deux sources", link="https://y.org/other",
-            published=NOW + timedelta(days=1))], NOW)
-        [far] = db.insert_items("beta", [item(
-            "f", "La même histoire racontée par deux sources", link="https://z.org/late",
-            published=NOW + timedelta(days=30))], NOW)
+        [by_title] = db.insert_items(
+            "beta",
+            [
+                item(
+                    "t",
+                    "La même histoire racontée par deux sources",
+                    link="https://y.org/other",
+                    published=NOW + timedelta(days=1),
+                )
+            ],
+            NOW,
+        )
+        [far] = db.insert_items(
+            "beta",
+            [
+                item(
+                    "f",
+                    "La même histoire racontée par deux sources",
+                    link="https://z.org/late",
+                    published=NOW + timedelta(days=30),
+                )
+            ],
+            NOW,
+        )
         stored = {i.id: i for i in db.recent_items(topic_only=False, include_duplicates=True)}
         assert stored[original].duplicate_of is None
         assert (stored[copy].duplicate_of, stored[by_title].duplicate_of) == (original, original)
@@ -348,10 +444,14 @@ class TestStoreContract:
         assert db.duplicates_of([]) == {}
         assert {i.id for i in db.recent_items(topic_only=False)} == {original, far}
 
-    @pytest.mark.parametrize(("query", "on_sqlite", "on_postgres"), SEARCH_CASES,
-                             ids=[f"q{n}" for n in range(len(SEARCH_CASES))])
-    def test_full_text_search(self, searchable: Store, query: str, on_sqlite: set[str],
-                              on_postgres: set[str]) -> None:
+    @pytest.mark.parametrize(
+        ("query", "on_sqlite", "on_postgres"),
+        SEARCH_CASES,
+        ids=[f"q{n}" for n in range(len(SEARCH_CASES))],
+    )
+    def test_full_text_search(
+        self, searchable: Store, query: str, on_sqlite: set[str], on_postgres: set[str]
+    ) -> None:
         expected = on_sqlite if searchable.dialect == "sqlite" else on_postgres
         found = {i.title for i in searchable.recent_items(topic_only=False, search=query)}
         assert found == {SEARCH_TITLES[k] for k in expected}
@@ -360,7 +460,8 @@ class TestStoreContract:
     def test_search_combines_with_filters(self, db: Store, tagged: dict[str, int]) -> None:
         since = NOW - timedelta(days=7)
         assert [i.id for i in db.recent_items(search="startups", regions=["Bretagne"])] == [
-            tagged["bzh"]]
+            tagged["bzh"]
+        ]
         assert db.recent_items(search="startups", regions=["Occitanie"]) == []
         assert db.recent_items(search="financement", since=since) == []  # the old one only
         assert [i.id for i in db.recent_items(search="financement")] == [tagged["old"]]
@@ -373,7 +474,10 @@ class TestStoreContract:
 
         assert found(regions=["Bretagne"]) == [tagged["bzh"], tagged["both"]]
         assert found(regions=["Bretagne", "Hauts-de-France"]) == [
-            tagged["bzh"], tagged["lil"], tagged["both"]]
+            tagged["bzh"],
+            tagged["lil"],
+            tagged["both"],
+        ]
         assert found(types=["research"]) == [tagged["lil"]]
         assert found(regions=["Bretagne"], types=["funding"]) == [tagged["bzh"]]
         assert found(regions=["Corse"]) == []
@@ -388,7 +492,11 @@ class TestStoreContract:
         assert lil.regions == ("Hauts-de-France",) and lil.countries == ("France",)
         assert set(lil.types) == {"research", "training"}
         assert (lil.primary_type, lil.topic_ai, lil.national, lil.feed_name) == (
-            "research", True, False, "Alpha")
+            "research",
+            True,
+            False,
+            "Alpha",
+        )
         result = db.item_result(tagged["lil"])
         assert result is not None and result["regions"] == ["Hauts-de-France"]
         assert result["scores"] == {"topic_ai": 0.9}
@@ -398,10 +506,17 @@ class TestStoreContract:
 
     def test_label_counts(self, db: Store, tagged: dict[str, int]) -> None:
         since = NOW - timedelta(days=7)
-        assert db.label_counts("region", since) == {"Bretagne": 2, "Hauts-de-France": 1,
-                                                    "Occitanie": 1}
-        assert db.label_counts("type", since) == {"funding": 1, "research": 1, "training": 1,
-                                                  "partnership": 1}
+        assert db.label_counts("region", since) == {
+            "Bretagne": 2,
+            "Hauts-de-France": 1,
+            "Occitanie": 1,
+        }
+        assert db.label_counts("type", since) == {
+            "funding": 1,
+            "research": 1,
+            "training": 1,
+            "partnership": 1,
+        }
         assert db.label_counts("country", since) == {"France": 3}
         assert db.label_counts("region", NOW - timedelta(days=60))["Bretagne"] == 3
 
@@ -429,9 +544,15 @@ class TestStoreContract:
         assert set(examples) == {f"correction-{tagged['bzh']}", f"correction-{tagged['foot']}"}
         bzh = examples[f"correction-{tagged['bzh']}"]
         assert (bzh.regions, bzh.primary_type, bzh.types) == (
-            ("Occitanie",), "strategy", ("funding", "strategy"))
+            ("Occitanie",),
+            "strategy",
+            ("funding", "strategy"),
+        )
         assert (bzh.title, bzh.source, bzh.topic_ai) == (
-            "Un fonds IA pour les startups bretonnes", "correction", True)
+            "Un fonds IA pour les startups bretonnes",
+            "correction",
+            True,
+        )
         assert examples[f"correction-{tagged['foot']}"].topic_ai is True
 
     # ---- chats -----------------------------------------------------------------------------
@@ -442,20 +563,47 @@ class TestStoreContract:
         chat = chats.get(7)
         assert chat is not None and chats.get(8) is None
         assert (chat.type, chat.language, chat.timezone, chat.active, chat.subscribed) == (
-            "private", "fr", "Europe/Paris", True, False)
-        for kind, value in [("region", "Bretagne"), ("region", "Occitanie"), ("type", "funding"),
-                            ("keyword", "robot"), ("keyword", "IA"), ("exclude", "sport")]:
+            "private",
+            "fr",
+            "Europe/Paris",
+            True,
+            False,
+        )
+        for kind, value in [
+            ("region", "Bretagne"),
+            ("region", "Occitanie"),
+            ("type", "funding"),
+            ("keyword", "robot"),
+            ("keyword", "IA"),
+            ("exclude", "sport"),
+        ]:
             chats.set_subscription(7, kind, value, True)
         chats.set_subscription(7, "region", "Bretagne", True)  # twice: still one
         chats.set_subscription(7, "region", "Occitanie", False)
-        chats.update(7, alerts=True, digest="weekly", digest_weekday=4, digest_hour=18,
-                     next_digest_at=NOW, language="en")
+        chats.update(
+            7,
+            alerts=True,
+            digest="weekly",
+            digest_weekday=4,
+            digest_hour=18,
+            next_digest_at=NOW,
+            language="en",
+        )
         chat = chats.get(7)
         assert chat is not None
         assert (chat.regions, chat.types, chat.keywords, chat.excludes) == (
-            frozenset({"Bretagne"}), frozenset({"funding"}), ("IA", "robot"), ("sport",))
+            frozenset({"Bretagne"}),
+            frozenset({"funding"}),
+            ("IA", "robot"),
+            ("sport",),
+        )
         assert (chat.alerts, chat.digest, chat.digest_weekday, chat.digest_hour, chat.language) == (
-            True, "weekly", 4, 18, "en")
+            True,
+            "weekly",
+            4,
+            18,
+            "en",
+        )
         assert chat.next_digest_at == NOW and is_utc(chat.next_digest_at)
         chats.clear_subscriptions(7)
         chat = chats.get(7)
@@ -477,13 +625,14 @@ class TestStoreContract:
         chats.deactivate(3, "blocked")
         assert [c.id for c in chats.alert_chats()] == [1]
 
-    def test_enqueue_skips_known_keys_and_updates_the_chat_with_it(
-            self, chats: ChatStore) -> None:
+    def test_enqueue_skips_known_keys_and_updates_the_chat_with_it(self, chats: ChatStore) -> None:
         chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
         following = NOW + timedelta(days=1)
         update = (5, {"last_digest_at": NOW, "next_digest_at": following})
-        assert chats.enqueue([message(5, "d:1"), message(5, "d:2", "Deux")], NOW,
-                             chat_update=update) == 2
+        assert (
+            chats.enqueue([message(5, "d:1"), message(5, "d:2", "Deux")], NOW, chat_update=update)
+            == 2
+        )
         assert chats.enqueue([message(5, "d:1"), message(5, "d:3")], NOW) == 1
         assert chats.enqueue([message(5, "d:1")], NOW) == 0
         assert chats.enqueue([], NOW) == 0
@@ -520,8 +669,13 @@ class TestStoreContract:
         assert chats.next_due() == NOW + timedelta(seconds=10)
         again = chats.lease(NOW + timedelta(minutes=1), "b")
         assert [(m.id, m.attempts) for m in again] == [(quiet.id, 0), (retry.id, 1)]
-        assert chats.counts() == {"chats": 1, "active_chats": 1, "outbox_pending": 1,
-                                  "outbox_sent": 1, "outbox_dead": 1}
+        assert chats.counts() == {
+            "chats": 1,
+            "active_chats": 1,
+            "outbox_pending": 1,
+            "outbox_sent": 1,
+            "outbox_dead": 1,
+        }
 
     def test_an_expired_lease_is_taken_over(self, chats: ChatStore) -> None:
         chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
@@ -536,12 +690,14 @@ class TestStoreContract:
         assert owners == {"other"}
 
     def test_concurrent_senders_never_lease_the_same_message(
-            self, chats: ChatStore, open_store: Callable[[], Store]) -> None:
+        self, chats: ChatStore, open_store: Callable[[], Store]
+    ) -> None:
         chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
         chats.enqueue([message(5, f"m:{n}") for n in range(150)], NOW)
         senders = {"a": chats, "b": ChatStore(open_store())}
         got = lease_concurrently(
-            lambda owner: [m.id for m in senders[owner].lease(NOW, owner, limit=7)])
+            lambda owner: [m.id for m in senders[owner].lease(NOW, owner, limit=7)]
+        )
         assert not set(got["a"]) & set(got["b"])
         assert len(got["a"]) + len(got["b"]) == 150
 
@@ -549,8 +705,9 @@ class TestStoreContract:
         chats.ensure_chat(-100, type="group", title="Veille IA", language="fr", now=NOW)
         chats.update(-100, alerts=True, digest="daily", next_digest_at=NOW)
         chats.set_subscription(-100, "region", "Bretagne", True)
-        chats.enqueue([message(-100, "done"), message(-100, "in-flight"),
-                       message(-100, "queued")], NOW)
+        chats.enqueue(
+            [message(-100, "done"), message(-100, "in-flight"), message(-100, "queued")], NOW
+        )
         done, _in_flight = chats.lease(NOW, "a", limit=2)
         chats.mark_sent(done.id, NOW, 1)
         chats.migrate(-100, -1001)
@@ -558,11 +715,19 @@ class TestStoreContract:
         new = chats.get(-1001)
         assert new is not None
         assert (new.type, new.title, new.alerts, new.digest, new.regions) == (
-            "supergroup", "Veille IA", True, "daily", frozenset({"Bretagne"}))
+            "supergroup",
+            "Veille IA",
+            True,
+            "daily",
+            frozenset({"Bretagne"}),
+        )
         with chats.engine.connect() as conn:
             rows = {r.dedup_key: r for r in conn.execute(select(outbox))}
         assert {k: (r.chat_id, r.status) for k, r in rows.items()} == {
-            "done": (-100, "sent"), "in-flight": (-1001, "pending"), "queued": (-1001, "pending")}
+            "done": (-100, "sent"),
+            "in-flight": (-1001, "pending"),
+            "queued": (-1001, "pending"),
+        }
         chats.migrate(-100, -1001)  # a repeated update changes nothing
         assert chats.get(-1001) == new
 
@@ -571,8 +736,13 @@ class TestStoreContract:
         chats.update(9, alerts=True)
         chats.enqueue([message(9, "x"), message(9, "y")], NOW)
         chats.deactivate(9, "Forbidden: bot was blocked by the user")
-        assert chats.counts() == {"chats": 1, "active_chats": 0, "outbox_pending": 0,
-                                  "outbox_sent": 0, "outbox_dead": 2}
+        assert chats.counts() == {
+            "chats": 1,
+            "active_chats": 0,
+            "outbox_pending": 0,
+            "outbox_sent": 0,
+            "outbox_dead": 2,
+        }
         assert chats.alert_chats() == [] and chats.lease(NOW, "a") == []
         chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
         chat = chats.get(9)
@@ -597,15 +767,20 @@ def test_postgres_search_without_the_unaccent_extension(postgres_server: Postgre
     name = f"contract_{next(_databases)}"
     postgres_server.new_database(name)
     role = f"{name}_owner"
-    with psycopg.connect(postgres_server.url_for(name).replace("+psycopg", ""),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        postgres_server.url_for(name).replace("+psycopg", ""), autocommit=True
+    ) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
         conn.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
     store = Store.open(postgres_server.url_for(name).replace("postgres@", f"{role}@"))
     try:
         with store.engine.connect() as conn:
-            assert conn.execute(text(
-                "SELECT count(*) FROM pg_extension WHERE extname = 'unaccent'")).scalar() == 0
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM pg_extension WHERE extname = 'unaccent'")
+                ).scalar()
+                == 0
+            )
         store.sync_feeds([feed_config("alpha", "https://alpha.example/rss")], NOW)
         [found] = store.insert_items("alpha", [item("n", "Des financements pour les écoles")], NOW)
 

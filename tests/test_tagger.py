@@ -32,8 +32,16 @@ def tagger(models_dir: Path) -> Tagger:
 
 
 def _valid(result: dict) -> None:
-    assert set(result) >= {"regions", "countries", "national", "types", "primary_type", "topic_ai",
-                           "scores", "evidence"}
+    assert set(result) >= {
+        "regions",
+        "countries",
+        "national",
+        "types",
+        "primary_type",
+        "topic_ai",
+        "scores",
+        "evidence",
+    }
     assert all(r in REGIONS for r in result["regions"])
     assert all(len(c) == 2 and c.isupper() and c != "FR" for c in result["countries"])
     assert 1 <= len(result["types"]) <= len(TYPES)
@@ -83,8 +91,14 @@ def test_off_topic_news_is_recognised(tagger: Tagger) -> None:
         ("Titre seul", ""),
         ("Gros texte", "L'intelligence artificielle à Rennes. " * 140_000),  # about 5 MB
         ("Soupe", "<html><body><div><p>IA <b>à <i>Nantes</p></div><script>alert(1)</script>" * 200),
-        ("AI in Lyon", "The city of Lyon opened an artificial intelligence research centre with Inria."),
-        ("KI in Stuttgart", "Die Landesregierung fördert künstliche Intelligenz in Stuttgart und Karlsruhe."),
+        (
+            "AI in Lyon",
+            "The city of Lyon opened an artificial intelligence research centre with Inria.",
+        ),
+        (
+            "KI in Stuttgart",
+            "Die Landesregierung fördert künstliche Intelligenz in Stuttgart und Karlsruhe.",
+        ),
         ("Sans lieu", "Une entreprise a présenté un nouveau logiciel de traitement des données."),
         ("\x00\x01", "\ufffd\ufeff\u202e texte étrange \x1b[31m"),
     ],
@@ -100,7 +114,7 @@ def test_persistence_refuses_other_versions_and_retrains(models_dir: Path, tmp_p
     meta = json.loads((copy / "metadata.json").read_text())
     meta["sklearn_version"] = "0.0.1"
     (copy / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(persistence.ModelMismatch, match="scikit-learn 0.0.1"):
+    with pytest.raises(persistence.ModelMismatch, match=r"scikit-learn 0\.0\.1"):
         persistence.read_info(copy)
     meta["sklearn_version"] = persistence.sklearn.__version__
     meta["taxonomy"] = "another"
@@ -133,21 +147,41 @@ def test_corpus_meets_the_issue_minimums() -> None:
     assert any(e.heldout for e in examples) and any(not e.heldout for e in examples)
 
 
-def _veille(args: list[str], state: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _veille(
+    args: list[str], state: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {"VEILLE_STATE_DIR": str(state), "PATH": "/usr/bin:/bin", "HOME": str(state)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_classify_jsonl_keeps_order_and_ids(models_dir: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     shutil.copytree(models_dir, state / "models")
     lines = [
-        {"id": "a", "title": "Rennes : un campus de la cybersécurité et de l'IA", "text": "La Région Bretagne finance."},
+        {
+            "id": "a",
+            "title": "Rennes : un campus de la cybersécurité et de l'IA",
+            "text": "La Région Bretagne finance.",
+        },
         {"title": "Sans id", "text": ""},
-        {"id": 3, "title": "Montréal et Nantes signent un accord sur l'IA", "text": "Coopération Québec."},
+        {
+            "id": 3,
+            "title": "Montréal et Nantes signent un accord sur l'IA",
+            "text": "Coopération Québec.",
+        },
     ]
-    done = _veille(["classify", "--jsonl", "-"], state, "\n".join(json.dumps(x) for x in lines) + "\n")
+    done = _veille(
+        ["classify", "--jsonl", "-"], state, "\n".join(json.dumps(x) for x in lines) + "\n"
+    )
     assert done.returncode == 0, done.stderr
     out = [json.loads(x) for x in done.stdout.splitlines()]
     assert len(out) == 3
@@ -168,10 +202,22 @@ def test_classify_a_file_and_evaluate_a_labelled_file(models_dir: Path, tmp_path
     labelled = tmp_path / "eval.jsonl"
     with labelled.open("w") as fh:
         for ex in seed_examples():
-            fh.write(json.dumps({"id": ex.id, "title": ex.title, "text": ex.text,
-                                 "regions": list(ex.regions), "countries": list(ex.countries),
-                                 "national": ex.national, "types": list(ex.types),
-                                 "primary_type": ex.primary_type, "topic_ai": ex.topic_ai}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": ex.id,
+                        "title": ex.title,
+                        "text": ex.text,
+                        "regions": list(ex.regions),
+                        "countries": list(ex.countries),
+                        "national": ex.national,
+                        "types": list(ex.types),
+                        "primary_type": ex.primary_type,
+                        "topic_ai": ex.topic_ai,
+                    }
+                )
+                + "\n"
+            )
     report = tmp_path / "metrics.json"
     done = _veille(["evaluate", str(labelled), "--json", str(report)], state)
     assert done.returncode == 0, done.stderr
@@ -192,12 +238,38 @@ def test_a_correction_becomes_a_training_example(tmp_path: Path) -> None:
     now = datetime(2026, 11, 20, tzinfo=UTC)
     store = Store.open(f"sqlite:///{tmp_path / 'v.db'}")
     store.sync_feeds([FeedConfig(id="f", name="F", url="http://127.0.0.1:9/f")], now)
-    item = ParsedItem(dedup_key="guid:1", guid="1", link=None, canonical_link=None,
-                      title="Un hackathon IA à Caen", summary="", content="Le hackathon réunit 200 étudiants.",
-                      author=None, published_at=now, date_is_fallback=False, language="fr", title_key=None)
+    item = ParsedItem(
+        dedup_key="guid:1",
+        guid="1",
+        link=None,
+        canonical_link=None,
+        title="Un hackathon IA à Caen",
+        summary="",
+        content="Le hackathon réunit 200 étudiants.",
+        author=None,
+        published_at=now,
+        date_is_fallback=False,
+        language="fr",
+        title_key=None,
+    )
     [item_id] = store.insert_items("f", [item], now)
-    store.save_tags([(item_id, {"regions": ["Normandie"], "countries": [], "national": False,
-                                "types": ["training"], "primary_type": "training", "topic_ai": True})], now, "t")
+    store.save_tags(
+        [
+            (
+                item_id,
+                {
+                    "regions": ["Normandie"],
+                    "countries": [],
+                    "national": False,
+                    "types": ["training"],
+                    "primary_type": "training",
+                    "topic_ai": True,
+                },
+            )
+        ],
+        now,
+        "t",
+    )
     add_correction(store, item_id, "primary_type", "event", chat_id=42, now=now)
     [example] = correction_examples(store)
     assert example.primary_type == "event" and "event" in example.types

@@ -21,15 +21,19 @@ async def _poll(rt: Runtime, console: Console) -> None:
     server = DemoServer(rt.clock())
     base = await server.start()
     try:
-        configs = [FeedConfig(id=fid, name=name, url=f"{base}/{file}", language="fr")
-                   for file, (fid, name) in FEED_FILES.items()]
+        configs = [
+            FeedConfig(id=fid, name=name, url=f"{base}/{file}", language="fr")
+            for file, (fid, name) in FEED_FILES.items()
+        ]
         rt.store.sync_feeds(configs, rt.clock(), source="demo")
         rt.store.force_due(rt.clock())
         async with rt.poller() as poller:
             report = await poller.poll_due()
-        console.print(f"polled [bold]{report.feeds}[/] sample feeds on {base}: "
-                      f"[bold]{report.new_items}[/] new items stored, {report.tagged} tagged"
-                      + (f", [red]{report.failed} failed[/]" if report.failed else ""))
+        console.print(
+            f"polled [bold]{report.feeds}[/] sample feeds on {base}: "
+            f"[bold]{report.new_items}[/] new items stored, {report.tagged} tagged"
+            + (f", [red]{report.failed} failed[/]" if report.failed else "")
+        )
     finally:
         rt.store.sync_feeds([], rt.clock(), source="demo")  # the loopback server is gone
         await server.stop()
@@ -51,14 +55,19 @@ def run_demo(settings: Settings, console: Console) -> int:
         for col in ("date", "title", "regions", "types", "AI"):
             table.add_column(col, overflow="fold")
         for i in week[:60]:
-            table.add_row(f"{i.published_at:%d/%m}", i.title[:70],
-                          ", ".join(i.regions) or ("national" if i.national else "-"),
-                          ", ".join(i.types), "✓" if i.topic_ai else "✗")
+            table.add_row(
+                f"{i.published_at:%d/%m}",
+                i.title[:70],
+                ", ".join(i.regions) or ("national" if i.national else "-"),
+                ", ".join(i.types),
+                "✓" if i.topic_ai else "✗",
+            )
         console.print(table)
         on_topic = [i for i in week if i.topic_ai]
         also = rt.store.duplicates_of([i.id for i in on_topic])
-        digest = build_digest(on_topic, start=now - timedelta(days=7), end=now + timedelta(seconds=1),
-                              also_in=also)
+        digest = build_digest(
+            on_topic, start=now - timedelta(days=7), end=now + timedelta(seconds=1), also_in=also
+        )
         console.print(Rule("Weekly digest (as sent to Telegram, shown as text)"))
         for n, chunk in enumerate(digest_html(digest, "fr"), 1):
             console.print(f"[dim]— message {n} ({len(chunk)} chars) —[/]")

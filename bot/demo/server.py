@@ -62,7 +62,9 @@ class DemoServer:
         body = self.bodies.get(request.match_info["name"])
         if body is None:
             return web.Response(status=404)
-        kind = "application/atom+xml" if request.path.endswith(".atom.xml") else "application/rss+xml"
+        kind = (
+            "application/atom+xml" if request.path.endswith(".atom.xml") else "application/rss+xml"
+        )
         return web.Response(body=body, content_type=kind)
 
     async def start(self) -> str:

@@ -11,8 +11,8 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,21 +80,31 @@ def parse_max_age(cache_control: str | None) -> float | None:
 class Fetcher:
     """A shared HTTP client with a global and a per-host concurrency limit."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
-        limits = httpx.Limits(max_connections=settings.global_concurrency,
-                              max_keepalive_connections=settings.global_concurrency)
+        limits = httpx.Limits(
+            max_connections=settings.global_concurrency,
+            max_keepalive_connections=settings.global_concurrency,
+        )
         self._client = httpx.AsyncClient(
             transport=transport or AiohttpTransport(limits=limits),
-            timeout=httpx.Timeout(settings.fetch_timeout, connect=min(10.0, settings.fetch_timeout)),
+            timeout=httpx.Timeout(
+                settings.fetch_timeout, connect=min(10.0, settings.fetch_timeout)
+            ),
             follow_redirects=True,
             max_redirects=settings.max_redirects,
-            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT,
-                     "Accept-Encoding": "gzip, deflate"},
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
         )
         self._global = asyncio.Semaphore(settings.global_concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.per_host_concurrency))
+            lambda: asyncio.Semaphore(settings.per_host_concurrency)
+        )
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -106,8 +116,14 @@ class Fetcher:
         """Close connections."""
         await self._client.aclose()
 
-    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                    now: datetime | None = None) -> FetchResult:
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        now: datetime | None = None,
+    ) -> FetchResult:
         """GET url conditionally; raise FetchError (with retry_after when given) on failure."""
         host = (urlsplit(url).hostname or "").lower()
         headers: dict[str, str] = {}
@@ -122,22 +138,29 @@ class Fetcher:
                     return await self._get(url, headers, started, now or datetime.now(UTC))
             except TimeoutError as exc:
                 raise FetchTimeout(
-                    f"no complete answer within {self.settings.fetch_timeout * 3:.0f} s") from exc
+                    f"no complete answer within {self.settings.fetch_timeout * 3:.0f} s"
+                ) from exc
 
-    async def _get(self, url: str, headers: dict[str, str], started: float, now: datetime) -> FetchResult:
+    async def _get(
+        self, url: str, headers: dict[str, str], started: float, now: datetime
+    ) -> FetchResult:
         cap = self.settings.max_body_bytes
         try:
             async with self._client.stream("GET", url, headers=headers) as resp:
                 retry_after = parse_retry_after(resp.headers.get("retry-after"), now)
                 if resp.status_code >= 400:
-                    raise HTTPStatusError(resp.status_code,
-                                          f"HTTP {resp.status_code} {resp.reason_phrase}".strip(),
-                                          retry_after)
+                    raise HTTPStatusError(
+                        resp.status_code,
+                        f"HTTP {resp.status_code} {resp.reason_phrase}".strip(),
+                        retry_after,
+                    )
                 body: bytes | None = None
                 if resp.status_code != 304:
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > cap:
-                        raise BodyTooLarge(f"body of {int(declared)} bytes exceeds the {cap}-byte cap")
+                        raise BodyTooLarge(
+                            f"body of {int(declared)} bytes exceeds the {cap}-byte cap"
+                        )
                     chunks: list[bytes] = []
                     size = 0
                     async for chunk in resp.aiter_bytes():
@@ -148,16 +171,23 @@ class Fetcher:
                     body = b"".join(chunks)
                 history = resp.history
                 return FetchResult(
-                    url=url, status=resp.status_code, body=body,
+                    url=url,
+                    status=resp.status_code,
+                    body=body,
                     content_type=resp.headers.get("content-type"),
-                    etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"),
+                    etag=resp.headers.get("etag"),
+                    last_modified=resp.headers.get("last-modified"),
                     final_url=str(resp.url),
-                    permanent_redirect=bool(history) and all(h.status_code in PERMANENT for h in history),
+                    permanent_redirect=bool(history)
+                    and all(h.status_code in PERMANENT for h in history),
                     max_age=parse_max_age(resp.headers.get("cache-control")),
-                    retry_after=retry_after, elapsed=time.perf_counter() - started,
+                    retry_after=retry_after,
+                    elapsed=time.perf_counter() - started,
                 )
         except httpx.TooManyRedirects as exc:
-            raise FetchError(f"too many redirects (more than {self.settings.max_redirects})") from exc
+            raise FetchError(
+                f"too many redirects (more than {self.settings.max_redirects})"
+            ) from exc
         except httpx.TimeoutException as exc:
             # httpx-aiohttp maps every aiohttp connection error, a refused one included, to
             # ConnectTimeout: only a cause that is a real timeout is reported as one.

@@ -12,10 +12,37 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 TRACKING_PARAMS = frozenset(
     {
-        "xtor", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid",
-        "_hsenc", "_hsmi", "ref_src", "cmpid", "ito", "at_medium", "at_campaign", "at_platform",
-        "at_send_date", "at_recipient_id", "at_link", "at_ptr_name", "ns_mchannel", "ns_source",
-        "ns_campaign", "ns_linkname", "ns_fee", "icid", "soc_src", "soc_trk", "spm", "__twitter_impression",
+        "xtor",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "_hsenc",
+        "_hsmi",
+        "ref_src",
+        "cmpid",
+        "ito",
+        "at_medium",
+        "at_campaign",
+        "at_platform",
+        "at_send_date",
+        "at_recipient_id",
+        "at_link",
+        "at_ptr_name",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "icid",
+        "soc_src",
+        "soc_trk",
+        "spm",
+        "__twitter_impression",
     }
 )
 TRACKING_PREFIXES = ("utm_", "oly_", "wt_", "pk_", "mtm_", "at_", "_ga")
@@ -122,10 +149,36 @@ def content_hash(*parts: str | None) -> str:
 
 
 FR_MONTHS = {
-    "janv": 1, "jan": 1, "janvier": 1, "fevr": 2, "fev": 2, "fevrier": 2, "feb": 2, "mars": 3,
-    "mar": 3, "avr": 4, "avril": 4, "apr": 4, "mai": 5, "may": 5, "juin": 6, "jun": 6, "juil": 7,
-    "juillet": 7, "jul": 7, "aout": 8, "aug": 8, "sept": 9, "sep": 9, "septembre": 9, "oct": 10,
-    "octobre": 10, "nov": 11, "novembre": 11, "dec": 12, "decembre": 12,
+    "janv": 1,
+    "jan": 1,
+    "janvier": 1,
+    "fevr": 2,
+    "fev": 2,
+    "fevrier": 2,
+    "feb": 2,
+    "mars": 3,
+    "mar": 3,
+    "avr": 4,
+    "avril": 4,
+    "apr": 4,
+    "mai": 5,
+    "may": 5,
+    "juin": 6,
+    "jun": 6,
+    "juil": 7,
+    "juillet": 7,
+    "jul": 7,
+    "aout": 8,
+    "aug": 8,
+    "sept": 9,
+    "sep": 9,
+    "septembre": 9,
+    "oct": 10,
+    "octobre": 10,
+    "nov": 11,
+    "novembre": 11,
+    "dec": 12,
+    "decembre": 12,
 }
 _FR_DATE = re.compile(
     r"(?P<day>\d{1,2})(?:er)?\s+(?P<month>[a-zéèûô]+)\.?\s+(?P<year>\d{4})"
@@ -143,13 +196,20 @@ def parse_french_date(raw: str | None) -> datetime | None:
     if not match:
         return None
     month_word = fold_key(match["month"])
-    month = FR_MONTHS.get(month_word) or FR_MONTHS.get(month_word[:4]) or FR_MONTHS.get(month_word[:3])
+    month = (
+        FR_MONTHS.get(month_word) or FR_MONTHS.get(month_word[:4]) or FR_MONTHS.get(month_word[:3])
+    )
     if month is None:
         return None
     try:
         value = datetime(
-            int(match["year"]), month, int(match["day"]),
-            int(match["h"] or 0), int(match["m"] or 0), int(match["s"] or 0), tzinfo=UTC,
+            int(match["year"]),
+            month,
+            int(match["day"]),
+            int(match["h"] or 0),
+            int(match["m"] or 0),
+            int(match["s"] or 0),
+            tzinfo=UTC,
         )
     except ValueError:
         return None

@@ -114,8 +114,9 @@ def _enclosure(entry: Any) -> str | None:
     return None
 
 
-def _feedparser(body: bytes, content_type: str | None
-                ) -> tuple[Any, list[Any], str, bool, str | None]:
+def _feedparser(
+    body: bytes, content_type: str | None
+) -> tuple[Any, list[Any], str, bool, str | None]:
     headers = {"content-type": content_type} if content_type else {}
     try:
         doc = feedparser.parse(
@@ -172,7 +173,9 @@ def parse_feed(
     )
 
 
-def _normalise_entries(entries: list[Any], *, now: datetime, language: str | None) -> list[ParsedItem]:
+def _normalise_entries(
+    entries: list[Any], *, now: datetime, language: str | None
+) -> list[ParsedItem]:
     canonicals = [norm.canonical_url(e.get("link")) for e in entries]
     links = Counter(canonicals)
     guids = Counter(e.get("id") for e in entries)

@@ -52,18 +52,31 @@ def make_parse_pool(workers: int = 0) -> Executor:
     count = workers or os.cpu_count() or 1
     if count <= 1:
         return ThreadPoolExecutor(max_workers=1)
-    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("forkserver"))
+    return ProcessPoolExecutor(
+        max_workers=count, mp_context=multiprocessing.get_context("forkserver")
+    )
 
 
-def _parse_job(body: bytes, now: datetime, content_type: str | None, language: str | None) -> ParsedFeed:
+def _parse_job(
+    body: bytes, now: datetime, content_type: str | None, language: str | None
+) -> ParsedFeed:
     return parse_feed(body, now=now, content_type=content_type, language=language)
 
 
 class Poller:
     """Polls due feeds into the store."""
 
-    def __init__(self, store: Store, fetcher: Fetcher, settings: Settings, *, clock: Clock,
-                 parse_pool: Executor, tag_new: TagFn | None = None, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        settings: Settings,
+        *,
+        clock: Clock,
+        parse_pool: Executor,
+        tag_new: TagFn | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.settings = settings
@@ -86,8 +99,9 @@ class Poller:
     async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
-    async def poll_due(self, *, progress: Callable[[str, str], None] | None = None,
-                       batch: int | None = None) -> PollReport:
+    async def poll_due(
+        self, *, progress: Callable[[str, str], None] | None = None, batch: int | None = None
+    ) -> PollReport:
         """Poll every due feed once, leasing them in batches (other pollers take other batches).
 
         Rounds never overlap within a process; new items are tagged after each batch, so a
@@ -109,13 +123,18 @@ class Poller:
                     # have run out for the later batches of a long round.
                     now = self.clock()
                     due: list[FeedState] = await self._in_db(
-                        lambda: self.store.due_feeds(now, limit=batch, owner=self.owner, lease=lease))
+                        lambda at=now: self.store.due_feeds(
+                            at, limit=batch, owner=self.owner, lease=lease
+                        )
+                    )
                     if not due:
                         break
                     report.feeds += len(due)
                     changes: list[dict[str, Any]] = []
                     first_new = len(report.new_item_ids)
-                    await asyncio.gather(*(self._poll_one(f, report, changes, progress) for f in due))
+                    await asyncio.gather(
+                        *(self._poll_one(f, report, changes, progress) for f in due)
+                    )
                     await self._in_db(self.store.save_feed_states, changes)
                     fresh = report.new_item_ids[first_new:]
                     if self.tag_new and fresh:
@@ -129,9 +148,17 @@ class Poller:
             report.seconds = time.perf_counter() - started
             POLL_SECONDS.observe(report.seconds)
             ITEMS_NEW.inc(report.new_items)
-            log.info("poll done feeds=%d ok=%d not_modified=%d unchanged=%d failed=%d new_items=%d "
-                     "seconds=%.2f", report.feeds, report.ok, report.not_modified, report.unchanged,
-                     report.failed, report.new_items, report.seconds)
+            log.info(
+                "poll done feeds=%d ok=%d not_modified=%d unchanged=%d failed=%d new_items=%d "
+                "seconds=%.2f",
+                report.feeds,
+                report.ok,
+                report.not_modified,
+                report.unchanged,
+                report.failed,
+                report.new_items,
+                report.seconds,
+            )
             return report
 
     async def _keep_leases(self, lease: timedelta) -> None:
@@ -141,31 +168,48 @@ class Poller:
         while True:
             await asyncio.sleep(lease.total_seconds() / 3)
             try:
-                await asyncio.to_thread(self.store.renew_feed_leases, self.owner, self.clock() + lease)
+                await asyncio.to_thread(
+                    self.store.renew_feed_leases, self.owner, self.clock() + lease
+                )
             except StoreError as exc:
                 log.warning("lease renewal failed owner=%s error=%s", self.owner, exc)
 
-    async def _poll_one(self, feed: FeedState, report: PollReport, changes: list[dict[str, Any]],
-                        progress: Callable[[str, str], None] | None) -> None:
+    async def _poll_one(
+        self,
+        feed: FeedState,
+        report: PollReport,
+        changes: list[dict[str, Any]],
+        progress: Callable[[str, str], None] | None,
+    ) -> None:
         outcome = "failed"
         try:
             outcome = await self._check(feed, report, changes)
         except Exception as exc:  # a bug on one feed must not stop the round
             log.exception("poll crashed feed=%s", feed.id)
-            changes.append(schedule.error_changes(
-                feed, self.clock(), message=f"internal error: {type(exc).__name__}: {exc}",
-                status=None, retry_after=None, disable_after_days=self.settings.disable_after_days))
+            changes.append(
+                schedule.error_changes(
+                    feed,
+                    self.clock(),
+                    message=f"internal error: {type(exc).__name__}: {exc}",
+                    status=None,
+                    retry_after=None,
+                    disable_after_days=self.settings.disable_after_days,
+                )
+            )
             report.failed += 1
             report.errors[feed.id] = str(exc)
         FEEDS_POLLED.labels(outcome).inc()
         if progress:
             progress(feed.id, outcome)
 
-    async def _check(self, feed: FeedState, report: PollReport, changes: list[dict[str, Any]]) -> str:
+    async def _check(
+        self, feed: FeedState, report: PollReport, changes: list[dict[str, Any]]
+    ) -> str:
         now = self.clock()
         try:
-            result = await self.fetcher.fetch(feed.url, etag=feed.etag,
-                                              last_modified=feed.last_modified, now=now)
+            result = await self.fetcher.fetch(
+                feed.url, etag=feed.etag, last_modified=feed.last_modified, now=now
+            )
             if result.not_modified or (result.body_hash and result.body_hash == feed.body_hash):
                 changes.append(self._success(feed, result, now))
                 if result.not_modified:
@@ -174,15 +218,22 @@ class Poller:
                 report.unchanged += 1
                 return "unchanged"
             parsed: ParsedFeed = await asyncio.get_running_loop().run_in_executor(
-                self.parse_pool, _parse_job, result.body, now, result.content_type, feed.language)
+                self.parse_pool, _parse_job, result.body, now, result.content_type, feed.language
+            )
             new_ids = await self._store_items(feed.id, parsed.items, now)
         except (FetchError, ParseError, StoreError) as exc:
             status = getattr(exc, "status", None)
             log.warning("feed failed feed=%s error=%s", feed.id, exc)
-            changes.append(schedule.error_changes(
-                feed, now, message=str(exc) or type(exc).__name__, status=status,
-                retry_after=getattr(exc, "retry_after", None),
-                disable_after_days=self.settings.disable_after_days))
+            changes.append(
+                schedule.error_changes(
+                    feed,
+                    now,
+                    message=str(exc) or type(exc).__name__,
+                    status=status,
+                    retry_after=getattr(exc, "retry_after", None),
+                    disable_after_days=self.settings.disable_after_days,
+                )
+            )
             report.failed += 1
             report.errors[feed.id] = str(exc)
             return "failed"
@@ -202,10 +253,15 @@ class Poller:
 
     async def _write_batches(self) -> None:
         while self._to_store:
-            batch, self._to_store = self._to_store[:MAX_BATCH_FEEDS], self._to_store[MAX_BATCH_FEEDS:]
+            batch, self._to_store = (
+                self._to_store[:MAX_BATCH_FEEDS],
+                self._to_store[MAX_BATCH_FEEDS:],
+            )
             try:
-                results = await self._in_db(self.store.insert_items_batch,
-                                            [(fid, items, now) for fid, items, now, _ in batch])
+                results = await self._in_db(
+                    self.store.insert_items_batch,
+                    [(fid, items, now) for fid, items, now, _ in batch],
+                )
             except Exception as exc:  # a bug: every waiting feed gets it, none hangs
                 results = [exc] * len(batch)
             for (_, _, _, done), result in zip(batch, results, strict=True):
@@ -218,6 +274,13 @@ class Poller:
 
     def _success(self, feed: FeedState, result: FetchResult, now: datetime) -> dict[str, Any]:
         return schedule.success_changes(
-            feed, now, status=result.status, etag=result.etag, last_modified=result.last_modified,
-            body_hash=result.body_hash, new_url=result.final_url if result.permanent_redirect else None,
-            max_age=result.max_age, retry_after=result.retry_after)
+            feed,
+            now,
+            status=result.status,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=result.body_hash,
+            new_url=result.final_url if result.permanent_redirect else None,
+            max_age=result.max_age,
+            retry_after=result.retry_after,
+        )

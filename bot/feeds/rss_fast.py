@@ -22,11 +22,33 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
 # Item elements read here, and those feedparser keeps but our items never use.
-ITEM_READ = {"title", "link", "description", "guid", "pubDate", "enclosure", CONTENT, DC_CREATOR,
-             "author"}
+ITEM_READ = {
+    "title",
+    "link",
+    "description",
+    "guid",
+    "pubDate",
+    "enclosure",
+    CONTENT,
+    DC_CREATOR,
+    "author",
+}
 ITEM_IGNORED = {"category", "comments"}
-CHANNEL_IGNORED = {"description", "lastBuildDate", "pubDate", "generator", "copyright", "docs",
-                   "managingEditor", "webMaster", "ttl", "category", "image", "item", ATOM_LINK}
+CHANNEL_IGNORED = {
+    "description",
+    "lastBuildDate",
+    "pubDate",
+    "generator",
+    "copyright",
+    "docs",
+    "managingEditor",
+    "webMaster",
+    "ttl",
+    "category",
+    "image",
+    "item",
+    ATOM_LINK,
+}
 _CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 _XML_DECL = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([\w.:-]+)[\"']", re.IGNORECASE)
 _LINK_ENTITY = re.compile(r"&([A-Za-z0-9_]+);")

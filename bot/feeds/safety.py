@@ -15,8 +15,14 @@ def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local
-                                 or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
 
 
 async def check_public_url(url: str, *, allow_private: bool = False) -> None:
@@ -28,8 +34,9 @@ async def check_public_url(url: str, *, allow_private: bool = False) -> None:
         return
     host = parts.hostname
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80,
-                                                             type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or 80, type=socket.SOCK_STREAM
+        )
     except socket.gaierror as exc:
         raise UnsafeURL(f"cannot resolve {host}: {exc.strerror}") from exc
     addresses = {info[4][0] for info in infos}

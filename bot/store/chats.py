@@ -66,19 +66,41 @@ class ChatStore:
 
     # ---- chats ----------------------------------------------------------------------------
 
-    def ensure_chat(self, chat_id: int, *, type: str, title: str | None, language: str,
-                    now: datetime, timezone: str = "Europe/Paris") -> None:
+    def ensure_chat(
+        self,
+        chat_id: int,
+        *,
+        type: str,
+        title: str | None,
+        language: str,
+        now: datetime,
+        timezone: str = "Europe/Paris",
+    ) -> None:
         """Create the chat when new; reactivate it when it comes back."""
         with self.engine.begin() as conn:
             row = conn.execute(select(chats.c.active).where(chats.c.id == chat_id)).first()
             if row is None:
-                conn.execute(chats.insert().values(
-                    id=chat_id, type=type, title=title, language=language, timezone=timezone,
-                    active=True, alerts=False, digest="off", digest_weekday=0, digest_hour=8,
-                    created_at=now))
+                conn.execute(
+                    chats.insert().values(
+                        id=chat_id,
+                        type=type,
+                        title=title,
+                        language=language,
+                        timezone=timezone,
+                        active=True,
+                        alerts=False,
+                        digest="off",
+                        digest_weekday=0,
+                        digest_hour=8,
+                        created_at=now,
+                    )
+                )
             elif not row.active:
-                conn.execute(update(chats).where(chats.c.id == chat_id)
-                             .values(active=True, inactive_reason=None))
+                conn.execute(
+                    update(chats)
+                    .where(chats.c.id == chat_id)
+                    .values(active=True, inactive_reason=None)
+                )
 
     def get(self, chat_id: int) -> ChatSettings | None:
         """A chat's settings, or None."""
@@ -86,8 +108,11 @@ class ChatStore:
             row = conn.execute(select(chats).where(chats.c.id == chat_id)).first()
             if row is None:
                 return None
-            subs = conn.execute(select(subscriptions.c.kind, subscriptions.c.value)
-                                .where(subscriptions.c.chat_id == chat_id)).all()
+            subs = conn.execute(
+                select(subscriptions.c.kind, subscriptions.c.value).where(
+                    subscriptions.c.chat_id == chat_id
+                )
+            ).all()
         return _settings(row, subs)
 
     def update(self, chat_id: int, **values: Any) -> None:
@@ -98,9 +123,13 @@ class ChatStore:
     def set_subscription(self, chat_id: int, kind: str, value: str, on: bool) -> None:
         """Add or remove one subscription."""
         with self.engine.begin() as conn:
-            conn.execute(delete(subscriptions).where(
-                subscriptions.c.chat_id == chat_id, subscriptions.c.kind == kind,
-                subscriptions.c.value == value))
+            conn.execute(
+                delete(subscriptions).where(
+                    subscriptions.c.chat_id == chat_id,
+                    subscriptions.c.kind == kind,
+                    subscriptions.c.value == value,
+                )
+            )
             if on:
                 conn.execute(subscriptions.insert().values(chat_id=chat_id, kind=kind, value=value))
 
@@ -108,23 +137,34 @@ class ChatStore:
         """Remove every subscription and turn alerts and digests off."""
         with self.engine.begin() as conn:
             conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
-            conn.execute(update(chats).where(chats.c.id == chat_id)
-                         .values(alerts=False, digest="off", next_digest_at=None))
+            conn.execute(
+                update(chats)
+                .where(chats.c.id == chat_id)
+                .values(alerts=False, digest="off", next_digest_at=None)
+            )
 
     def delete_chat(self, chat_id: int) -> None:
         """/stop: forget the chat entirely (subscriptions, queued messages)."""
         with self.engine.begin() as conn:
             conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
-            conn.execute(delete(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending"))
+            conn.execute(
+                delete(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
+            )
             conn.execute(delete(chats).where(chats.c.id == chat_id))
 
     def deactivate(self, chat_id: int, reason: str) -> None:
         """Blocked or kicked: stop sending to the chat, drop what is queued for it."""
         with self.engine.begin() as conn:
-            conn.execute(update(chats).where(chats.c.id == chat_id)
-                         .values(active=False, inactive_reason=reason[:500]))
-            conn.execute(update(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
-                         .values(status="dead", last_error=f"chat inactive: {reason}"[:500]))
+            conn.execute(
+                update(chats)
+                .where(chats.c.id == chat_id)
+                .values(active=False, inactive_reason=reason[:500])
+            )
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
+                .values(status="dead", last_error=f"chat inactive: {reason}"[:500])
+            )
 
     def migrate(self, old_id: int, new_id: int) -> None:
         """A group became a supergroup: move the chat's data and queued messages to the new id."""
@@ -135,13 +175,21 @@ class ChatStore:
                 values = dict(row._mapping)
                 values.update(id=new_id, type="supergroup")
                 conn.execute(chats.insert().values(**values))
-            subs = conn.execute(select(subscriptions.c.kind, subscriptions.c.value)
-                                .where(subscriptions.c.chat_id == old_id)).all()
+            subs = conn.execute(
+                select(subscriptions.c.kind, subscriptions.c.value).where(
+                    subscriptions.c.chat_id == old_id
+                )
+            ).all()
             if subs and exists is None:
-                conn.execute(subscriptions.insert(),
-                             [{"chat_id": new_id, "kind": k, "value": v} for k, v in subs])
-            conn.execute(update(outbox).where(outbox.c.chat_id == old_id, outbox.c.status.in_(("pending", "sending")))
-                         .values(chat_id=new_id, status="pending", lease_owner=None, lease_until=None))
+                conn.execute(
+                    subscriptions.insert(),
+                    [{"chat_id": new_id, "kind": k, "value": v} for k, v in subs],
+                )
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.chat_id == old_id, outbox.c.status.in_(("pending", "sending")))
+                .values(chat_id=new_id, status="pending", lease_owner=None, lease_until=None)
+            )
             conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == old_id))
             conn.execute(delete(chats).where(chats.c.id == old_id))
 
@@ -151,8 +199,10 @@ class ChatStore:
 
     def due_digests(self, now: datetime, limit: int = 500) -> list[ChatSettings]:
         """Active chats whose next digest time has come."""
-        return self._many(and_(chats.c.active.is_(True), chats.c.digest != "off",
-                               chats.c.next_digest_at <= now), limit=limit)
+        return self._many(
+            and_(chats.c.active.is_(True), chats.c.digest != "off", chats.c.next_digest_at <= now),
+            limit=limit,
+        )
 
     def _many(self, where: Any, limit: int | None = None) -> list[ChatSettings]:
         with self.engine.connect() as conn:
@@ -163,8 +213,11 @@ class ChatStore:
             subs: dict[int, list[Any]] = {r.id: [] for r in rows}
             ids = list(subs)
             for start in range(0, len(ids), 500):
-                for s in conn.execute(select(subscriptions).where(
-                        subscriptions.c.chat_id.in_(ids[start : start + 500]))):
+                for s in conn.execute(
+                    select(subscriptions).where(
+                        subscriptions.c.chat_id.in_(ids[start : start + 500])
+                    )
+                ):
                     subs[s.chat_id].append((s.kind, s.value))
         return [_settings(r, subs[r.id]) for r in rows]
 
@@ -172,41 +225,73 @@ class ChatStore:
         """Chats by state, for /stats."""
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(chats)).scalar_one()
-            active = conn.execute(select(func.count()).select_from(chats).where(chats.c.active.is_(True))).scalar_one()
-            pending = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "pending")).scalar_one()
-            sent = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "sent")).scalar_one()
-            dead = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "dead")).scalar_one()
-        return {"chats": int(total), "active_chats": int(active), "outbox_pending": int(pending),
-                "outbox_sent": int(sent), "outbox_dead": int(dead)}
+            active = conn.execute(
+                select(func.count()).select_from(chats).where(chats.c.active.is_(True))
+            ).scalar_one()
+            pending = conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
+            ).scalar_one()
+            sent = conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status == "sent")
+            ).scalar_one()
+            dead = conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status == "dead")
+            ).scalar_one()
+        return {
+            "chats": int(total),
+            "active_chats": int(active),
+            "outbox_pending": int(pending),
+            "outbox_sent": int(sent),
+            "outbox_dead": int(dead),
+        }
 
     # ---- outbox ---------------------------------------------------------------------------
 
-    def enqueue(self, messages: Sequence[dict[str, Any]], now: datetime, *,
-                chat_update: tuple[int, dict[str, Any]] | None = None) -> int:
+    def enqueue(
+        self,
+        messages: Sequence[dict[str, Any]],
+        now: datetime,
+        *,
+        chat_update: tuple[int, dict[str, Any]] | None = None,
+    ) -> int:
         """Queue messages ({chat_id, kind, dedup_key, payload}); a dedup_key already queued is skipped.
 
         chat_update, when given, is written in the same transaction (a digest and its new
         next_digest_at land together, so a restart neither skips nor repeats it).
         """
-        rows = [{**m, "status": "pending", "attempts": 0, "not_before": now, "created_at": now}
-                for m in messages]
+        rows = [
+            {**m, "status": "pending", "attempts": 0, "not_before": now, "created_at": now}
+            for m in messages
+        ]
         with self.engine.begin() as conn:
             added = 0
             if rows:
                 # Count RETURNING rows: an executemany's rowcount is -1 on psycopg.
-                stmt = (self.store._insert(outbox)
-                        .on_conflict_do_nothing(index_elements=["dedup_key"])
-                        .returning(outbox.c.id))
+                stmt = (
+                    self.store._insert(outbox)
+                    .on_conflict_do_nothing(index_elements=["dedup_key"])
+                    .returning(outbox.c.id)
+                )
                 added = len(conn.execute(stmt, rows).all())
             if chat_update is not None:
-                conn.execute(update(chats).where(chats.c.id == chat_update[0]).values(**chat_update[1]))
+                conn.execute(
+                    update(chats).where(chats.c.id == chat_update[0]).values(**chat_update[1])
+                )
         return added
 
-    def lease(self, now: datetime, owner: str, *, limit: int = 100,
-              lease: timedelta = timedelta(minutes=2)) -> list[OutMessage]:
+    def lease(
+        self,
+        now: datetime,
+        owner: str,
+        *,
+        limit: int = 100,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> list[OutMessage]:
         """Take due messages (pending, or 'sending' whose lease expired after a crash)."""
-        ready = or_(and_(outbox.c.status == "pending", outbox.c.not_before <= now),
-                    and_(outbox.c.status == "sending", outbox.c.lease_until < now))
+        ready = or_(
+            and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+        )
         q = select(outbox).where(ready).order_by(outbox.c.not_before, outbox.c.id).limit(limit)
         with self.engine.begin() as conn:
             if self.store.dialect == "postgresql":
@@ -215,10 +300,14 @@ class ChatStore:
             if rows:
                 # Checked again in the UPDATE: SQLite's SELECT locks nothing, so two senders
                 # can pick the same rows, and only the first UPDATE may win them.
-                won = set(conn.execute(
-                    update(outbox).where(outbox.c.id.in_([r.id for r in rows]), ready)
-                    .values(status="sending", lease_owner=owner, lease_until=now + lease)
-                    .returning(outbox.c.id)).scalars())
+                won = set(
+                    conn.execute(
+                        update(outbox)
+                        .where(outbox.c.id.in_([r.id for r in rows]), ready)
+                        .values(status="sending", lease_owner=owner, lease_until=now + lease)
+                        .returning(outbox.c.id)
+                    ).scalars()
+                )
                 rows = [r for r in rows if r.id in won]
         return [OutMessage(r.id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows]
 
@@ -227,31 +316,58 @@ class ChatStore:
         took it over meanwhile (its lease had expired), so it must not be sent here too."""
         with self.engine.begin() as conn:
             won = conn.execute(
-                update(outbox).where(outbox.c.id == message_id, outbox.c.status == "sending",
-                                     outbox.c.lease_owner == owner)
-                .values(lease_until=until).returning(outbox.c.id)).first()
+                update(outbox)
+                .where(
+                    outbox.c.id == message_id,
+                    outbox.c.status == "sending",
+                    outbox.c.lease_owner == owner,
+                )
+                .values(lease_until=until)
+                .returning(outbox.c.id)
+            ).first()
         return won is not None
 
     def release(self, message_ids: Sequence[int], owner: str) -> None:
         """Give back messages owner leased but will not send (it is stopping)."""
         with self.engine.begin() as conn:
             for start in range(0, len(message_ids), 500):
-                conn.execute(update(outbox).where(
-                    outbox.c.id.in_(list(message_ids[start : start + 500])),
-                    outbox.c.status == "sending", outbox.c.lease_owner == owner)
-                    .values(status="pending", lease_owner=None, lease_until=None))
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.id.in_(list(message_ids[start : start + 500])),
+                        outbox.c.status == "sending",
+                        outbox.c.lease_owner == owner,
+                    )
+                    .values(status="pending", lease_owner=None, lease_until=None)
+                )
 
     def mark_sent(self, message_id: int, now: datetime, telegram_id: int | None) -> None:
         """The message reached Telegram."""
         with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == message_id).values(
-                status="sent", sent_at=now, telegram_message_id=telegram_id, lease_owner=None,
-                lease_until=None, attempts=outbox.c.attempts + 1))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    telegram_message_id=telegram_id,
+                    lease_owner=None,
+                    lease_until=None,
+                    attempts=outbox.c.attempts + 1,
+                )
+            )
 
-    def mark_retry(self, message_id: int, not_before: datetime, error: str, *, count: bool = True) -> None:
+    def mark_retry(
+        self, message_id: int, not_before: datetime, error: str, *, count: bool = True
+    ) -> None:
         """Try again later (429, 5xx, timeout)."""
-        values: dict[str, Any] = {"status": "pending", "not_before": not_before,
-                                  "last_error": error[:500], "lease_owner": None, "lease_until": None}
+        values: dict[str, Any] = {
+            "status": "pending",
+            "not_before": not_before,
+            "last_error": error[:500],
+            "lease_owner": None,
+            "lease_until": None,
+        }
         if count:
             values["attempts"] = outbox.c.attempts + 1
         with self.engine.begin() as conn:
@@ -260,8 +376,11 @@ class ChatStore:
     def mark_dead(self, message_id: int, error: str) -> None:
         """Give up on a message (Telegram refused it for good)."""
         with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == message_id).values(
-                status="dead", last_error=error[:500], lease_owner=None, lease_until=None))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(status="dead", last_error=error[:500], lease_owner=None, lease_until=None)
+            )
 
     def put_media(self, key: str, data: bytes, now: datetime) -> None:
         """Store a picture once under key (no-op when it is already there)."""
@@ -272,7 +391,9 @@ class ChatStore:
     def get_media(self, key: str) -> tuple[bytes, str | None]:
         """A stored picture and its Telegram file_id once uploaded."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(media.c.data, media.c.telegram_file_id).where(media.c.key == key)).one()
+            row = conn.execute(
+                select(media.c.data, media.c.telegram_file_id).where(media.c.key == key)
+            ).one()
         return bytes(row.data), row.telegram_file_id
 
     def set_media_file_id(self, key: str, file_id: str) -> None:
@@ -283,8 +404,11 @@ class ChatStore:
     def next_due(self) -> datetime | None:
         """When the next pending message becomes due."""
         with self.engine.connect() as conn:
-            return utc(conn.execute(select(func.min(outbox.c.not_before))
-                                    .where(outbox.c.status == "pending")).scalar())
+            return utc(
+                conn.execute(
+                    select(func.min(outbox.c.not_before)).where(outbox.c.status == "pending")
+                ).scalar()
+            )
 
 
 def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
@@ -293,10 +417,20 @@ def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
         by.setdefault(kind, []).append(value)
     m = row._mapping
     return ChatSettings(
-        id=m["id"], type=m["type"], title=m["title"], language=m["language"], timezone=m["timezone"],
-        active=m["active"], alerts=m["alerts"], digest=m["digest"], digest_weekday=m["digest_weekday"],
-        digest_hour=m["digest_hour"], next_digest_at=utc(m["next_digest_at"]),
-        last_digest_at=utc(m["last_digest_at"]), regions=frozenset(by.get("region", ())),
-        types=frozenset(by.get("type", ())), keywords=tuple(sorted(by.get("keyword", ()))),
+        id=m["id"],
+        type=m["type"],
+        title=m["title"],
+        language=m["language"],
+        timezone=m["timezone"],
+        active=m["active"],
+        alerts=m["alerts"],
+        digest=m["digest"],
+        digest_weekday=m["digest_weekday"],
+        digest_hour=m["digest_hour"],
+        next_digest_at=utc(m["next_digest_at"]),
+        last_digest_at=utc(m["last_digest_at"]),
+        regions=frozenset(by.get("region", ())),
+        types=frozenset(by.get("type", ())),
+        keywords=tuple(sorted(by.get("keyword", ()))),
         excludes=tuple(sorted(by.get("exclude", ()))),
     )

@@ -37,8 +37,13 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                                   connect_args=_pg_connect_args(url))
+            engine = create_engine(
+                url,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args=_pg_connect_args(url),
+            )
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot open database {redact(url)}: {exc}") from exc
     return engine

@@ -109,8 +109,12 @@ items = Table(
     Index("ix_items_title_key", "title_key"),
     Index("ix_items_untagged", "tagged_at"),
     # Partial: most items are originals, and "duplicate_of IS NULL" must not pick this index.
-    Index("ix_items_duplicate_of", "duplicate_of", sqlite_where=text("duplicate_of IS NOT NULL"),
-          postgresql_where=text("duplicate_of IS NOT NULL")),
+    Index(
+        "ix_items_duplicate_of",
+        "duplicate_of",
+        sqlite_where=text("duplicate_of IS NOT NULL"),
+        postgresql_where=text("duplicate_of IS NOT NULL"),
+    ),
 )
 
 # One row per item once tagged; labels are in item_labels for indexed lookups.

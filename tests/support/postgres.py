@@ -124,7 +124,8 @@ class PostgresServer:
         if self._bins is None:
             raise PostgresUnavailable(
                 "PostgreSQL binaries not found: no initdb/pg_ctl on PATH nor in "
-                "/usr/lib/postgresql/*/bin. Install them (Debian: apt-get install postgresql).")
+                "/usr/lib/postgresql/*/bin. Install them (Debian: apt-get install postgresql)."
+            )
         self._dir = Path(tempfile.mkdtemp(prefix="veille-pg-"))
         try:
             self._prepare_user()
@@ -132,8 +133,16 @@ class PostgresServer:
             for attempt in range(3):  # the free port can be taken between probe and bind
                 self.port = free_port()
                 try:
-                    self._pg_ctl("start", "-w", "-t", "60", "-l", str(self._dir / "server.log"),
-                                 "-o", f"-p {self.port}")
+                    self._pg_ctl(
+                        "start",
+                        "-w",
+                        "-t",
+                        "60",
+                        "-l",
+                        str(self._dir / "server.log"),
+                        "-o",
+                        f"-p {self.port}",
+                    )
                     break
                 except PostgresUnavailable:
                     if attempt == 2:
@@ -160,8 +169,12 @@ class PostgresServer:
     def __enter__(self) -> PostgresServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -181,28 +194,50 @@ class PostgresServer:
         except KeyError:
             raise PostgresUnavailable(
                 f"running as root, and initdb refuses root: an OS user {OS_USER!r} is needed "
-                "(the Debian postgresql package creates it)") from None
+                "(the Debian postgresql package creates it)"
+            ) from None
         os.chown(self._dir, entry.pw_uid, entry.pw_gid)
-        self._as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
-                         "env": {**os.environ, "HOME": str(self._dir), "USER": OS_USER,
-                                 "LOGNAME": OS_USER}}
+        self._as_user = {
+            "user": entry.pw_uid,
+            "group": entry.pw_gid,
+            "extra_groups": [],
+            "env": {**os.environ, "HOME": str(self._dir), "USER": OS_USER, "LOGNAME": OS_USER},
+        }
 
     def _run(self, *args: str) -> None:
         assert self._dir is not None
         try:
-            subprocess.run(args, cwd=self._dir, check=True, capture_output=True, text=True,
-                           timeout=120, **self._as_user)
+            subprocess.run(
+                args,
+                cwd=self._dir,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                **self._as_user,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             out = getattr(exc, "stderr", "") or getattr(exc, "stdout", "") or ""
             log = self._dir / "server.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise PostgresUnavailable(f"{Path(args[0]).name} {args[1]} failed: {exc}\n{out}\n{tail}"
-                                      ) from exc
+            raise PostgresUnavailable(
+                f"{Path(args[0]).name} {args[1]} failed: {exc}\n{out}\n{tail}"
+            ) from exc
 
     def _initdb(self) -> None:
         assert self._bins is not None and self._dir is not None
-        args = (str(self._bins.initdb), "-D", str(self._data), "-U", SUPERUSER, "-A", "trust",
-                "-E", "UTF8", "--no-sync")
+        args = (
+            str(self._bins.initdb),
+            "-D",
+            str(self._data),
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         try:  # a UTF-8 ctype, so lower() and the text-search parser know accented letters
             self._run(*args, "--locale=C.UTF-8")
         except PostgresUnavailable:

@@ -13,8 +13,9 @@ target_metadata = metadata
 UNMODELLED = ("search_tsv", "ix_items_search_tsv", "items_fts")
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool,
-                   compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     """Keep autogenerate from dropping what the metadata leaves out on purpose."""
     return not (reflected and compare_to is None and (name or "").startswith(UNMODELLED))
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
@@ -19,8 +19,13 @@ WHERE = sa.text("duplicate_of IS NOT NULL")
 
 
 def upgrade() -> None:
-    op.create_index("ix_items_duplicate_of", "items", ["duplicate_of"], sqlite_where=WHERE,
-                    postgresql_where=WHERE)
+    op.create_index(
+        "ix_items_duplicate_of",
+        "items",
+        ["duplicate_of"],
+        sqlite_where=WHERE,
+        postgresql_where=WHERE,
+    )
 
 
 def downgrade() -> None:

@@ -17,8 +17,8 @@ from alembic import op
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -30,8 +30,9 @@ CONTENT_CHARS = 4000  # enough to find an article by its body, small enough to i
 
 def _create_unaccent() -> bool:
     conn = op.get_bind()
-    available = conn.execute(text(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'")).first()
+    available = conn.execute(
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'")
+    ).first()
     if available is None:
         return False
     try:
@@ -54,8 +55,10 @@ def upgrade() -> None:
     op.execute(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS {CONFIG}")
     op.execute(f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} (COPY = french)")
     if _create_unaccent():
-        op.execute(f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} "
-                   "ALTER MAPPING FOR hword, hword_part, word WITH unaccent, french_stem")
+        op.execute(
+            f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} "
+            "ALTER MAPPING FOR hword, hword_part, word WITH unaccent, french_stem"
+        )
     op.execute(
         f"ALTER TABLE items ADD COLUMN {COLUMN} tsvector GENERATED ALWAYS AS ("
         f"setweight({_vector('title')}, 'A') || setweight({_vector('summary')}, 'B') || "
