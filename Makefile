@@ -22,6 +22,8 @@ demo: install
 	$(VENV)/bin/veille demo
 
 test: install
+	$(VENV)/bin/ruff check bot classifiers tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install

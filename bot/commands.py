@@ -367,7 +367,10 @@ def subscribe_keyboard(ctx: Ctx, page: int = 0) -> Reply:
                 for i, x in enumerate(TYPES[k : k + 3], k)
             )
         )
-    mark = lambda on: "✓ " if on else ""  # noqa: E731
+
+    def mark(on: bool) -> str:
+        return "✓ " if on else ""
+
     rows.append(
         (
             Button(mark(chat.alerts) + t(lang, "btn_alerts"), f"s:a:{page}"),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bot.commands import Ctx, Reply
 from bot.store.chats import ChatStore
@@ -36,7 +37,7 @@ def answer_text(rt: Runtime, line: str, *, lang: str = "fr", chat_id: int = 0) -
         is_admin=True,
     )
     name, arg = split_command(line)
-    routes = {
+    routes: dict[str, Callable[[Ctx, str], Any]] = {
         **ROUTES,
         "feeds": lambda c, a: admin.feeds(c),
         "stats": lambda c, a: admin.stats(c),

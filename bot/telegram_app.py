@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from telegram.ext import (
 from bot import admin, commands
 from bot.commands import Ctx, Reply
 from bot.delivery import Sender, keyboard, message_payload, photo_payload
-from bot.i18n import lang_of
+from bot.i18n import lang_of, t
 from bot.notify import enqueue_due_digests
 from bot.store.chats import ChatStore
 
@@ -182,7 +182,7 @@ class Handlers:
         *,
         admin_only: bool = False,
         settings_change: bool = False,
-    ) -> Callable[..., Awaitable[None]]:
+    ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
         """A PTB callback running func(ctx, argument) and queueing its reply."""
 
         async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -199,7 +199,7 @@ class Handlers:
             if (admin_only and not ctx.is_admin) or (
                 settings_change and not await self._may_change(update, ctx)
             ):
-                reply = Reply((commands.t(ctx.lang, "admin_only"),))
+                reply = Reply((t(ctx.lang, "admin_only"),))
             else:
                 result = func(ctx, arg)
                 reply = await result if asyncio.iscoroutine(result) else result  # type: ignore[assignment]
@@ -232,11 +232,11 @@ class Handlers:
             return
         ctx = await asyncio.to_thread(self._ctx, update)
         if name in ADMIN_ROUTES and not ctx.is_admin:  # channel admins are not bot admins
-            await self._send(update, Reply((commands.t(ctx.lang, "admin_only"),)))
+            await self._send(update, Reply((t(ctx.lang, "admin_only"),)))
             return
         result = func(ctx, arg.strip())
         reply = await result if asyncio.iscoroutine(result) else result
-        await self._send(update, reply)  # type: ignore[arg-type]
+        await self._send(update, reply)
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Button presses: subscription keyboard, paging, corrections."""
@@ -247,7 +247,7 @@ class Handlers:
         data = query.data
         reply: Reply | None
         if data.startswith("s:") and not await self._may_change(update, ctx):
-            await query.answer(commands.t(ctx.lang, "admin_only"), show_alert=True)
+            await query.answer(t(ctx.lang, "admin_only"), show_alert=True)
             return
         reply = await asyncio.to_thread(route_button, ctx, data)
         await query.answer()
@@ -312,7 +312,7 @@ def route_button(ctx: Ctx, data: str) -> Reply | None:
 def _lang(ctx: Ctx, arg: str) -> Reply:
     lang = "en" if arg.strip().lower().startswith("en") else "fr"
     ctx.chats.update(ctx.chat_id, language=lang)
-    return Reply((commands.t(lang, "lang_set"),))
+    return Reply((t(lang, "lang_set"),))
 
 
 ROUTES: dict[str, Callable[[Ctx, str], Any]] = {

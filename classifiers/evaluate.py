@@ -25,7 +25,7 @@ def _multilabel(truth: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -
             c["tp"] += label in g and label in p
             c["fp"] += label in p and label not in g
             c["fn"] += label in g and label not in p
-    total = Counter()
+    total: Counter[str] = Counter()
     for c in per.values():
         total.update(c)
     return {

@@ -218,7 +218,12 @@ class Poller:
                 report.unchanged += 1
                 return "unchanged"
             parsed: ParsedFeed = await asyncio.get_running_loop().run_in_executor(
-                self.parse_pool, _parse_job, result.body, now, result.content_type, feed.language
+                self.parse_pool,
+                _parse_job,
+                result.body or b"",
+                now,
+                result.content_type,
+                feed.language,
             )
             new_ids = await self._store_items(feed.id, parsed.items, now)
         except (FetchError, ParseError, StoreError) as exc:

@@ -39,7 +39,7 @@ async def check_public_url(url: str, *, allow_private: bool = False) -> None:
         )
     except socket.gaierror as exc:
         raise UnsafeURL(f"cannot resolve {host}: {exc.strerror}") from exc
-    addresses = {info[4][0] for info in infos}
+    addresses = {str(info[4][0]) for info in infos}
     private = sorted(a for a in addresses if not is_public(a))
     if private:
         raise UnsafeURL(f"{host} resolves to a private or loopback address ({', '.join(private)})")
