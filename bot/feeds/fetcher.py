@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,9 +48,9 @@ class FetchResult:
         """True for a 304."""
         return self.status == 304
 
-    @property
+    @cached_property
     def body_hash(self) -> str | None:
-        """SHA-256 of the body, to skip parsing an unchanged document."""
+        """SHA-256 of the body, to skip parsing an unchanged document (computed once)."""
         return hashlib.sha256(self.body).hexdigest() if self.body is not None else None
 
 

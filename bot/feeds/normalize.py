@@ -49,8 +49,6 @@ TRACKING_PREFIXES = ("utm_", "oly_", "wt_", "pk_", "mtm_", "at_", "_ga")
 DROPPED_TAGS = "script, style, noscript, iframe, object, embed, template"
 DROPPED_OPENINGS = tuple("<" + tag.strip() for tag in DROPPED_TAGS.split(","))
 BLOCK_TAGS = "p, div, br, li, h1, h2, h3, h4, h5, h6, tr, blockquote, section, article, pre"
-_WS = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
-_NL = re.compile(r"\s*\n\s*")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 MAX_TEXT_CHARS = 100_000
@@ -106,9 +104,9 @@ def html_to_text(html: str | None, limit: int = MAX_TEXT_CHARS) -> str:
 
 
 def _fold(text: str) -> str:
-    text = _WS.sub(" ", text)
-    text = _NL.sub("\n", text)
-    return text.strip()
+    """Spaces folded within lines, blank lines dropped (str.split does it in C)."""
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -123,12 +121,27 @@ def shorten(text: str, limit: int) -> str:
 def fold_key(text: str) -> str:
     """Lowercase ASCII words separated by single spaces: the comparison form of a title."""
     lowered = text.lower()
-    if lowered.isascii():
-        ascii_text = lowered
-    else:
-        decomposed = unicodedata.normalize("NFKD", lowered)
-        ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", ascii_text).strip()
+    if not lowered.isascii():
+        lowered = lowered.translate(_ACCENTS)
+        if not lowered.isascii():  # letters outside Latin-1/Extended-A: decompose them
+            decomposed = unicodedata.normalize("NFKD", lowered)
+            lowered = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", lowered).strip()
+
+
+def _accent_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        base = "".join(c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c))
+        if base != chr(code) and base.isascii():
+            table[code] = base
+    table.update({ord("œ"): "oe", ord("æ"): "ae", ord("ß"): "ss"})
+    # Typographic punctuation is a separator in a key anyway.
+    table.update({c: " " for c in map(ord, "’‘“”«»–—…\u00a0\u202f")})
+    return table
+
+
+_ACCENTS = _accent_table()
 
 
 def title_key(title: str) -> str | None:
