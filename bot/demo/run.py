@@ -13,6 +13,7 @@ from bot.config import FeedConfig, Settings
 from bot.demo.server import FEED_FILES, DemoServer
 from bot.digest import build_digest
 from bot.dispatch import answer_text
+from bot.i18n import type_label
 from bot.render import digest_html, visible_text
 from bot.service import Runtime
 
@@ -52,14 +53,17 @@ def run_demo(settings: Settings, console: Console) -> int:
         now = rt.clock()
         week = rt.store.recent_items(since=now - timedelta(days=7), limit=500, topic_only=False)
         table = Table(title="Tagged items of the week", show_lines=False)
-        for col in ("date", "title", "regions", "types", "AI"):
-            table.add_column(col, overflow="fold")
+        table.add_column("date", no_wrap=True)
+        table.add_column("title", ratio=3, overflow="ellipsis", no_wrap=True)
+        table.add_column("regions", ratio=2, overflow="fold")
+        table.add_column("types", ratio=2, overflow="fold")
+        table.add_column("AI", no_wrap=True)
         for i in week[:60]:
             table.add_row(
                 f"{i.published_at:%d/%m}",
                 i.title[:70],
                 ", ".join(i.regions) or ("national" if i.national else "-"),
-                ", ".join(i.types),
+                ", ".join(type_label(t, "fr") for t in i.types),
                 "✓" if i.topic_ai else "✗",
             )
         console.print(table)

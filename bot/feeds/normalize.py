@@ -132,7 +132,9 @@ def fold_key(text: str) -> str:
 def _accent_table() -> dict[int, str]:
     table: dict[int, str] = {}
     for code in range(0xC0, 0x250):
-        base = "".join(c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c))
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c)
+        )
         if base != chr(code) and base.isascii():
             table[code] = base
     table.update({ord("œ"): "oe", ord("æ"): "ae", ord("ß"): "ss"})
