@@ -22,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.errors import VeilleError
 from bot.render import visible_text
 from bot.service import Runtime, setup_logging
+from classifiers.taxonomy import TYPES
 
 console = Console()
 
@@ -421,15 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region")
     p.add_argument(
         "--type",
-        choices=[
-            "strategy",
-            "funding",
-            "research",
-            "training",
-            "business_support",
-            "partnership",
-            "event",
-        ],
+        choices=list(TYPES),
     )
     p.add_argument("--since", type=parse_since, default=timedelta(days=7))
     p.add_argument("--search")

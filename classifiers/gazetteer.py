@@ -15,7 +15,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
@@ -186,6 +186,23 @@ def _fold(text: str) -> str:
             text = text.replace(lig, rep)
     folded = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return folded.encode("ascii", "replace").decode("ascii").lower()
+
+
+def _longest(
+    norms: list[str], i: int, table: Container[str], prefixes: Container[str]
+) -> tuple[int, str] | None:
+    """The longest n-gram (up to MAX_NGRAM words) starting at token i that is a key of table."""
+    key = norms[i]
+    if key not in prefixes:
+        return None
+    found = (i + 1, key) if key in table else None
+    for j in range(i + 1, min(len(norms), i + MAX_NGRAM)):
+        key = key + " " + norms[j]
+        if key not in prefixes:
+            break
+        if key in table:
+            found = (j + 1, key)
+    return found
 
 
 class _Tokens:
@@ -369,17 +386,7 @@ class Gazetteer:
         n = len(norms)
         i = 0
         while i < n:
-            key = norms[i]
-            if key not in prefixes:
-                i += 1
-                continue
-            found: tuple[int, str] | None = (i + 1, key) if key in entries else None
-            for j in range(i + 1, min(n, i + MAX_NGRAM)):
-                key = key + " " + norms[j]
-                if key not in prefixes:
-                    break
-                if key in entries:
-                    found = (j + 1, key)
+            found = _longest(norms, i, entries, prefixes)
             if found is None:
                 i += 1
                 continue
@@ -593,17 +600,7 @@ class Gazetteer:
             n = len(norms)
             i = 0
             while i < n:
-                key = norms[i]
-                if key not in prefixes:
-                    i += 1
-                    continue
-                found = (i + 1, key) if key in cues else None
-                for j in range(i + 1, min(n, i + MAX_NGRAM)):
-                    key = key + " " + norms[j]
-                    if key not in prefixes:
-                        break
-                    if key in cues:
-                        found = (j + 1, key)
+                found = _longest(norms, i, cues, prefixes)
                 if found is None:
                     i += 1
                     continue
