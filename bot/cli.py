@@ -19,7 +19,7 @@ from rich.table import Table
 
 from bot import opml, redact
 from bot.config import Settings, load_settings
-from bot.errors import VeilleError
+from bot.errors import FetchError, VeilleError
 from bot.render import visible_text
 from bot.service import Runtime, setup_logging
 from classifiers.taxonomy import TYPES
@@ -280,17 +280,31 @@ def _print_metrics(m: dict[str, Any]) -> None:
 
 
 def _read_source(source: str) -> tuple[str, str]:
-    """(title, text) of a file, '-' (stdin) or an http(s) URL."""
+    """(title, text) of a file, '-' (stdin) or an http(s) URL; an HTML page gives its headline."""
     if source == "-":
         raw = sys.stdin.read()
     elif re.match(r"^https?://", source):
         import httpx
 
-        resp = httpx.get(source, follow_redirects=True, timeout=20)
-        resp.raise_for_status()
+        try:
+            resp = httpx.get(source, follow_redirects=True, timeout=20)
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise FetchError(f"cannot fetch {source}: {exc}") from exc
         raw = resp.text
     else:
-        raw = Path(source).read_text(encoding="utf-8", errors="replace")
+        try:
+            raw = Path(source).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise VeilleError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    if re.search(r"<(html|body|article|h1)\b", raw[:20000], re.IGNORECASE):
+        from selectolax.lexbor import LexborHTMLParser
+
+        tree = LexborHTMLParser(raw)
+        head = tree.css_first("h1") or tree.css_first("title")
+        article = tree.css_first("article") or tree.css_first("main") or tree.body
+        title = head.text(strip=True) if head is not None else ""
+        return title, article.html if article is not None and article.html else raw
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
     title = next((ln for ln in lines[:5] if len(ln.split()) >= 4), lines[0] if lines else "")
     return title, raw

@@ -22,6 +22,8 @@ from classifiers.taxonomy import taxonomy_hash
 
 MODEL_FILE = "types.skops"
 META_FILE = "metadata.json"
+# Bump when TypeModel's fitted attributes change shape: older files are then refused and retrained.
+MODEL_FORMAT = 2
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "classifiers.model.")
 
 
@@ -74,6 +76,7 @@ def save(
         **info.__dict__,
         "skops_version": skops.__version__,
         "python": platform.python_version(),
+        "model_format": MODEL_FORMAT,
     }
     (folder / META_FILE).write_text(
         json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8"
@@ -91,6 +94,11 @@ def read_info(folder: Path) -> ModelInfo:
         info = ModelInfo(**{k: meta[k] for k in ModelInfo.__dataclass_fields__})
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelMismatch(f"{meta_path}: unreadable model metadata ({exc})") from exc
+    if meta.get("model_format") != MODEL_FORMAT:
+        raise ModelMismatch(
+            f"model in {folder} has format {meta.get('model_format')}, this version reads "
+            f"format {MODEL_FORMAT}: retrain with `veille train`"
+        )
     if info.sklearn_version != sklearn.__version__:
         raise ModelMismatch(
             f"model in {folder} was trained with scikit-learn {info.sklearn_version}, "

@@ -112,6 +112,9 @@ def test_persistence_refuses_other_versions_and_retrains(models_dir: Path, tmp_p
     copy = tmp_path / "models"
     shutil.copytree(models_dir, copy)
     meta = json.loads((copy / "metadata.json").read_text())
+    (copy / "metadata.json").write_text(json.dumps({**meta, "model_format": 1}))
+    with pytest.raises(persistence.ModelMismatch, match="format 1"):
+        persistence.read_info(copy)
     meta["sklearn_version"] = "0.0.1"
     (copy / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(persistence.ModelMismatch, match=r"scikit-learn 0\.0\.1"):
