@@ -53,11 +53,13 @@ def run_demo(settings: Settings, console: Console) -> int:
         now = rt.clock()
         week = rt.store.recent_items(since=now - timedelta(days=7), limit=500, topic_only=False)
         table = Table(title="Tagged items of the week", show_lines=False)
-        table.add_column("date", no_wrap=True)
-        table.add_column("title", ratio=3, overflow="ellipsis", no_wrap=True)
-        table.add_column("regions", ratio=2, overflow="fold")
-        table.add_column("types", ratio=2, overflow="fold")
-        table.add_column("AI", no_wrap=True)
+        table.add_column("date", no_wrap=True, min_width=5)
+        table.add_column(
+            "title", overflow="ellipsis", no_wrap=True, max_width=max(30, console.width // 2 - 8)
+        )
+        table.add_column("regions", overflow="fold")
+        table.add_column("types", overflow="fold")
+        table.add_column("AI", no_wrap=True, min_width=2)
         for i in week[:60]:
             table.add_row(
                 f"{i.published_at:%d/%m}",
