@@ -270,10 +270,9 @@ def test_search_keywords_are_plain_words(searchable: Store) -> None:
     assert searchable.recent_items(topic_only=False, search="NOT OR AND NEAR") == []
 
 
-@pytest.fixture
-def tagged(two_feeds: Store) -> tuple[Store, dict[str, int]]:
-    """Four tagged items (one off-topic) and one untagged."""
-    ids = two_feeds.insert_items(
+def add_tagged_sample(store: Store) -> dict[str, int]:
+    """Into feed alpha: five tagged items (one off-topic, one 40 days old) and one untagged."""
+    ids = store.insert_items(
         "alpha",
         [
             item(
@@ -296,7 +295,7 @@ def tagged(two_feeds: Store) -> tuple[Store, dict[str, int]]:
         NOW,
     )
     by_key = dict(zip(["bzh", "lil", "both", "foot", "old", "new"], ids, strict=True))
-    two_feeds.save_tags(
+    store.save_tags(
         [
             (by_key["bzh"], tags(["Bretagne"], ["funding"])),
             (by_key["lil"], tags(["Hauts-de-France"], ["research", "training"])),
@@ -307,7 +306,13 @@ def tagged(two_feeds: Store) -> tuple[Store, dict[str, int]]:
         NOW,
         "test-model",
     )
-    return two_feeds, by_key
+    return by_key
+
+
+@pytest.fixture
+def tagged(two_feeds: Store) -> tuple[Store, dict[str, int]]:
+    """Four tagged items (one off-topic) and one untagged."""
+    return two_feeds, add_tagged_sample(two_feeds)
 
 
 def test_recent_items_filters_by_region_and_type(tagged: tuple[Store, dict[str, int]]) -> None:

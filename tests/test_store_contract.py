@@ -32,7 +32,7 @@ from bot.store.repo import Store
 from bot.store.schema import outbox
 from tests.conftest import NOW, feed_config
 from tests.support.postgres import PostgresServer
-from tests.test_store import item, tags
+from tests.test_store import add_tagged_sample, item, tags
 
 BACKENDS = ["sqlite", "postgres"]
 _databases = itertools.count(1)
@@ -146,41 +146,7 @@ def lease_concurrently(take: Callable[[str], list[Any]]) -> dict[str, list[Any]]
 @pytest.fixture
 def tagged(db: Store) -> dict[str, int]:
     """Five tagged items (one off-topic, one old) and one untagged, in feed alpha."""
-    ids = db.insert_items(
-        "alpha",
-        [
-            item(
-                "bzh", "Un fonds IA pour les startups bretonnes", published=NOW - timedelta(days=1)
-            ),
-            item("lil", "Un laboratoire lillois recrute en IA", published=NOW - timedelta(days=2)),
-            item(
-                "both", "Bretagne et Occitanie signent un accord", published=NOW - timedelta(days=3)
-            ),
-            item(
-                "foot", "Le match de football de dimanche soir", published=NOW - timedelta(days=1)
-            ),
-            item(
-                "old",
-                "Une vieille annonce de financement breton",
-                published=NOW - timedelta(days=40),
-            ),
-            item("new", "Article pas encore passé au tagger", published=NOW - timedelta(hours=1)),
-        ],
-        NOW,
-    )
-    by_key = dict(zip(["bzh", "lil", "both", "foot", "old", "new"], ids, strict=True))
-    db.save_tags(
-        [
-            (by_key["bzh"], tags(["Bretagne"], ["funding"])),
-            (by_key["lil"], tags(["Hauts-de-France"], ["research", "training"])),
-            (by_key["both"], tags(["Bretagne", "Occitanie"], ["partnership"])),
-            (by_key["foot"], tags(["Bretagne"], ["event"], topic=False)),
-            (by_key["old"], tags(["Bretagne"], ["funding"])),
-        ],
-        NOW,
-        "test-model",
-    )
-    return by_key
+    return add_tagged_sample(db)
 
 
 SEARCH_CASES: list[tuple[str, set[str], set[str]]] = [
