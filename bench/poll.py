@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -25,6 +26,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -133,6 +135,21 @@ def serve(feeds: int, items: int, now_ts: float, ready: Any) -> None:
     asyncio.run(main())
 
 
+@contextlib.contextmanager
+def feed_server(feeds: int, items: int, *, timeout: float) -> Iterator[tuple[int, int]]:
+    """serve() in a separate process; yields (port, corpus bytes) and stops it afterwards."""
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Queue()
+    server = ctx.Process(target=serve, args=(feeds, items, time.time(), ready), daemon=True)
+    server.start()
+    try:
+        port, corpus_bytes = ready.get(timeout=timeout)
+        yield port, corpus_bytes
+    finally:
+        server.terminate()
+        server.join(10)
+
+
 def baseline(urls: list[str]) -> float:
     """Seconds for the naive loop: feedparser fetches and parses each URL, one after another."""
     import feedparser
@@ -202,14 +219,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from bot.config import Settings
 
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Queue()
-    server = ctx.Process(
-        target=serve, args=(args.feeds, args.items, time.time(), ready), daemon=True
-    )
-    server.start()
-    try:
-        port, corpus_bytes = ready.get(timeout=120)
+    with feed_server(args.feeds, args.items, timeout=120) as (port, corpus_bytes):
         urls = [f"http://127.0.0.1:{port}/feed/{i}.xml" for i in range(args.feeds)]
         sample = urls[:: max(1, args.feeds // max(1, args.baseline_sample))][: args.baseline_sample]
         # Half the baseline before our polls and half after, so a load change on this shared
@@ -223,9 +233,6 @@ def main(argv: list[str] | None = None) -> None:
             result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))
         base_seconds += baseline(sample[half:])
         per_feed = base_seconds / len(sample)
-    finally:
-        server.terminate()
-        server.join(10)
 
     baseline_total = per_feed * args.feeds
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

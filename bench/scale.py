@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.poll import serve  # noqa: E402 - after the path is set
+from bench.poll import feed_server  # noqa: E402 - after the path is set
 from bot.config import load_feeds  # noqa: E402
 from bot.store.repo import Store  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
@@ -162,38 +161,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=240, help="seconds allowed per run")
     args = ap.parse_args(argv)
 
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Queue()
-    server = ctx.Process(
-        target=serve, args=(args.feeds, args.items, time.time(), ready), daemon=True
-    )
-    server.start()
     runs = []
-    try:
-        port, corpus_bytes = ready.get(timeout=300)
-        with (
-            tempfile.TemporaryDirectory(prefix="veille-scale-") as tmp_name,
-            PostgresServer() as pg,
-        ):
-            tmp = Path(tmp_name)
-            feeds_file = tmp / "feeds.yaml"
-            write_feeds(feeds_file, port, args.feeds)
-            env = {
-                **os.environ,
-                "VEILLE_STATE_DIR": str(tmp / "state"),
-                "VEILLE_TAGGING": "off",
-                "VEILLE_POLL_TICK_SECONDS": "1",
-                "VEILLE_PARSE_WORKERS": "1",
-                "VEILLE_CONCURRENCY": "64",
-                "VEILLE_PER_HOST": "16",
-            }
-            for name in ("TELEGRAM_BOT_TOKEN", "VEILLE_METRICS_PORT", "VEILLE_DATABASE_URL"):
-                env.pop(name, None)
-            for n in args.processes:
-                runs.append(run_once(pg, n, feeds_file, args.feeds, tmp, env, args.timeout))
-    finally:
-        server.terminate()
-        server.join(10)
+    with (
+        feed_server(args.feeds, args.items, timeout=300) as (port, corpus_bytes),
+        tempfile.TemporaryDirectory(prefix="veille-scale-") as tmp_name,
+        PostgresServer() as pg,
+    ):
+        tmp = Path(tmp_name)
+        feeds_file = tmp / "feeds.yaml"
+        write_feeds(feeds_file, port, args.feeds)
+        env = {
+            **os.environ,
+            "VEILLE_STATE_DIR": str(tmp / "state"),
+            "VEILLE_TAGGING": "off",
+            "VEILLE_POLL_TICK_SECONDS": "1",
+            "VEILLE_PARSE_WORKERS": "1",
+            "VEILLE_CONCURRENCY": "64",
+            "VEILLE_PER_HOST": "16",
+        }
+        for name in ("TELEGRAM_BOT_TOKEN", "VEILLE_METRICS_PORT", "VEILLE_DATABASE_URL"):
+            env.pop(name, None)
+        for n in args.processes:
+            runs.append(run_once(pg, n, feeds_file, args.feeds, tmp, env, args.timeout))
 
     base = next((r["seconds"] for r in runs if r["processes"] == 1), None)
     cpus = os.cpu_count() or 1
