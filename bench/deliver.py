@@ -30,8 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.commands import Ctx, region
-from bot.config import load_settings
+from bot.commands.lookups import region
+from bot.commands.reply import Ctx
+from bot.config import Settings, load_settings
 from bot.delivery import Sender
 from bot.notify import enqueue_due_digests
 from bot.service import Runtime
@@ -210,7 +211,14 @@ def bench_region(n_items: int, workdir: Path, repeats: int = 200) -> dict[str, A
             feed = f"feed-{start // batch}"
             add_items(store, specs, now, feed_id=feed, feed_name=f"Source {start // batch}")
         fill_seconds = time.perf_counter() - t0
-        ctx = Ctx(store=store, chats=ChatStore(store), gazetteer=gazetteer(), now=now, chat_id=1)
+        ctx = Ctx(
+            settings=Settings(),
+            store=store,
+            chats=ChatStore(store),
+            gazetteer=gazetteer(),
+            now=now,
+            chat_id=1,
+        )
         reply = region(ctx, "Hauts-de-France")
         assert "Hauts-de-France" in reply.messages[0] and reply.buttons, reply.text[:200]
         times = []

@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot import opml, redact
 from bot.config import Settings, load_settings
-from bot.errors import FetchError, VeilleError
-from bot.render import visible_text
-from bot.service import Runtime, setup_logging
+from bot.errors import VeilleError
+from bot.feeds import opml
+from bot.logs import setup_logging
+from bot.service import Runtime
 from classifiers.taxonomy import TYPES
+from classifiers.text import page_parts, visible_text
 
 console = Console()
 
@@ -210,7 +211,7 @@ def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def cmd_train(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Fit the tagger on seeds + corpus + stored corrections, save it under state/models/."""
-    from bot.corrections import correction_examples
+    from bot.store.corrections import correction_examples
     from classifiers.train import train
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
@@ -279,32 +280,27 @@ def _print_metrics(m: dict[str, Any]) -> None:
     console.print(conf)
 
 
-def _read_source(source: str) -> tuple[str, str]:
-    """(title, text) of a file, '-' (stdin) or an http(s) URL; an HTML page gives its headline."""
+def _read_source(source: str, settings: Settings) -> tuple[str, str]:
+    """(title, text) of a file, '-' (stdin) or an http(s) URL; an HTML page gives its headline.
+
+    A URL goes through the feed fetcher (body cap, timeouts) and the private-address check.
+    """
     if source == "-":
         raw = sys.stdin.read()
     elif re.match(r"^https?://", source):
-        import httpx
+        from datetime import UTC, datetime
 
-        try:
-            resp = httpx.get(source, follow_redirects=True, timeout=20)
-            resp.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise FetchError(f"cannot fetch {source}: {exc}") from exc
-        raw = resp.text
+        from bot.feeds.user_url import fetch_user_url
+
+        result = asyncio.run(fetch_user_url(settings, source, now=datetime.now(UTC)))
+        raw = (result.body or b"").decode("utf-8", errors="replace")
     else:
         try:
             raw = Path(source).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise VeilleError(f"cannot read {source}: {exc.strerror or exc}") from exc
     if re.search(r"<(html|body|article|h1)\b", raw[:20000], re.IGNORECASE):
-        from selectolax.lexbor import LexborHTMLParser
-
-        tree = LexborHTMLParser(raw)
-        head = tree.css_first("h1") or tree.css_first("title")
-        article = tree.css_first("article") or tree.css_first("main") or tree.body
-        title = head.text(strip=True) if head is not None else ""
-        return title, article.html if article is not None and article.html else raw
+        return page_parts(raw)
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
     title = next((ln for ln in lines[:5] if len(ln.split()) >= 4), lines[0] if lines else "")
     return title, raw
@@ -331,7 +327,7 @@ def cmd_classify(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if not args.source:
             console.print("[red]give a FILE, a URL, - for stdin, or --jsonl IN.jsonl[/]")
             return 2
-        title, text = _read_source(args.source)
+        title, text = _read_source(args.source, rt.settings)
         result = tagger.tag(title, text).to_dict()
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
         return 0
@@ -374,11 +370,19 @@ def cmd_retag(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def cmd_ask(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Print the reply the bot would send to a command, rendered for the terminal."""
-    from bot.dispatch import answer_text
+    from bot.commands.routes import terminal_answer
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
     try:
-        reply = answer_text(rt, args.command, lang=args.lang, chat_id=args.chat)
+        reply = terminal_answer(
+            rt.settings,
+            rt.store,
+            rt.gazetteer,
+            rt.clock(),
+            args.command,
+            lang=args.lang,
+            chat_id=args.chat,
+        )
         print_reply(reply)
         return 0
     finally:
@@ -476,9 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> None:
     """Entry point of the `veille` command."""
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level.upper())
     env = dict(os.environ if environ is None else environ)
-    redactor = redact.install([env.get("TELEGRAM_BOT_TOKEN", "").strip()])
+    redactor = setup_logging(
+        args.log_level.upper(), secrets=[env.get("TELEGRAM_BOT_TOKEN", "").strip()]
+    )
     func: Callable[[argparse.Namespace, dict[str, str]], int] = args.func
     try:
         code = func(args, env)

@@ -24,8 +24,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.metrics import MESSAGES_SENT, TELEGRAM_429
-from bot.render import visible_text
 from bot.store.chats import ChatStore, OutMessage
+from classifiers.text import visible_text
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8

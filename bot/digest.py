@@ -1,43 +1,27 @@
-"""Choose and group the items of a digest (pure): by region, then by initiative type."""
+"""A digest: choose the items of a period for a chat's filters and group them by region, then type.
+
+select_digest is the one place that reads a digest's items; the Digest it returns feeds both the
+HTML renderer (bot.render.digest_html) and the weekly chart (bot.chart), so they cannot disagree.
+build_digest and the time helpers are pure.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.feeds.normalize import fold_key
-from bot.store.repo import StoredItem
+from bot.i18n import t
+from bot.store.repo import Store
+from bot.store.rows import Filters, StoredItem
 from classifiers.taxonomy import REGIONS, TYPES
 
+# Group keys of items with no region: national news, and the rest (shown translated).
 NATIONAL = "France entière"
 ELSEWHERE = "Autres"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What a chat subscribed to: empty sets mean 'everything'."""
-
-    regions: frozenset[str] = frozenset()
-    types: frozenset[str] = frozenset()
-    keywords: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
-
-    def matches(self, item: StoredItem) -> bool:
-        """True when the item passes every filter of the chat."""
-        in_region = bool(self.regions & set(item.regions)) or (
-            "national" in self.regions and item.national
-        )
-        if self.regions and not in_region:
-            return False
-        if self.types and not (self.types & set(item.types)):
-            return False
-        text = f" {fold_key(item.title + ' ' + item.summary)} "
-        if self.keywords and not any(f" {fold_key(k)} " in text for k in self.keywords):
-            return False
-        return not any(f" {fold_key(k)} " in text for k in self.excludes)
+EVERYTHING = Filters()  # no filter: every item
 
 
 @dataclass(frozen=True)
@@ -70,6 +54,15 @@ class Digest:
     also_in: dict[int, list[str]] = field(default_factory=dict)
 
 
+def group_label(region: str, lang: str) -> str:
+    """A region group's name as shown: the region, or 'nationwide'/'elsewhere' translated."""
+    if region == NATIONAL:
+        return t(lang, "group_national")
+    if region == ELSEWHERE:
+        return t(lang, "group_elsewhere")
+    return region
+
+
 def _region_keys(item: StoredItem, wanted: frozenset[str]) -> list[str]:
     keys = [r for r in item.regions if not wanted or r in wanted]
     if keys:
@@ -82,7 +75,7 @@ def build_digest(
     *,
     start: datetime,
     end: datetime,
-    filters: Filters = Filters(),
+    filters: Filters = EVERYTHING,
     also_in: dict[int, list[str]] | None = None,
     per_group: int = 8,
 ) -> Digest:
@@ -126,9 +119,18 @@ def build_digest(
     )
 
 
-def filter_items(items: Sequence[StoredItem], filters: Filters) -> list[StoredItem]:
-    """The items a chat's filters let through."""
-    return [i for i in items if filters.matches(i)]
+def select_digest(store: Store, filters: Filters, start: datetime, end: datetime) -> Digest:
+    """The digest of [start, end) for some filters, read from the store (at most 2,000 items)."""
+    regions = filters.regions - {"national"}
+    items = store.recent_items(
+        since=start,
+        until=end,
+        limit=2000,
+        regions=sorted(regions) if regions and "national" not in filters.regions else (),
+        types=sorted(filters.types),
+    )
+    also = store.duplicates_of([i.id for i in items])
+    return build_digest(items, start=start, end=end, filters=filters, also_in=also)
 
 
 def next_digest_time(

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.chart import weekly_chart
-from bot.commands import render_digest
 from bot.delivery import media_payload, message_payload
-from bot.digest import digest_period, next_digest_time
+from bot.digest import Digest, digest_period, next_digest_time, select_digest
 from bot.i18n import t
-from bot.render import alert_html, esc
+from bot.render import alert_html, digest_html, esc
 from bot.store.chats import ChatSettings, ChatStore
 from bot.store.repo import Store
 
@@ -50,23 +49,28 @@ def enqueue_alerts(store: Store, chats: ChatStore, item_ids: Sequence[int], now:
 
 
 def _chart_key(
-    store: Store, chats: ChatStore, start: datetime, lang: str, now: datetime
+    chats: ChatStore,
+    digest: Digest,
+    lang: str,
+    now: datetime,
+    charts: dict[tuple[object, ...], str | None],
 ) -> str | None:
-    """The media key of the week's chart in a language (drawn and stored once)."""
-    counts_region = store.label_counts("region", start)
-    counts_type = store.label_counts("type", start)
-    if not counts_region and not counts_type:
-        return None
-    png = weekly_chart(counts_region, counts_type, lang=lang, title=t(lang, "chart_title"))
-    key = "chart-" + hashlib.sha256(png).hexdigest()[:32]
-    chats.put_media(key, png, now)
-    return key
+    """The media key of a digest's chart (drawn once per distinct counts and language)."""
+    counts = (lang, tuple(sorted(digest.by_region.items())), tuple(sorted(digest.by_type.items())))
+    if counts not in charts:
+        png = weekly_chart(digest, lang=lang)
+        key = None
+        if png is not None:
+            key = "chart-" + hashlib.sha256(png).hexdigest()[:32]
+            chats.put_media(key, png, now)
+        charts[counts] = key
+    return charts[counts]
 
 
 def enqueue_due_digests(store: Store, chats: ChatStore, now: datetime, *, batch: int = 500) -> int:
     """Queue the digest of every chat whose time has come, and schedule its next one (atomically)."""
     queued = 0
-    charts: dict[tuple[str, str], str | None] = {}
+    charts: dict[tuple[object, ...], str | None] = {}
     while True:
         due = chats.due_digests(now, limit=batch)
         for chat in due:
@@ -80,12 +84,13 @@ def _enqueue_digest(
     chats: ChatStore,
     chat: ChatSettings,
     now: datetime,
-    charts: dict[tuple[str, str], str | None],
+    charts: dict[tuple[object, ...], str | None],
 ) -> int:
     slot = chat.next_digest_at or now
     start, end = digest_period(chat.digest, now, chat.last_digest_at)
     title = "digest_title" if chat.digest == "weekly" else "digest_daily_title"
-    chunks = render_digest(store, chat.filters, start, end, chat.language, title_key=title)
+    digest = select_digest(store, chat.filters, start, end)
+    chunks = digest_html(digest, chat.language, title_key=title)
     key = f"digest:{chat.id}:{slot:%Y%m%dT%H%M}"
     messages = [
         {
@@ -96,21 +101,18 @@ def _enqueue_digest(
         }
         for n, text in enumerate(chunks)
     ]
-    if chat.digest == "weekly":
-        chart_id = (f"{start:%Y%m%d}", chat.language)
-        if chart_id not in charts:
-            charts[chart_id] = _chart_key(store, chats, start, chat.language, now)
-        if charts[chart_id]:
-            messages.append(
-                {
-                    "chat_id": chat.id,
-                    "kind": "chart",
-                    "dedup_key": f"{key}:chart",
-                    "payload": media_payload(
-                        charts[chart_id] or "", esc(t(chat.language, "chart_title"))
-                    ),
-                }
-            )
+    chart = (
+        _chart_key(chats, digest, chat.language, now, charts) if chat.digest == "weekly" else None
+    )
+    if chart:
+        messages.append(
+            {
+                "chat_id": chat.id,
+                "kind": "chart",
+                "dedup_key": f"{key}:chart",
+                "payload": media_payload(chart, esc(t(chat.language, "chart_title"))),
+            }
+        )
     following = next_digest_time(
         chat.digest, chat.digest_weekday, chat.digest_hour, chat.timezone, max(now, slot)
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from html import escape, unescape
+from html import escape
 from zoneinfo import ZoneInfo
 
-from bot.digest import Digest
+from bot.digest import Digest, group_label
 from bot.i18n import t, type_label
-from bot.store.repo import StoredItem
+from bot.store.rows import StoredItem
+from classifiers.text import visible_text
 
 TELEGRAM_LIMIT = 4096
 PARIS = ZoneInfo("Europe/Paris")
@@ -79,7 +80,7 @@ def digest_html(digest: Digest, lang: str, *, title_key: str = "digest_title") -
         return [head + "\n\n" + t(lang, "digest_empty")]
     blocks = [head]
     for group in digest.groups:
-        blocks.append(f"📍 <b>{esc(group.region)}</b> ({group.count})")
+        blocks.append(f"📍 <b>{esc(group_label(group.region, lang))}</b> ({group.count})")
         for tg in group.types:
             lines = [f"<u>{esc(type_label(tg.type, lang))}</u> ({len(tg.items)})"]
             blocks.append("\n".join(lines))
@@ -115,10 +116,3 @@ def alert_html(item: StoredItem, lang: str, also_in: Sequence[str] = ()) -> str:
     if summary:
         parts.append(summary)
     return "\n".join(parts)[:TELEGRAM_LIMIT]
-
-
-def visible_text(html: str) -> str:
-    """The text a reader sees: tags removed, entities decoded (for the terminal)."""
-    text = re.sub(r"<br\s*/?>", "\n", html)
-    text = re.sub(r"<[^>]+>", "", text)
-    return unescape(text)

@@ -28,22 +28,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """key=value logs; httpx at WARNING because Telegram URLs contain the bot token."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in (
-        "httpx",
-        "httpcore",
-        "telegram.ext.ExtBot",
-        "apscheduler.executors.default",
-        "aiohttp.access",
-    ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Our outbox handles every 429 (waits retry_after, retries, counts it); the limiter's own
-    # traceback for the same event would only be a duplicate.
-    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
-
-
 @dataclass
 class Runtime:
     """Everything a command needs, opened once."""
@@ -78,7 +62,7 @@ class Runtime:
     def tagger(self) -> Tagger:
         """The tagger, trained first when no usable model is stored."""
         if self._tagger is None:
-            from bot.corrections import correction_examples
+            from bot.store.corrections import correction_examples
             from classifiers.tagger import Tagger  # scikit-learn takes seconds to import
 
             self._tagger = Tagger.load_or_train(

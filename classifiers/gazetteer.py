@@ -14,7 +14,6 @@ import gzip
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,6 +39,7 @@ from classifiers.gazetteer_build import (
     write,
 )
 from classifiers.taxonomy import REGIONS
+from classifiers.text import strip_accents
 
 assert tuple(pd.REGION_CODES.values()) == REGIONS, "places_data and taxonomy disagree"
 
@@ -169,23 +169,16 @@ class _Match:
     hits: list[PlaceHit] = field(default_factory=list)
 
 
-_COMBINING = re.compile("[\u0300-\u036f]+")
-
-
 def _fold(text: str) -> str:
     """Lowercase ASCII version of a text with the same word boundaries (in C, not per token).
 
-    Accents are removed by NFKD; any other non-ASCII character becomes "?", a separator.
+    Accents are removed (classifiers.text); any other non-ASCII character becomes "?", a separator.
     """
     if text.isascii():
         return text.lower()
     if "\u2026" in text:
         text = text.replace("\u2026", ".")
-    for lig, rep in (("œ", "oe"), ("Œ", "Oe"), ("æ", "ae"), ("Æ", "Ae"), ("ß", "ss")):
-        if lig in text:
-            text = text.replace(lig, rep)
-    folded = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-    return folded.encode("ascii", "replace").decode("ascii").lower()
+    return strip_accents(text).encode("ascii", "replace").decode("ascii").lower()
 
 
 def _longest(

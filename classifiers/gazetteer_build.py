@@ -21,6 +21,7 @@ from typing import Any
 from unidecode import unidecode
 
 from classifiers import places_data as pd
+from classifiers.text import fold_key
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "build" / "gazetteer.json.gz"
 FORMAT_VERSION = 1
@@ -64,12 +65,10 @@ PRIORITY = {
 FR_CODES = ("FR", "GP", "MQ", "GF", "RE", "YT")
 REGION_INDEX = {code: i for i, code in enumerate(pd.REGION_CODES)}
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
-
 
 def normalize(text: str) -> str:
-    """Lowercase, strip accents, turn every non-alphanumeric run into one space."""
-    return _NON_ALNUM.sub(" ", unidecode(text).lower()).strip()
+    """The shared key form (classifiers.text.fold_key) after transliterating non-Latin scripts."""
+    return fold_key(unidecode(text))
 
 
 def _split_flags(surface: str) -> tuple[str, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -26,22 +25,15 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from classifiers.taxonomy import TYPES
+from classifiers.text import LATIN_FOLD
 
 TEXT_CHARS = 3000
 _SPACES = re.compile(r"\s+")
 
 
 def _fold_table() -> dict[int, str]:
-    """Accented Latin letters to their base letters (one C-level str.translate per text)."""
-    table: dict[int, str] = {}
-    for code in range(0xC0, 0x250):
-        char = chr(code)
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-        )
-        if base != char and base.isascii():
-            table[code] = base
-    table.update({ord("œ"): "oe", ord("æ"): "ae", ord("’"): "'", ord("ß"): "ss"})
+    """The shared accent fold, plus the apostrophe and every digit folded (one str.translate)."""
+    table = {**LATIN_FOLD, ord("’"): "'"}
     table.update({d: "0" for d in range(ord("0"), ord("9") + 1)})
     return table
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from selectolax.lexbor import LexborHTMLParser
+from classifiers.text import html_to_text as text_of_html
 
 MAX_INPUT_CHARS = 200_000
 _TAG = re.compile(r"<[a-zA-Z!/][^>]*>")
@@ -34,19 +34,17 @@ _LINE = re.compile(
     re.IGNORECASE,
 )
 FOOTER_MIN_SHARE = 0.25
+FURNITURE_TAGS = "script, style, noscript, nav, footer, aside"
+ARTICLE_BLOCKS = "p, div, br, li, h1, h2, h3, h4, tr, section, article"
 
 
 def html_to_text(text: str) -> str:
-    """Plain text of HTML soup (scripts dropped), or the text itself when it is not HTML."""
+    """Plain text of HTML soup (scripts and page navigation dropped), or the text when not HTML."""
     if len(_TAG.findall(text[:5000])) < 3:
         return text
-    tree = LexborHTMLParser(text)
-    for node in tree.css("script, style, noscript, nav, footer, aside"):
-        node.decompose()
-    for node in tree.css("p, div, br, li, h1, h2, h3, h4, tr, section, article"):
-        node.insert_before("\n")
-    root = tree.body or tree.root
-    return root.text(separator="") if root is not None else ""
+    return text_of_html(
+        text, limit=len(text), dropped=FURNITURE_TAGS, blocks=ARTICLE_BLOCKS, fold_spaces=False
+    )
 
 
 def strip_furniture(text: str) -> str:

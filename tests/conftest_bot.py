@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.feeds.normalize import canonical_url, title_key
-from bot.feeds.parser import ParsedItem
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
+from bot.store.rows import ParsedItem
 from classifiers.gazetteer import Gazetteer
 
 _GAZETTEER: Gazetteer | None = None

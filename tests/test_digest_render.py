@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.digest import ELSEWHERE, NATIONAL, Filters, build_digest, digest_period, next_digest_time
+from bot.digest import ELSEWHERE, NATIONAL, build_digest, digest_period, next_digest_time
 from bot.notify import enqueue_due_digests
-from bot.render import TELEGRAM_LIMIT, alert_html, digest_html, visible_text
+from bot.render import TELEGRAM_LIMIT, alert_html, digest_html
 from bot.store.chats import ChatStore
-from bot.store.repo import Store, StoredItem
+from bot.store.repo import Store
+from bot.store.rows import Filters, StoredItem
+from classifiers.text import visible_text
 from tests.conftest_bot import Spec, add_items, outbox_rows
 from tests.support.botapi import parse_html, utf16_len
 

@@ -9,13 +9,12 @@ import pytest
 from bot.feeds.normalize import (
     canonical_url,
     content_hash,
-    fold_key,
-    html_to_text,
     parse_french_date,
     plausible_date,
     shorten,
     title_key,
 )
+from classifiers.text import fold_key, html_to_text
 
 
 @pytest.mark.parametrize(

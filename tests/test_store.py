@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.feeds.normalize import canonical_url, title_key
-from bot.feeds.parser import ParsedItem
 from bot.store.repo import Store
+from bot.store.rows import ParsedItem
 from tests.conftest import NOW, feed_config
 
 

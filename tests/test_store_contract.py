@@ -25,8 +25,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.corrections import add_correction, correction_examples
 from bot.store.chats import ChatStore
+from bot.store.corrections import add_correction, correction_examples
 from bot.store.db import MIGRATIONS
 from bot.store.repo import Store
 from bot.store.schema import outbox

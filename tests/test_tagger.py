@@ -234,9 +234,9 @@ def test_a_correction_becomes_a_training_example(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from bot.config import FeedConfig
-    from bot.corrections import add_correction, correction_examples
-    from bot.feeds.parser import ParsedItem
+    from bot.store.corrections import add_correction, correction_examples
     from bot.store.repo import Store
+    from bot.store.rows import ParsedItem
 
     now = datetime(2026, 11, 20, tzinfo=UTC)
     store = Store.open(f"sqlite:///{tmp_path / 'v.db'}")

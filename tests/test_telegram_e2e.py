@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import load_settings
-from bot.corrections import correction_examples
 from bot.service import Runtime
 from bot.store.chats import ChatStore
+from bot.store.corrections import correction_examples
 from bot.store.repo import Store
 from bot.telegram_app import BotRuntime, start_telegram
 from tests.conftest_bot import Spec, add_items, days_ago, gazetteer, texts, utcnow

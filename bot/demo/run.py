@@ -9,13 +9,15 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
+from bot.commands.routes import terminal_answer
 from bot.config import FeedConfig, Settings
 from bot.demo.server import FEED_FILES, DemoServer
-from bot.digest import build_digest
-from bot.dispatch import answer_text
+from bot.digest import select_digest
 from bot.i18n import type_label
-from bot.render import digest_html, visible_text
+from bot.render import digest_html
 from bot.service import Runtime
+from bot.store.rows import Filters
+from classifiers.text import visible_text
 
 
 async def _poll(rt: Runtime, console: Console) -> None:
@@ -69,17 +71,17 @@ def run_demo(settings: Settings, console: Console) -> int:
                 "✓" if i.topic_ai else "✗",
             )
         console.print(table)
-        on_topic = [i for i in week if i.topic_ai]
-        also = rt.store.duplicates_of([i.id for i in on_topic])
-        digest = build_digest(
-            on_topic, start=now - timedelta(days=7), end=now + timedelta(seconds=1), also_in=also
+        digest = select_digest(
+            rt.store, Filters(), now - timedelta(days=7), now + timedelta(seconds=1)
         )
         console.print(Rule("Weekly digest (as sent to Telegram, shown as text)"))
         for n, chunk in enumerate(digest_html(digest, "fr"), 1):
             console.print(f"[dim]— message {n} ({len(chunk)} chars) —[/]")
             console.print(visible_text(chunk), markup=False, highlight=False)
         console.print(Rule("/region Hauts-de-France"))
-        reply = answer_text(rt, "/region Hauts-de-France", chat_id=-1)
+        reply = terminal_answer(
+            rt.settings, rt.store, rt.gazetteer, rt.clock(), "/region Hauts-de-France", chat_id=-1
+        )
         for message in reply.messages:
             console.print(visible_text(message), markup=False, highlight=False)
         for row in reply.buttons:

@@ -1,14 +1,16 @@
-"""Pure helpers that turn feed values into stored values: URLs, dates, HTML to text, dedup keys."""
+"""Pure helpers that turn feed values into stored values: URLs, dates, dedup keys.
+
+HTML to text and accent folding live in classifiers/text.py (one home for both).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from classifiers.text import fold_key
 
 TRACKING_PARAMS = frozenset(
     {
@@ -46,12 +48,6 @@ TRACKING_PARAMS = frozenset(
     }
 )
 TRACKING_PREFIXES = ("utm_", "oly_", "wt_", "pk_", "mtm_", "at_", "_ga")
-DROPPED_TAGS = "script, style, noscript, iframe, object, embed, template"
-DROPPED_OPENINGS = tuple("<" + tag.strip() for tag in DROPPED_TAGS.split(","))
-BLOCK_TAGS = "p, div, br, li, h1, h2, h3, h4, h5, h6, tr, blockquote, section, article, pre"
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-MAX_TEXT_CHARS = 100_000
 FUTURE_TOLERANCE = timedelta(days=1)
 OLDEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 
@@ -85,30 +81,6 @@ def canonical_url(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
 
 
-def html_to_text(html: str | None, limit: int = MAX_TEXT_CHARS) -> str:
-    """Plain text of an HTML fragment: scripts dropped, blocks on their own lines, spaces folded."""
-    if not html:
-        return ""
-    if "<" not in html and "&" not in html:
-        return _fold(html[:limit])
-    tree = HTMLParser(html[: limit * 4])
-    lowered = html.lower()
-    if any(tag in lowered for tag in DROPPED_OPENINGS):  # the query costs more than this test
-        for node in tree.css(DROPPED_TAGS):
-            node.decompose()
-    for node in tree.css(BLOCK_TAGS):
-        node.insert_before("\n")
-    root = tree.body or tree.root
-    text = root.text(separator="", strip=False) if root is not None else ""
-    return _fold(text)[:limit]
-
-
-def _fold(text: str) -> str:
-    """Spaces folded within lines, blank lines dropped (str.split does it in C)."""
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
-
-
 def shorten(text: str, limit: int) -> str:
     """Cut text at a word boundary and add an ellipsis when it is longer than limit."""
     text = text.replace("\n", " ").strip()
@@ -116,34 +88,6 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:.") + "…"
-
-
-def fold_key(text: str) -> str:
-    """Lowercase ASCII words separated by single spaces: the comparison form of a title."""
-    lowered = text.lower()
-    if not lowered.isascii():
-        lowered = lowered.translate(_ACCENTS)
-        if not lowered.isascii():  # letters outside Latin-1/Extended-A: decompose them
-            decomposed = unicodedata.normalize("NFKD", lowered)
-            lowered = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", lowered).strip()
-
-
-def _accent_table() -> dict[int, str]:
-    table: dict[int, str] = {}
-    for code in range(0xC0, 0x250):
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c)
-        )
-        if base != chr(code) and base.isascii():
-            table[code] = base
-    table.update({ord("œ"): "oe", ord("æ"): "ae", ord("ß"): "ss"})
-    # Typographic punctuation is a separator in a key anyway.
-    table.update({c: " " for c in map(ord, "’‘“”«»–—…\u00a0\u202f")})
-    return table
-
-
-_ACCENTS = _accent_table()
 
 
 def title_key(title: str) -> str | None:

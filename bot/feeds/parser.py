@@ -15,6 +15,8 @@ import feedparser
 from bot.errors import ParseError
 from bot.feeds import normalize as norm
 from bot.feeds import rss_fast
+from bot.store.rows import ParsedItem
+from classifiers.text import MAX_TEXT_CHARS, html_to_text
 
 # feedparser never sees a URL from us, but its fallback fetches nothing either way.
 feedparser.RESOLVE_RELATIVE_URIS = False
@@ -23,25 +25,6 @@ feedparser.SANITIZE_HTML = False
 SUMMARY_CHARS = 600
 MAX_ITEMS = 2_000
 MAX_GUNZIP = 20 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ParsedItem:
-    """One normalised feed entry, ready to store."""
-
-    dedup_key: str
-    guid: str | None
-    link: str | None
-    canonical_link: str | None
-    title: str
-    summary: str
-    content: str
-    author: str | None
-    published_at: datetime
-    date_is_fallback: bool
-    language: str | None
-    title_key: str | None
-    enclosure_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +86,7 @@ def _content_html(entry: Any) -> tuple[str, bool]:
 
 
 def _to_text(value: str, is_html: bool) -> str:
-    return norm.html_to_text(value) if is_html else norm.shorten(value, norm.MAX_TEXT_CHARS)
+    return html_to_text(value) if is_html else norm.shorten(value, MAX_TEXT_CHARS)
 
 
 def _enclosure(entry: Any) -> str | None:
@@ -162,7 +145,7 @@ def parse_feed(
     feed_lang = language or feed_meta.get("language") or None
     items = _normalise_entries(entries[:MAX_ITEMS], now=now, language=feed_lang)
     return ParsedFeed(
-        title=norm.html_to_text(feed_meta.get("title") or "")[:300],
+        title=html_to_text(feed_meta.get("title") or "")[:300],
         link=feed_meta.get("link"),
         language=feed_lang,
         format=version or "unknown",
@@ -182,7 +165,7 @@ def _normalise_entries(
     items: list[ParsedItem] = []
     seen: set[str] = set()
     for entry, canonical in zip(entries, canonicals, strict=True):
-        title = norm.html_to_text(entry.get("title") or "")[:500]
+        title = html_to_text(entry.get("title") or "")[:500]
         content_html, content_is_html = _content_html(entry)
         summary_html = entry.get("summary") or ""
         summary_detail = entry.get("summary_detail") or {}

@@ -22,7 +22,8 @@ from bot.feeds import schedule
 from bot.feeds.fetcher import Fetcher, FetchResult
 from bot.feeds.parser import ParsedFeed, parse_feed
 from bot.metrics import FEEDS_POLLED, ITEMS_NEW, POLL_SECONDS
-from bot.store.repo import FeedState, Store
+from bot.store.repo import Store
+from bot.store.rows import FeedState
 
 log = logging.getLogger(__name__)
 

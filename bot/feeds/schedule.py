@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.store.repo import FeedState
+from bot.store.rows import FeedState
 
 
 def next_check_after_success(

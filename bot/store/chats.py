@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from bot.digest import Filters
-from bot.store.repo import Store, utc
+from bot.store.repo import Store
+from bot.store.rows import Filters
 from bot.store.schema import chats, media, outbox, subscriptions
 
 
@@ -401,15 +401,6 @@ class ChatStore:
         with self.engine.begin() as conn:
             conn.execute(update(media).where(media.c.key == key).values(telegram_file_id=file_id))
 
-    def next_due(self) -> datetime | None:
-        """When the next pending message becomes due."""
-        with self.engine.connect() as conn:
-            return utc(
-                conn.execute(
-                    select(func.min(outbox.c.not_before)).where(outbox.c.status == "pending")
-                ).scalar()
-            )
-
 
 def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
     by: dict[str, list[str]] = {}
@@ -427,8 +418,8 @@ def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
         digest=m["digest"],
         digest_weekday=m["digest_weekday"],
         digest_hour=m["digest_hour"],
-        next_digest_at=utc(m["next_digest_at"]),
-        last_digest_at=utc(m["last_digest_at"]),
+        next_digest_at=m["next_digest_at"],
+        last_digest_at=m["last_digest_at"],
         regions=frozenset(by.get("region", ())),
         types=frozenset(by.get("type", ())),
         keywords=tuple(sorted(by.get("keyword", ()))),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, exists, func, or_, select, text, update
@@ -13,93 +12,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import FeedConfig
 from bot.errors import StoreError
-from bot.feeds.parser import ParsedItem
 from bot.store.db import make_engine, migrate, one_at_a_time
+from bot.store.rows import FeedState, ParsedItem, StoredItem
 from bot.store.schema import feeds, item_labels, item_tags, items
 
 DUPLICATE_WINDOW = timedelta(days=3)
 # Created on PostgreSQL by migration 0003 (items.search_tsv, text search config veille_fr).
 PG_SEARCH_COLUMN = "items.search_tsv"
 PG_SEARCH_CONFIG = "veille_fr"
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """A database datetime in UTC: SQLite's are naive (and UTC), PostgreSQL's carry an offset."""
-    if value is None:
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class FeedState:
-    """A feed row as the poller needs it."""
-
-    id: str
-    name: str
-    url: str
-    language: str | None
-    region_hint: str | None
-    min_interval: int
-    max_interval: int
-    enabled: bool
-    status: str
-    etag: str | None
-    last_modified: str | None
-    body_hash: str | None
-    next_check_at: datetime
-    last_checked_at: datetime | None
-    last_success_at: datetime | None
-    failing_since: datetime | None
-    consecutive_errors: int
-    last_error: str | None
-    items_total: int
-    source: str = "config"
-
-    @classmethod
-    def from_row(cls, row: Any) -> FeedState:
-        m = row._mapping
-        return cls(
-            id=m["id"],
-            name=m["name"],
-            url=m["url"],
-            language=m["language"],
-            region_hint=m["region_hint"],
-            min_interval=m["min_interval"],
-            max_interval=m["max_interval"],
-            enabled=m["enabled"],
-            status=m["status"],
-            etag=m["etag"],
-            last_modified=m["last_modified"],
-            body_hash=m["body_hash"],
-            next_check_at=utc(m["next_check_at"]) or datetime.now(UTC),
-            last_checked_at=utc(m["last_checked_at"]),
-            last_success_at=utc(m["last_success_at"]),
-            failing_since=utc(m["failing_since"]),
-            consecutive_errors=m["consecutive_errors"],
-            last_error=m["last_error"],
-            items_total=m["items_total"],
-            source=m["source"],
-        )
-
-
-@dataclass(frozen=True)
-class StoredItem:
-    """An item with its tags, for selection and rendering."""
-
-    id: int
-    feed_id: str
-    feed_name: str
-    title: str
-    link: str | None
-    summary: str
-    published_at: datetime
-    duplicate_of: int | None
-    regions: tuple[str, ...] = ()
-    countries: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    primary_type: str | None = None
-    national: bool = False
-    topic_ai: bool | None = None
 
 
 class Store:
@@ -427,7 +347,7 @@ class Store:
         for chunk in _chunks(sorted(tkeys), 500):
             for r in conn.execute(select(*cols).where(other, items.c.title_key.in_(chunk))):
                 by_title.setdefault(r.title_key, []).append(
-                    (r.duplicate_of or r.id, utc(r.published_at))
+                    (r.duplicate_of or r.id, r.published_at)
                 )
         found: dict[str, int] = {}
         for p in fresh:
@@ -594,7 +514,7 @@ class Store:
                 title=r.title,
                 link=r.link,
                 summary=r.summary,
-                published_at=utc(r.published_at) or datetime.now(UTC),
+                published_at=r.published_at,
                 duplicate_of=r.duplicate_of,
                 regions=tuple(labels[r.id].get("region", ())),
                 countries=tuple(labels[r.id].get("country", ())),

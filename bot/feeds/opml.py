@@ -10,16 +10,7 @@ from xml.sax.saxutils import quoteattr
 
 from bot.config import FeedConfig, load_feeds
 from bot.errors import ConfigError
-from bot.feeds.normalize import fold_key
-
-
-def _slug(text: str, taken: set[str]) -> str:
-    base = re.sub(r"-+", "-", fold_key(text).replace(" ", "-")).strip("-")[:48] or "feed"
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    taken.add(slug)
-    return slug
+from classifiers.text import slugify
 
 
 def read_opml(path: Path) -> list[tuple[str, str]]:
@@ -47,7 +38,8 @@ def import_into_yaml(opml_path: Path, feeds_path: Path) -> list[str]:
         if url in urls or not re.match(r"^https?://", url):
             continue
         urls.add(url)
-        feed_id = _slug(title, taken)
+        feed_id = slugify(title, max_len=48, taken=taken)
+        taken.add(feed_id)
         added.append(feed_id)
         name = title.replace('"', "'")
         lines += [

@@ -1,5 +1,5 @@
-"""Keep the bot token out of every log line and error message (Telegram URLs and some
-python-telegram-bot errors contain it)."""
+"""Logging setup and token redaction, together: key=value logs with the bot token kept out of
+every log line and error message (Telegram URLs and some python-telegram-bot errors contain it)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,21 @@ class RedactFilter(logging.Filter):
         return True
 
 
-def install(secrets: list[str]) -> RedactFilter:
-    """Attach the filter to every handler of the root logger."""
-    flt = RedactFilter(secrets)
+def setup_logging(level: str = "INFO", *, secrets: list[str] | None = None) -> RedactFilter:
+    """key=value logs with every secret redacted; httpx at WARNING (Telegram URLs hold the token)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "telegram.ext.ExtBot",
+        "apscheduler.executors.default",
+        "aiohttp.access",
+    ):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Our outbox handles every 429 (waits retry_after, retries, counts it); the limiter's own
+    # traceback for the same event would only be a duplicate.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+    flt = RedactFilter(secrets or [])
     for handler in logging.getLogger().handlers:
         handler.addFilter(flt)
     return flt

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.commands import Ctx, Reply
-from bot.config import Settings
+from bot.commands.reply import Ctx, Reply, excerpt
 from bot.errors import FetchError, ParseError, UnsafeURL
-from bot.feeds.fetcher import Fetcher
-from bot.feeds.normalize import fold_key
 from bot.feeds.parser import parse_feed
-from bot.feeds.safety import check_public_url
+from bot.feeds.user_url import fetch_user_url
 from bot.i18n import t
 from bot.render import esc, split_chunks
+from classifiers.text import slugify
+
+MAX_URL_CHARS = 2000
 
 
 def feeds(ctx: Ctx) -> Reply:
@@ -26,7 +26,13 @@ def feeds(ctx: Ctx) -> Reply:
     for f in failing:
         since = f"{f.failing_since:%d/%m %H:%M}" if f.failing_since else "?"
         lines.append(
-            f"❌ <code>{esc(f.id)}</code> depuis {since} — {esc((f.last_error or '')[:120])}"
+            t(
+                ctx.lang,
+                "feeds_failing",
+                id=esc(f.id),
+                since=since,
+                error=esc((f.last_error or "")[:120]),
+            )
         )
     for f in states:
         if f.status not in {"failing"} and f.enabled:
@@ -34,28 +40,20 @@ def feeds(ctx: Ctx) -> Reply:
     return Reply(tuple(split_chunks(lines)))
 
 
-async def addfeed(ctx: Ctx, settings: Settings, url: str) -> Reply:
+async def addfeed(ctx: Ctx, url: str) -> Reply:
     """/addfeed <url>: refused for private addresses; fetched and parsed before it is added."""
     url = url.strip()
-    if not re.match(r"^https?://\S+$", url):
+    if len(url) > MAX_URL_CHARS or not re.match(r"^https?://\S+$", url):
         return Reply((t(ctx.lang, "addfeed_usage"),))
     try:
-        await check_public_url(url, allow_private=settings.allow_private_feeds)
-        async with Fetcher(settings) as fetcher:
-            result = await fetcher.fetch(url, now=ctx.now)
-        if settings.allow_private_feeds is False and result.final_url != url:
-            await check_public_url(result.final_url)
+        result = await fetch_user_url(ctx.settings, url, now=ctx.now)
         parsed = parse_feed(result.body or b"", now=ctx.now, content_type=result.content_type)
     except (UnsafeURL, FetchError, ParseError) as exc:
-        return Reply((t(ctx.lang, "addfeed_refused", reason=esc(str(exc))),))
+        return Reply((t(ctx.lang, "addfeed_refused", reason=excerpt(str(exc), 300)),))
     name = parsed.title or url
-    base = re.sub(r"-+", "-", fold_key(name).replace(" ", "-")).strip("-")[:40] or "feed"
-    taken = {f.id for f in ctx.store.feed_states()}
-    feed_id, n = base, 2
-    while feed_id in taken:
-        feed_id, n = f"{base}-{n}", n + 1
+    feed_id = slugify(name, max_len=40, taken={f.id for f in ctx.store.feed_states()})
     ctx.store.add_feed(feed_id, name[:300], result.final_url, ctx.now)
-    return Reply((t(ctx.lang, "addfeed_ok", name=esc(name), n=len(parsed.items)),))
+    return Reply((t(ctx.lang, "addfeed_ok", name=esc(name[:300]), n=len(parsed.items)),))
 
 
 def removefeed(ctx: Ctx, feed_id: str) -> Reply:
@@ -63,9 +61,9 @@ def removefeed(ctx: Ctx, feed_id: str) -> Reply:
     feed_id = feed_id.strip()
     if not feed_id:
         return Reply((t(ctx.lang, "removefeed_usage"),))
-    if ctx.store.remove_feed(feed_id):
+    if len(feed_id) <= 64 and ctx.store.remove_feed(feed_id):
         return Reply((t(ctx.lang, "removefeed_ok", id=esc(feed_id)),))
-    return Reply((t(ctx.lang, "removefeed_unknown", id=esc(feed_id)),))
+    return Reply((t(ctx.lang, "removefeed_unknown", id=excerpt(feed_id)),))
 
 
 def stats(ctx: Ctx) -> Reply:
@@ -75,9 +73,9 @@ def stats(ctx: Ctx) -> Reply:
     states = ctx.store.feed_states()
     lines = [
         t(ctx.lang, "stats_title"),
-        f"items: {ctx.store.count_items()}",
-        f"feeds: {len(states)} ({sum(f.status == 'ok' for f in states)} ok)",
+        t(ctx.lang, "stats_items", n=ctx.store.count_items()),
+        t(ctx.lang, "stats_feeds", n=len(states), ok=sum(f.status == "ok" for f in states)),
         *(f"{k}: {v}" for k, v in counts.items()),
-        "types (7 j): " + ", ".join(f"{k} {v}" for k, v in sorted(week.items())),
+        t(ctx.lang, "stats_types", v=", ".join(f"{k} {v}" for k, v in sorted(week.items()))),
     ]
     return Reply(("\n".join(lines),))
