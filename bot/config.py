@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,6 @@ class Settings:
     parse_workers: int = 0  # 0: one per core
     metrics_port: int | None = None
     user_agent: str = "Veille/0.1 (+https://github.com/veille-bot; news monitoring)"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def db_url(self) -> str:

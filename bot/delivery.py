@@ -9,7 +9,6 @@ marked sent right after Telegram accepts it, so a crash re-sends at most the one
 from __future__ import annotations
 
 import asyncio
-import base64
 import heapq
 import logging
 import time
@@ -270,16 +269,7 @@ class Sender:
         return None
 
     def _replace_payload_and_retry(self, msg: OutMessage, payload: dict[str, Any]) -> None:
-        from sqlalchemy import update
-
-        from bot.store.schema import outbox
-
-        with self.chats.engine.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == msg.id)
-                .values(payload=payload, status="pending", lease_owner=None, lease_until=None)
-            )
+        self.chats.replace_payload(msg.id, payload)
 
     async def _call(self, chat_id: int, p: dict[str, Any]) -> Any:
         if p.get("method") == "sendPhoto":
@@ -294,14 +284,7 @@ class Sender:
 
     async def _send_photo(self, chat_id: int, p: dict[str, Any]) -> Any:
         """A picture stored once in the media table; after the first upload, Telegram's file_id."""
-        key = p.get("media")
-        if key is None:
-            return await self.bot.send_photo(
-                chat_id,
-                photo=base64.b64decode(p["photo_b64"]),
-                caption=p.get("caption"),
-                parse_mode=p.get("parse_mode"),
-            )
+        key = p["media"]
         file_id = self._file_ids.get(key)
         if file_id is None:
             data, file_id = await asyncio.to_thread(self.chats.get_media, key)
@@ -325,16 +308,6 @@ def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
     """Payload of an HTML text message with optional button rows [(Button...)...]."""
     rows = [[{"text": b.text, "data": b.data} for b in row] for row in (buttons or ())]
     return {"method": "sendMessage", "text": text, "parse_mode": "HTML", "buttons": rows or None}
-
-
-def photo_payload(png: bytes, caption: str) -> dict[str, Any]:
-    """Payload of a picture carried in the message itself (small, one-off pictures)."""
-    return {
-        "method": "sendPhoto",
-        "photo_b64": base64.b64encode(png).decode(),
-        "caption": caption,
-        "parse_mode": "HTML",
-    }
 
 
 def media_payload(key: str, caption: str) -> dict[str, Any]:

@@ -8,8 +8,7 @@ VeilleError
 │   └── HTTPStatusError  carries status and optional retry_after
 ├── ParseError           the bytes are not a usable feed
 ├── StoreError           the database refused an operation
-├── UnsafeURL            a user-supplied URL points at a private or loopback address
-└── DeliveryError        Telegram refused a message (see bot.delivery)
+└── UnsafeURL            a user-supplied URL points at a private or loopback address
 """
 
 from __future__ import annotations
@@ -56,7 +55,3 @@ class StoreError(VeilleError):
 
 class UnsafeURL(VeilleError):
     """A URL resolves to a private, loopback or otherwise internal address."""
-
-
-class DeliveryError(VeilleError):
-    """Telegram refused a message."""

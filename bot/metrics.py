@@ -15,10 +15,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from bot.store.repo import Store
-from bot.store.schema import feeds, items, outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +48,11 @@ class StoreCollector(Collector):
         outbox_gauge = GaugeMetricFamily(
             "veille_outbox", "Outbox messages by status", labels=["status"]
         )
-        with self.store.engine.connect() as conn:
-            for status, n in conn.execute(
-                select(feeds.c.status, func.count()).group_by(feeds.c.status)
-            ):
-                feeds_gauge.add_metric([status], n)
-            for status, n in conn.execute(
-                select(outbox.c.status, func.count()).group_by(outbox.c.status)
-            ):
-                outbox_gauge.add_metric([status], n)
-            stored = conn.execute(select(func.count()).select_from(items)).scalar_one()
+        by_feed, by_outbox, stored = self.store.health_counts()
+        for status, n in by_feed.items():
+            feeds_gauge.add_metric([status], n)
+        for status, n in by_outbox.items():
+            outbox_gauge.add_metric([status], n)
         yield feeds_gauge
         yield outbox_gauge
         yield GaugeMetricFamily("veille_items_stored", "Items in the database", value=stored)

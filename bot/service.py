@@ -63,9 +63,9 @@ class Runtime:
         """The tagger, trained first when no usable model is stored."""
         if self._tagger is None:
             from bot.store.corrections import correction_examples
-            from classifiers.tagger import Tagger  # scikit-learn takes seconds to import
+            from classifiers.train import load_or_train  # scikit-learn takes seconds to import
 
-            self._tagger = Tagger.load_or_train(
+            self._tagger = load_or_train(
                 self.settings.models_dir, extra=correction_examples(self.store)
             )
         return self._tagger

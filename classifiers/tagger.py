@@ -56,18 +56,6 @@ class Tagger:
         model, info = persistence.load(models_dir)
         return cls(gazetteer or Gazetteer.load(), model, info)
 
-    @classmethod
-    def load_or_train(cls, models_dir: Path, extra: Sequence[Any] = ()) -> Tagger:
-        """Load the model, or train one first when it is missing or unusable."""
-        try:
-            return cls.load(models_dir)
-        except (persistence.ModelMissing, persistence.ModelMismatch) as exc:
-            log.warning("model unusable, training a new one: %s", exc)
-        from classifiers.train import train
-
-        train(models_dir, extra=extra, measure=False)
-        return cls.load(models_dir)
-
     def tag(self, title: str, text: str, region_hint: str | None = None) -> TagResult:
         """Tag one article."""
         return self.tag_batch([(title, text, region_hint)])[0]

@@ -12,6 +12,7 @@ from classifiers import persistence
 from classifiers.corpus import Example, corpus_hash, load_examples
 from classifiers.evaluate import score
 from classifiers.model import TypeModel, prepare
+from classifiers.tagger import Tagger
 from classifiers.textclean import clean_text
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ def gold(example: Example) -> dict[str, Any]:
 def heldout_metrics(examples: Sequence[Example]) -> dict[str, Any]:
     """Fit on the training split and score the whole tagger on the held-out split."""
     from classifiers.gazetteer import Gazetteer
-    from classifiers.tagger import Tagger
 
     train_split = [e for e in examples if not e.heldout]
     test_split = [e for e in examples if e.heldout]
@@ -78,3 +78,13 @@ def train(
         metrics,
     )
     return info
+
+
+def load_or_train(models_dir: Path, extra: Sequence[Example] = ()) -> Tagger:
+    """The stored tagger, or a new one trained first when the model is missing or unusable."""
+    try:
+        return Tagger.load(models_dir)
+    except (persistence.ModelMissing, persistence.ModelMismatch) as exc:
+        log.warning("model unusable, training a new one: %s", exc)
+    train(models_dir, extra=extra, measure=False)
+    return Tagger.load(models_dir)

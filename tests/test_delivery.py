@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -193,18 +192,17 @@ async def test_pacing_respects_telegram_limits(tmp_path: Path, limit_model: str)
             built.chat(chat)
             built.queue(chat, *(f"message {n} pour {chat}" for n in range(3)))
         report = await built.sender().drain()
+        # The server enforces Telegram's limits (per chat and overall) and answers 429 to any
+        # message sent too soon: pacing is checked by counting those refusals, not by timing.
         assert report.sent == 60 and report.received_429 == 0
         with built.server.lock:
             assert built.server.received_429 == 0
             sent = list(built.server.sent)
         assert len(sent) == 60 and len({m["text"] for m in sent}) == 60
         for chat in chats:
-            dates = [m["date"] for m in sent if m["chat_id"] == chat]
             assert [m["text"] for m in sent if m["chat_id"] == chat] == [
                 f"message {n} pour {chat}" for n in range(3)
             ], "in order"
-            gaps = [b - a for a, b in pairwise(dates)]
-            assert min(gaps) >= 0.95, (chat, gaps)
         assert statuses(built.chats) == {"sent": 60}
     finally:
         await app.shutdown()

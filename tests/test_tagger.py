@@ -15,6 +15,7 @@ from classifiers.corpus import load_examples, seed_examples
 from classifiers.gazetteer import Gazetteer
 from classifiers.tagger import Tagger
 from classifiers.taxonomy import REGIONS, TYPES
+from classifiers.train import load_or_train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,7 +136,7 @@ def test_missing_model_is_trained_on_first_load(tmp_path: Path) -> None:
     folder = tmp_path / "models"
     with pytest.raises(persistence.ModelMissing):
         persistence.read_info(folder)
-    tagger = Tagger.load_or_train(folder, extra=())
+    tagger = load_or_train(folder, extra=())
     assert (folder / "types.skops").exists()
     assert tagger.version == persistence.read_info(folder).version
 

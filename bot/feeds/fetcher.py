@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cached_property
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -204,12 +203,3 @@ class Fetcher:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
         except (OSError, ValueError) as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
-
-
-def describe(exc: BaseException) -> dict[str, Any]:
-    """Status code and message of a fetch error, for the feed's health record."""
-    return {
-        "status": getattr(exc, "status", None),
-        "message": str(exc) or type(exc).__name__,
-        "retry_after": getattr(exc, "retry_after", None),
-    }

@@ -6,7 +6,7 @@ import calendar
 import gzip
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +39,6 @@ class ParsedFeed:
     bozo: bool = False
     warning: str | None = None
     skipped: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _maybe_gunzip(body: bytes) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
+from bot.store.db import insert_for
 from bot.store.repo import Store
 from bot.store.rows import Filters
 from bot.store.schema import chats, media, outbox, subscriptions
@@ -268,7 +269,7 @@ class ChatStore:
             if rows:
                 # Count RETURNING rows: an executemany's rowcount is -1 on psycopg.
                 stmt = (
-                    self.store._insert(outbox)
+                    insert_for(self.store.dialect, outbox)
                     .on_conflict_do_nothing(index_elements=["dedup_key"])
                     .returning(outbox.c.id)
                 )
@@ -373,6 +374,15 @@ class ChatStore:
         with self.engine.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
 
+    def replace_payload(self, message_id: int, payload: dict[str, Any]) -> None:
+        """Give a message a new payload (e.g. plain text after Telegram refused its HTML), pending."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(payload=payload, status="pending", lease_owner=None, lease_until=None)
+            )
+
     def mark_dead(self, message_id: int, error: str) -> None:
         """Give up on a message (Telegram refused it for good)."""
         with self.engine.begin() as conn:
@@ -384,7 +394,7 @@ class ChatStore:
 
     def put_media(self, key: str, data: bytes, now: datetime) -> None:
         """Store a picture once under key (no-op when it is already there)."""
-        stmt = self.store._insert(media).on_conflict_do_nothing(index_elements=["key"])
+        stmt = insert_for(self.store.dialect, media).on_conflict_do_nothing(index_elements=["key"])
         with self.engine.begin() as conn:
             conn.execute(stmt, [{"key": key, "data": data, "created_at": now}])
 

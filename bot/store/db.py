@@ -8,6 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
@@ -86,3 +87,8 @@ def one_at_a_time(conn: Connection) -> None:
     the transaction's): roles started together on a fresh database would race otherwise."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """An INSERT that supports ON CONFLICT for the dialect (PostgreSQL or SQLite)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

@@ -1,0 +1,381 @@
+"""The items table family: insertion with cross-feed dedup, tags, listings and label counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, exists, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.errors import StoreError
+from bot.store.db import insert_for
+from bot.store.rows import ParsedItem, StoredItem
+from bot.store.schema import feeds, item_labels, item_tags, items
+from bot.store.search import matching_ids
+
+DUPLICATE_WINDOW = timedelta(days=3)
+
+
+class ItemQueries:
+    """Item rows and their tags (part of Store)."""
+
+    engine: Engine
+    dialect: str
+
+    def insert_items(self, feed_id: str, parsed: Sequence[ParsedItem], now: datetime) -> list[int]:
+        """Store the items not seen before in this feed; return the new ids.
+
+        Items already stored from another feed (same canonical link, or the same title within
+        a few days) are kept but marked duplicate_of the first one, so alerts name both sources.
+        """
+        if not parsed:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                return self._insert_items(conn, feed_id, parsed, now)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store items of feed {feed_id}: {exc}") from exc
+
+    def insert_items_batch(
+        self, batch: Sequence[tuple[str, Sequence[ParsedItem], datetime]]
+    ) -> list[list[int] | StoreError]:
+        """insert_items for several feeds in one transaction (one commit instead of one per feed).
+
+        Returns, per feed, its new ids or the StoreError it met: when the shared transaction
+        fails, each feed is retried alone so one bad feed does not fail the others.
+        """
+        if not batch:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                done: list[list[int] | StoreError] = [
+                    self._insert_items(conn, fid, items_, now) if items_ else []
+                    for fid, items_, now in batch
+                ]
+                return done
+        except SQLAlchemyError:
+            if len(batch) == 1:
+                fid, items_, now = batch[0]
+                return [self._insert_one(fid, items_, now)]
+        return [self._insert_one(fid, items_, now) for fid, items_, now in batch]
+
+    def _insert_one(
+        self, feed_id: str, parsed: Sequence[ParsedItem], now: datetime
+    ) -> list[int] | StoreError:
+        try:
+            return self.insert_items(feed_id, parsed, now)
+        except StoreError as exc:
+            return exc
+
+    def _insert_items(
+        self, conn: Any, feed_id: str, parsed: Sequence[ParsedItem], now: datetime
+    ) -> list[int]:
+        keys = [p.dedup_key for p in parsed]
+        existing: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            existing.update(
+                conn.execute(
+                    select(items.c.dedup_key).where(
+                        items.c.feed_id == feed_id, items.c.dedup_key.in_(chunk)
+                    )
+                ).scalars()
+            )
+        fresh = [p for p in parsed if p.dedup_key not in existing]
+        if not fresh:
+            return []
+        originals = self._find_originals(conn, feed_id, fresh)
+        rows = [
+            {
+                "feed_id": feed_id,
+                "dedup_key": p.dedup_key,
+                "guid": p.guid,
+                "link": p.link,
+                "canonical_link": p.canonical_link,
+                "title": p.title,
+                "summary": p.summary,
+                "content": p.content,
+                "author": p.author,
+                "language": p.language,
+                "published_at": p.published_at,
+                "date_is_fallback": p.date_is_fallback,
+                "fetched_at": now,
+                "title_key": p.title_key,
+                "enclosure_url": p.enclosure_url,
+                "duplicate_of": originals.get(p.dedup_key),
+            }
+            for p in fresh
+        ]
+        stmt = (
+            insert_for(self.dialect, items)
+            .on_conflict_do_nothing(index_elements=["feed_id", "dedup_key"])
+            .returning(items.c.id)
+        )
+        new_ids = [r[0] for r in conn.execute(stmt, rows)] if len(rows) else []
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.id == feed_id)
+            .values(items_total=feeds.c.items_total + len(new_ids))
+        )
+        return new_ids
+
+    def _find_originals(
+        self, conn: Any, feed_id: str, fresh: Sequence[ParsedItem]
+    ) -> dict[str, int]:
+        links = {p.canonical_link for p in fresh if p.canonical_link}
+        tkeys = {p.title_key for p in fresh if p.title_key}
+        by_link: dict[str, int] = {}
+        by_title: dict[str, list[tuple[int, datetime | None]]] = {}
+        cols = (
+            items.c.id,
+            items.c.duplicate_of,
+            items.c.canonical_link,
+            items.c.title_key,
+            items.c.published_at,
+        )
+        other = items.c.feed_id != feed_id
+        for chunk in _chunks(sorted(links), 500):
+            for r in conn.execute(select(*cols).where(other, items.c.canonical_link.in_(chunk))):
+                by_link.setdefault(r.canonical_link, r.duplicate_of or r.id)
+        for chunk in _chunks(sorted(tkeys), 500):
+            for r in conn.execute(select(*cols).where(other, items.c.title_key.in_(chunk))):
+                by_title.setdefault(r.title_key, []).append(
+                    (r.duplicate_of or r.id, r.published_at)
+                )
+        found: dict[str, int] = {}
+        for p in fresh:
+            if p.canonical_link and p.canonical_link in by_link:
+                found[p.dedup_key] = by_link[p.canonical_link]
+                continue
+            for original, when in by_title.get(p.title_key or "", []):
+                if when is not None and abs(when - p.published_at) <= DUPLICATE_WINDOW:
+                    found[p.dedup_key] = original
+                    break
+        return found
+
+    def count_items(self) -> int:
+        """How many items are stored."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(items)).scalar_one())
+
+    def untagged_ids(self, fetched_before: datetime, limit: int = 2000) -> list[int]:
+        """Items still untagged that were stored before a time (a poller died before tagging them)."""
+        q = (
+            select(items.c.id)
+            .where(items.c.tagged_at.is_(None), items.c.fetched_at < fetched_before)
+            .order_by(items.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [int(i) for i in conn.execute(q).scalars()]
+
+    def items_for_tagging(
+        self,
+        ids: Sequence[int] | None = None,
+        *,
+        untagged_only: bool = True,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Items (with their feed's region hint) to give to the tagger."""
+        q = (
+            select(
+                items.c.id,
+                items.c.title,
+                items.c.summary,
+                items.c.content,
+                feeds.c.region_hint,
+                items.c.language,
+            )
+            .join(feeds, feeds.c.id == items.c.feed_id)
+            .order_by(items.c.id)
+        )
+        if ids is not None:
+            q = q.where(items.c.id.in_(list(ids)))
+        if untagged_only:
+            q = q.where(items.c.tagged_at.is_(None))
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def save_tags(
+        self, tagged: Sequence[tuple[int, dict[str, Any]]], now: datetime, model_version: str
+    ) -> None:
+        """Store tagger results: each (item_id, result dict with the TAXONOMY fields)."""
+        if not tagged:
+            return
+        ids = [i for i, _ in tagged]
+        labels: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        for item_id, res in tagged:
+            scores = res.get("scores", {})
+            for kind, key in (("region", "regions"), ("country", "countries"), ("type", "types")):
+                for value in res.get(key, []):
+                    score = float(scores.get(key, {}).get(value, 1.0))
+                    labels.append(
+                        {"item_id": item_id, "kind": kind, "value": value, "score": score}
+                    )
+            tag_rows.append(
+                {
+                    "item_id": item_id,
+                    "national": bool(res.get("national")),
+                    "primary_type": res.get("primary_type"),
+                    "topic_ai": bool(res.get("topic_ai")),
+                    "topic_score": float(scores.get("topic_ai", 0.0)),
+                    "result": res,
+                    "model_version": model_version,
+                    "tagged_at": now,
+                }
+            )
+        try:
+            with self.engine.begin() as conn:
+                for chunk in _chunks(ids, 500):
+                    conn.execute(item_labels.delete().where(item_labels.c.item_id.in_(chunk)))
+                    conn.execute(item_tags.delete().where(item_tags.c.item_id.in_(chunk)))
+                if labels:
+                    conn.execute(item_labels.insert(), labels)
+                conn.execute(item_tags.insert(), tag_rows)
+                for chunk in _chunks(ids, 500):
+                    conn.execute(update(items).where(items.c.id.in_(chunk)).values(tagged_at=now))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store tags: {exc}") from exc
+
+    def recent_items(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        regions: Sequence[str] = (),
+        types: Sequence[str] = (),
+        topic_only: bool = True,
+        include_duplicates: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+        ids: Sequence[int] | None = None,
+        search: str | None = None,
+    ) -> list[StoredItem]:
+        """Items newest first, filtered by period, regions, types, full text; with their tags."""
+        q = (
+            select(
+                items.c.id,
+                items.c.feed_id,
+                feeds.c.name.label("feed_name"),
+                items.c.title,
+                func.coalesce(items.c.canonical_link, items.c.link).label("link"),
+                items.c.summary,
+                items.c.published_at,
+                items.c.duplicate_of,
+                item_tags.c.primary_type,
+                item_tags.c.national,
+                item_tags.c.topic_ai,
+            )
+            .join(feeds, feeds.c.id == items.c.feed_id)
+            .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
+        )
+        if since is not None:
+            q = q.where(items.c.published_at >= since)
+        if until is not None:
+            q = q.where(items.c.published_at < until)
+        if not include_duplicates:
+            q = q.where(items.c.duplicate_of.is_(None))
+        if topic_only:
+            q = q.where(or_(item_tags.c.topic_ai.is_(True), item_tags.c.item_id.is_(None)))
+        for kind, values in (("region", regions), ("type", types)):
+            if values:
+                # EXISTS (not IN): the planner walks ix_items_published newest first and stops
+                # at the limit, instead of sorting every item of the label.
+                q = q.where(
+                    exists().where(
+                        item_labels.c.item_id == items.c.id,
+                        item_labels.c.kind == kind,
+                        item_labels.c.value.in_(list(values)),
+                    )
+                )
+        if ids is not None:
+            q = q.where(items.c.id.in_(list(ids)))
+        if search:
+            q = q.where(items.c.id.in_(matching_ids(self.dialect, search)))
+        q = q.order_by(items.c.published_at.desc(), items.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+            labels = self._labels(conn, [r.id for r in rows])
+        return [
+            StoredItem(
+                id=r.id,
+                feed_id=r.feed_id,
+                feed_name=r.feed_name,
+                title=r.title,
+                link=r.link,
+                summary=r.summary,
+                published_at=r.published_at,
+                duplicate_of=r.duplicate_of,
+                regions=tuple(labels[r.id].get("region", ())),
+                countries=tuple(labels[r.id].get("country", ())),
+                types=tuple(labels[r.id].get("type", ())),
+                primary_type=r.primary_type,
+                national=bool(r.national),
+                topic_ai=r.topic_ai,
+            )
+            for r in rows
+        ]
+
+    def _labels(self, conn: Any, ids: Sequence[int]) -> dict[int, dict[str, list[str]]]:
+        out: dict[int, dict[str, list[str]]] = {i: {} for i in ids}
+        for chunk in _chunks(list(ids), 500):
+            q = (
+                select(item_labels.c.item_id, item_labels.c.kind, item_labels.c.value)
+                .where(item_labels.c.item_id.in_(chunk))
+                .order_by(item_labels.c.item_id, item_labels.c.score.desc())
+            )
+            for r in conn.execute(q):
+                out[r.item_id].setdefault(r.kind, []).append(r.value)
+        return out
+
+    def duplicates_of(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        """For each original item id, the names of the other feeds that carried the story."""
+        out: dict[int, list[str]] = {}
+        if not ids:
+            return out
+        q = (
+            select(items.c.duplicate_of, feeds.c.name)
+            .join(feeds, feeds.c.id == items.c.feed_id)
+            .where(items.c.duplicate_of.in_(list(ids)))
+            .order_by(items.c.id)
+        )
+        with self.engine.connect() as conn:
+            for r in conn.execute(q):
+                names = out.setdefault(r.duplicate_of, [])
+                if r.name not in names:
+                    names.append(r.name)
+        return out
+
+    def label_counts(self, kind: str, since: datetime) -> dict[str, int]:
+        """Items per label value (region, type, country) published since a time."""
+        q = (
+            select(item_labels.c.value, func.count())
+            .join(items, items.c.id == item_labels.c.item_id)
+            .join(item_tags, item_tags.c.item_id == items.c.id)
+            .where(
+                item_labels.c.kind == kind,
+                items.c.published_at >= since,
+                items.c.duplicate_of.is_(None),
+                item_tags.c.topic_ai.is_(True),
+            )
+            .group_by(item_labels.c.value)
+        )
+        with self.engine.connect() as conn:
+            return {v: int(n) for v, n in conn.execute(q)}
+
+    def item_result(self, item_id: int) -> dict[str, Any] | None:
+        """The stored tagger result of an item (with evidence), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(item_tags.c.result).where(item_tags.c.item_id == item_id)
+            ).first()
+        return dict(row.result) if row else None
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
