@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -226,8 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         # machine weighs on both sides of the ratio.
         half = len(sample) // 2
         base_seconds = baseline(sample[:half])
-        settings = replace(
-            Settings(), global_concurrency=args.concurrency, per_host_concurrency=args.per_host
+        settings = Settings(
+            global_concurrency=args.concurrency, per_host_concurrency=args.per_host
         )
         with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
             result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))

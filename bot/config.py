@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigError
 from classifiers.taxonomy import REGIONS
@@ -136,65 +145,72 @@ def load_feeds(path: Path | str) -> FeedList:
     return FeedList(path=path, feeds=tuple(feeds))
 
 
-def _bool(value: str, name: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ConfigError(f"environment variable {name}={value!r}: expected true or false")
+def _split_ids(value: Any) -> Any:
+    """'12345, -100200300 42' -> ['12345', '-100200300', '42'] (each then checked as an integer)."""
+    if isinstance(value, str):
+        return [part for part in re.split(r"[,\s]+", value.strip()) if part]
+    return value
 
 
-def _positive(value: str, name: str) -> int:
-    number = _int(value, name)
-    if number < 1:
-        raise ConfigError(f"environment variable {name}={value!r}: must be at least 1")
-    return number
+class Settings(BaseSettings):
+    """Everything the service reads from its environment, validated once; each default written once.
 
+    A field's validation alias is its environment variable. Values come only from the mapping
+    given to load_settings (never from os.environ behind its back); an empty value means "unset".
+    """
 
-def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ConfigError(f"environment variable {name}={value!r}: expected an integer") from exc
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
-
-def _float(value: str, name: str) -> float:
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ConfigError(f"environment variable {name}={value!r}: expected a number") from exc
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the service reads from its environment, validated once."""
-
-    state_dir: Path = Path("state")
-    database_url: str = ""
-    feeds_file: Path = Path("feeds.yaml")
-    telegram_token: SecretStr | None = None
-    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
-    admin_chat_ids: frozenset[int] = frozenset()
-    allow_private_feeds: bool = False
-    timezone: str = "Europe/Paris"
-    max_body_bytes: int = 10 * 1024 * 1024
-    fetch_timeout: float = 20.0
+    state_dir: Path = Field(Path("state"), validation_alias="VEILLE_STATE_DIR")
+    database_url: str = Field("", validation_alias="VEILLE_DATABASE_URL")
+    feeds_file: Path = Field(Path("feeds.yaml"), validation_alias="VEILLE_FEEDS")
+    telegram_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str = Field(DEFAULT_TELEGRAM_API_URL, validation_alias="TELEGRAM_API_URL")
+    admin_chat_ids: frozenset[int] = Field(frozenset(), validation_alias="VEILLE_ADMIN_CHAT_IDS")
+    allow_private_feeds: bool = Field(False, validation_alias="VEILLE_ALLOW_PRIVATE_FEEDS")
+    timezone: str = Field("Europe/Paris", validation_alias="VEILLE_TIMEZONE")
+    max_body_bytes: int = Field(10 * 1024 * 1024, validation_alias="VEILLE_MAX_BODY_BYTES")
+    fetch_timeout: float = Field(20.0, validation_alias="VEILLE_FETCH_TIMEOUT")
     max_redirects: int = 5
-    global_concurrency: int = 64
-    per_host_concurrency: int = 4
-    disable_after_days: int = 14
-    poll_tick_seconds: int = 60
-    lease_seconds: int = 600
-    poll_batch: int = 500  # feeds leased at a time: several pollers share a round batch by batch
-    tagging: bool = True  # tag new items as they are polled (needs a model; off for benchmarks)
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
+    global_concurrency: int = Field(64, ge=1, validation_alias="VEILLE_CONCURRENCY")
+    per_host_concurrency: int = Field(4, ge=1, validation_alias="VEILLE_PER_HOST")
+    disable_after_days: int = Field(14, validation_alias="VEILLE_DISABLE_AFTER_DAYS")
+    poll_tick_seconds: int = Field(60, ge=1, validation_alias="VEILLE_POLL_TICK_SECONDS")
+    lease_seconds: int = Field(600, ge=1, validation_alias="VEILLE_LEASE_SECONDS")
+    # Feeds leased at a time: several pollers share a round batch by batch.
+    poll_batch: int = Field(500, ge=1, validation_alias="VEILLE_POLL_BATCH")
+    # Tag new items as they are polled (needs a model; off for benchmarks).
+    tagging: bool = Field(True, validation_alias="VEILLE_TAGGING")
+    webhook_url: str | None = Field(None, validation_alias="VEILLE_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="VEILLE_WEBHOOK_SECRET")
     webhook_listen: str = "0.0.0.0"
-    webhook_port: int = 8443
-    parse_workers: int = 0  # 0: one per core
-    metrics_port: int | None = None
+    webhook_port: int = Field(8443, ge=1, validation_alias="VEILLE_WEBHOOK_PORT")
+    parse_workers: int = Field(0, validation_alias="VEILLE_PARSE_WORKERS")  # 0: one per core
+    metrics_port: int | None = Field(None, validation_alias="VEILLE_METRICS_PORT")
     user_agent: str = "Veille/0.1 (+https://github.com/veille-bot; news monitoring)"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in: the environ mapping is injected by load_settings."""
+        return (init_settings,)
+
+    _admin_ids = field_validator("admin_chat_ids", mode="before")(_split_ids)
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError(
+                "VEILLE_WEBHOOK_URL is set but VEILLE_WEBHOOK_SECRET is missing: "
+                "webhook mode requires Telegram's secret-token header"
+            )
+        return self
 
     @property
     def db_url(self) -> str:
@@ -211,55 +227,36 @@ class Settings:
         return self.telegram_token.get_secret_value() if self.telegram_token else None
 
 
+# What a pydantic error type means, said the way an operator reads it.
+_PROBLEMS = {
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_parsing": "expected a number",
+    "bool_parsing": "expected true or false",
+    "greater_than_equal": "must be at least 1",
+}
+_ALIASES = {
+    str(f.validation_alias): name
+    for name, f in Settings.model_fields.items()
+    if f.validation_alias is not None
+}
+
+
 def load_settings(environ: Mapping[str, str], *, feeds_file: Path | str | None = None) -> Settings:
     """Build Settings from an environ mapping (pass os.environ at the edge only)."""
-    env = environ
-    if (
-        env.get("VEILLE_WEBHOOK_URL", "").strip()
-        and not env.get("VEILLE_WEBHOOK_SECRET", "").strip()
-    ):
-        raise ConfigError(
-            "VEILLE_WEBHOOK_URL is set but VEILLE_WEBHOOK_SECRET is missing: "
-            "webhook mode requires Telegram's secret-token header"
-        )
-    admins: set[int] = set()
-    for part in re.split(r"[,\s]+", env.get("VEILLE_ADMIN_CHAT_IDS", "").strip()):
-        if part:
-            admins.add(_int(part, "VEILLE_ADMIN_CHAT_IDS"))
-    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
-    metrics = env.get("VEILLE_METRICS_PORT", "").strip()
-    state_dir = Path(env.get("VEILLE_STATE_DIR", "state"))
-    return Settings(
-        state_dir=state_dir,
-        database_url=env.get("VEILLE_DATABASE_URL", "").strip(),
-        feeds_file=Path(feeds_file or env.get("VEILLE_FEEDS", "feeds.yaml")),
-        telegram_token=SecretStr(token) if token else None,
-        telegram_api_url=env.get("TELEGRAM_API_URL", "").strip() or DEFAULT_TELEGRAM_API_URL,
-        admin_chat_ids=frozenset(admins),
-        allow_private_feeds=_bool(
-            env.get("VEILLE_ALLOW_PRIVATE_FEEDS", ""), "VEILLE_ALLOW_PRIVATE_FEEDS"
-        ),
-        timezone=env.get("VEILLE_TIMEZONE", "Europe/Paris"),
-        max_body_bytes=_int(
-            env.get("VEILLE_MAX_BODY_BYTES", str(10 * 1024 * 1024)), "VEILLE_MAX_BODY_BYTES"
-        ),
-        fetch_timeout=_float(env.get("VEILLE_FETCH_TIMEOUT", "20"), "VEILLE_FETCH_TIMEOUT"),
-        global_concurrency=_positive(env.get("VEILLE_CONCURRENCY", "64"), "VEILLE_CONCURRENCY"),
-        per_host_concurrency=_positive(env.get("VEILLE_PER_HOST", "4"), "VEILLE_PER_HOST"),
-        disable_after_days=_int(
-            env.get("VEILLE_DISABLE_AFTER_DAYS", "14"), "VEILLE_DISABLE_AFTER_DAYS"
-        ),
-        poll_tick_seconds=_positive(
-            env.get("VEILLE_POLL_TICK_SECONDS", "60"), "VEILLE_POLL_TICK_SECONDS"
-        ),
-        webhook_url=env.get("VEILLE_WEBHOOK_URL", "").strip() or None,
-        webhook_secret=SecretStr(env["VEILLE_WEBHOOK_SECRET"].strip())
-        if env.get("VEILLE_WEBHOOK_SECRET", "").strip()
-        else None,
-        webhook_port=_positive(env.get("VEILLE_WEBHOOK_PORT", "8443"), "VEILLE_WEBHOOK_PORT"),
-        lease_seconds=_positive(env.get("VEILLE_LEASE_SECONDS", "600"), "VEILLE_LEASE_SECONDS"),
-        poll_batch=_positive(env.get("VEILLE_POLL_BATCH", "500"), "VEILLE_POLL_BATCH"),
-        tagging=_bool(env.get("VEILLE_TAGGING", "on"), "VEILLE_TAGGING"),
-        parse_workers=_int(env.get("VEILLE_PARSE_WORKERS", "0"), "VEILLE_PARSE_WORKERS"),
-        metrics_port=_int(metrics, "VEILLE_METRICS_PORT") if metrics else None,
-    )
+    values: dict[str, Any] = {
+        name: environ[name].strip()
+        for name in _ALIASES
+        if name in environ and environ[name].strip()
+    }
+    if feeds_file:
+        values["VEILLE_FEEDS"] = feeds_file
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        if not err["loc"]:  # a check across fields (the webhook secret)
+            raise ConfigError(str(err.get("ctx", {}).get("error", err["msg"]))) from exc
+        name = str(err["loc"][0])
+        problem = _PROBLEMS.get(err["type"], err["msg"])
+        raise ConfigError(f"environment variable {name}={environ.get(name)!r}: {problem}") from exc

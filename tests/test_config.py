@@ -235,5 +235,30 @@ def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> N
 
 def test_settings_are_frozen() -> None:
     settings = load_settings({})
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.max_body_bytes = 1  # type: ignore[misc]
+
+
+def test_each_setting_reads_its_variable_and_an_empty_one_means_unset() -> None:
+    settings = load_settings(
+        {"VEILLE_CONCURRENCY": "8", "VEILLE_TAGGING": "off", "VEILLE_METRICS_PORT": " "}
+    )
+    assert (settings.global_concurrency, settings.tagging, settings.metrics_port) == (8, False, None)
+    with pytest.raises(ConfigError, match="VEILLE_POLL_BATCH='0': must be at least 1"):
+        load_settings({"VEILLE_POLL_BATCH": "0"})
+
+
+def test_a_webhook_needs_its_secret() -> None:
+    with pytest.raises(ConfigError, match="VEILLE_WEBHOOK_SECRET is missing"):
+        load_settings({"VEILLE_WEBHOOK_URL": "https://bot.example.org/hook"})
+    settings = load_settings(
+        {"VEILLE_WEBHOOK_URL": "https://bot.example.org/hook", "VEILLE_WEBHOOK_SECRET": "s3"}
+    )
+    assert settings.webhook_secret is not None and "s3" not in repr(settings)
+
+
+def test_the_process_environment_is_never_read_behind_our_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VEILLE_CONCURRENCY", "3")
+    assert load_settings({}).global_concurrency == 64
