@@ -631,7 +631,8 @@ class TestStoreContract:
         assert (rows[quiet.id].status, rows[quiet.id].attempts) == ("pending", 0)
         assert rows[dead.id].status == "dead" and len(rows[dead.id].last_error) == 500
         assert all(r.lease_owner is None for r in rows.values())
-        assert chats.next_due() == NOW + timedelta(seconds=10)
+        pending = [r.not_before for r in rows.values() if r.status == "pending"]
+        assert min(pending) == NOW + timedelta(seconds=10)
         again = chats.lease(NOW + timedelta(minutes=1), "b")
         assert [(m.id, m.attempts) for m in again] == [(quiet.id, 0), (retry.id, 1)]
         assert chats.counts() == {
