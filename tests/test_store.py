@@ -427,3 +427,12 @@ def test_untagged_leftovers_are_found_until_tagged(store: Store) -> None:
         "m",
     )
     assert store.untagged_ids(NOW + timedelta(seconds=1)) == ids[1:]
+
+
+def test_every_parsed_field_is_a_column_of_items() -> None:
+    """A new feed field is a ParsedItem field and a column: the insertion copies them all."""
+    from dataclasses import fields
+
+    from bot.store.schema import items
+
+    assert {f.name for f in fields(ParsedItem)} <= set(items.c.keys())

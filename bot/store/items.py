@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.store.schema import feeds, item_labels, item_tags, items
 from bot.store.search import matching_ids
 
 DUPLICATE_WINDOW = timedelta(days=3)
+PARSED_FIELDS = fields(ParsedItem)
 
 
 class ItemQueries:
@@ -86,23 +88,12 @@ class ItemQueries:
         if not fresh:
             return []
         originals = self._find_originals(conn, feed_id, fresh)
+        # Every field of ParsedItem is a column of items: a new feed field needs no code here.
         rows = [
             {
+                **{f.name: getattr(p, f.name) for f in PARSED_FIELDS},
                 "feed_id": feed_id,
-                "dedup_key": p.dedup_key,
-                "guid": p.guid,
-                "link": p.link,
-                "canonical_link": p.canonical_link,
-                "title": p.title,
-                "summary": p.summary,
-                "content": p.content,
-                "author": p.author,
-                "language": p.language,
-                "published_at": p.published_at,
-                "date_is_fallback": p.date_is_fallback,
                 "fetched_at": now,
-                "title_key": p.title_key,
-                "enclosure_url": p.enclosure_url,
                 "duplicate_of": originals.get(p.dedup_key),
             }
             for p in fresh
