@@ -92,6 +92,7 @@ class Sender:
         self._lock = asyncio.Lock()
         self.lease = lease
         self._file_ids: dict[str, str] = {}
+        self._uploads: dict[str, asyncio.Lock] = {}
         self.stopping = False  # set on shutdown: drain ends after the messages in flight
 
     def _interval(self, chat_id: int) -> float:
@@ -287,18 +288,26 @@ class Sender:
         key = p["media"]
         file_id = self._file_ids.get(key)
         if file_id is None:
-            data, file_id = await asyncio.to_thread(self.chats.get_media, key)
-            if file_id is None:
-                sent = await self.bot.send_photo(
-                    chat_id, photo=data, caption=p.get("caption"), parse_mode=p.get("parse_mode")
-                )
-                if sent.photo:
-                    self._file_ids[key] = sent.photo[-1].file_id
-                    await asyncio.to_thread(
-                        self.chats.set_media_file_id, key, sent.photo[-1].file_id
-                    )
-                return sent
-            self._file_ids[key] = file_id
+            # Chats are sent to concurrently: the first send of a picture uploads it, the
+            # others wait for its file_id instead of uploading it again.
+            async with self._uploads.setdefault(key, asyncio.Lock()):
+                file_id = self._file_ids.get(key)
+                if file_id is None:
+                    data, file_id = await asyncio.to_thread(self.chats.get_media, key)
+                    if file_id is None:
+                        sent = await self.bot.send_photo(
+                            chat_id,
+                            photo=data,
+                            caption=p.get("caption"),
+                            parse_mode=p.get("parse_mode"),
+                        )
+                        if sent.photo:
+                            self._file_ids[key] = sent.photo[-1].file_id
+                            await asyncio.to_thread(
+                                self.chats.set_media_file_id, key, sent.photo[-1].file_id
+                            )
+                        return sent
+                    self._file_ids[key] = file_id
         return await self.bot.send_photo(
             chat_id, photo=file_id, caption=p.get("caption"), parse_mode=p.get("parse_mode")
         )

@@ -110,10 +110,17 @@ def permitted(command: Command, ctx: Ctx) -> bool:
 
 
 async def run(command: Command, ctx: Ctx, arg: str) -> Reply:
-    """The reply of a command (the caller has checked settings_change where it applies)."""
+    """The reply of a command (the caller has checked settings_change where it applies).
+
+    Plain functions run in a worker thread: a database query never holds up the event loop.
+    """
     if not permitted(command, ctx):
         return Reply((t(ctx.lang, "admin_only"),))
-    result: Any = command.run(ctx, clean_argument(arg))
+    if inspect.iscoroutinefunction(command.run):
+        reply: Reply = await command.run(ctx, clean_argument(arg))
+        return reply
+    # Plain commands query the database: off the event loop, so updates and sends go on.
+    result: Any = await asyncio.to_thread(command.run, ctx, clean_argument(arg))
     return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
 
 
