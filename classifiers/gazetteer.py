@@ -126,6 +126,10 @@ _FOREIGN_CONTEXT = frozenset(
 )
 # Paris is named in passing far more often than any other city (venues, the State).
 _CITY_FACTOR = {"Paris": 0.65}
+# Surfaces that place a national article in Paris only as its venue.
+_CAPITAL = frozenset(
+    {"paris", "vivatech", "viva technology", "elysee", "porte de versailles", "station f"}
+)
 
 
 @dataclass(frozen=True)
@@ -555,8 +559,9 @@ class Gazetteer:
         ]
         national_score = national_raw / (national_raw + 0.5 * best + 1.0)
         national = national_raw >= NATIONAL_MIN and national_score >= 0.5
-        if national and "Île-de-France" in regions and region_kinds["Île-de-France"] <= {"paris"}:
-            # Ministries and national agencies sit in Paris: that is not Île-de-France news.
+        if national and "Île-de-France" in regions and region_kinds["Île-de-France"] <= _CAPITAL:
+            # Ministries, national agencies and national shows sit in Paris: that is not
+            # Île-de-France news.
             regions.remove("Île-de-France")
         if hint and not regions and not national:
             regions = [hint]

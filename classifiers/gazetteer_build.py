@@ -183,7 +183,7 @@ def _add_curated(t: _Table) -> None:
         if key != "paris":
             t.add(name, "department", code, flags=flags)
         t.add(num, "department", code, flags=F_PAREN)
-    for code, names in pd.INSTITUTIONS.items():
+    for code, names in (*pd.INSTITUTIONS.items(), *pd.ACTOR_REGIONS.items()):
         for raw in names:
             s, f = _split_flags(raw)
             # Institutions are proper nouns: "la défense" (the sector) is not La Défense.
@@ -208,7 +208,7 @@ def _add_curated(t: _Table) -> None:
             s, f = _split_flags(raw)
             weak = F_WEAK if normalize(s) in pd.WEAK_COUNTRY_NAMES else 0
             t.add(s, "country", None, cc, flags=(f or F_CAP) | weak)
-    for cc, names in pd.FOREIGN_CITIES_FR.items():
+    for cc, names in (*pd.FOREIGN_CITIES_FR.items(), *pd.FOREIGN_ORGANISATIONS.items()):
         for raw in names:
             s, f = _split_flags(raw)
             t.add(s, "foreign_city", None, cc, pop=1_000_000, flags=f or F_CAP)

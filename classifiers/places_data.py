@@ -590,7 +590,7 @@ NATIONAL_CUES: dict[str, float] = {"plan national": 2.0, "strategie nationale": 
     "pix": 1.0, "osez l ia": 1.5, "jeunes de france": 0.5, "france entiere": 2.0,
     "toute la france": 1.5, "programme d investissement": 1.0, "sgpi": 1.5,
     "secretariat general pour l investissement": 1.5, "ia booster": 0.5, "cnrs": 0.3, "inria": 0.3,
-    "clara chappaz": 1.0}
+    "clara chappaz": 1.0, "french president": 1.5, "president macron": 1.0, "french research": 1.0, "france s": 0.7, "la france": 0.4, "france": 0.3, "genci": 1.5, "jean zay": 1.0, "idris": 1.0, "franco chilien": 1.5, "france inde": 1.5, "india france": 1.5, "france india": 1.5, "uae france": 1.5, "france uae": 1.5, "franco britannique": 1.5, "franco allemand": 1.5, "entre la france et": 1.5, "la france et le": 1.0, "la france et l": 1.0, "paris et londres": 1.0, "strategie nationale pour l ia": 1.0, "snia": 1.5, "anr": 1.0, "ia cluster": 1.0}
 
 # French (and some English) names of countries, ISO alpha-2. pycountry adds English names.
 COUNTRY_NAMES_FR: dict[str, list[str]] = {
@@ -827,6 +827,66 @@ FOREIGN_CITIES_FR: dict[str, list[str]] = {
     "ML": ["Bamako"],
     "GA": ["Libreville"],
     "CD": ["Kinshasa"],
+}
+# Foreign companies, labs and agencies: naming one implies its country (TAXONOMY: countries
+# implied by foreign organisations). Compiled like foreign cities; "C:" needs a capital.
+FOREIGN_ORGANISATIONS: dict[str, list[str]] = {
+    "US": ["Google", "Google DeepMind", "Alphabet", "Microsoft", "OpenAI", "ChatGPT Enterprise",
+        "Facebook", "C:Meta", "Meta AI", "Amazon Web Services", "U:AWS", "C:Amazon", "C:Apple",
+        "Nvidia", "NVIDIA", "U:IBM", "Intel", "Salesforce", "Anthropic", "Adobe", "Tesla",
+        "SpaceX", "Cisco", "Qualcomm", "Dell Technologies", "Hewlett Packard Enterprise",
+        "Andreessen Horowitz", "General Catalyst", "Lightspeed Venture Partners", "Y Combinator",
+        "Schmidt Futures", "Allen Institute", "Carnegie Mellon", "NASA", "DARPA"],
+    "GB": ["DeepMind", "Alan Turing Institute", "Institut Alan Turing", "AI Safety Institute",
+        "Arm Holdings", "Imperial College", "University College London"],
+    "DE": ["DFKI", "Fraunhofer", "Max-Planck", "Max Planck", "DFG", "Aleph Alpha", "Siemens",
+        "SAP", "Bosch", "Helmholtz", "DWIH"],
+    "CA": ["Vector Institute", "Institut Vector", "CIFAR", "Amii", "IVADO", "Element AI",
+        "Cohere", "Scale AI"],
+    "JP": ["RIKEN", "U:AIST", "U:JST", "Agence japonaise pour les sciences et la technologie",
+        "NICT", "Fujitsu", "Sony", "Toyota", "SoftBank"],
+    "CN": ["Académie des sciences de Chine", "Chinese Academy of Sciences", "Huawei", "Alibaba",
+        "Baidu", "Tencent", "DeepSeek", "ByteDance"],
+    "KR": ["Samsung", "LG Electronics", "Naver", "KAIST"],
+    "IL": ["Technion", "Institut Weizmann", "Weizmann Institute"],
+    "IN": ["NITI Aayog", "Infosys", "Tata Consultancy", "Wipro", "MeitY"],
+    "CH": ["Logitech", "Nestlé", "IDSIA"],
+    "NL": ["ASML", "Philips"],
+    "AE": ["G42", "MGX", "Mubadala", "Technology Innovation Institute", "MBZUAI"],
+    "SA": ["Aramco"],
+    "TT": ["CARIRI", "Caribbean Industrial Research Institute"],
+    "CL": ["Inria Chile", "CORFO"],
+    "SG": ["AI Singapore", "A*STAR"],
+    "FI": ["Nokia"],
+    "SE": ["Ericsson"],
+    "TW": ["TSMC", "Foxconn"],
+}
+# French AI actors that are not named after their town: naming one places the article there.
+ACTOR_REGIONS: dict[str, list[str]] = {
+    "IDF": ["Mistral AI", "Kyutai", "Iliad", "Scaleway", "Hugging Face", "Poolside", "LightOn",
+        "Owkin", "Dataiku", "Alan (assurance)", "Doctolib", "Criteo", "Pasqal", "Quandela",
+        "Giskard", "Photoroom", "Dust (start-up)", "H Company", "Holistic AI", "Thales",
+        "Naval Group", "Dassault Systèmes", "Capgemini", "Orange Labs", "IRT SystemX",
+        "Hub France IA", "France Digitale", "Numeum", "Sopra Steria", "Atos", "Ekimetrics",
+        "Artefact", "Chapsvision", "Hi! PARIS", "PostGenAI", "PostGenAI@Paris", "IDRIS",
+        "Jean Zay", "Paris-Saclay", "CEA List", "Télécom SudParis", "École 42"],
+    "HDF": ["U:UTC", "Vekia", "Cité de l'IA", "humAIn", "U:EDEC"],
+    "ARA": ["Inria Grenoble", "MIAI Cluster", "Soitec", "STMicroelectronics"],
+    "OCC": ["ANITI", "Digital 113", "IA Montpellier Méditerranée", "French Tech Méditerranée"],
+    "PAC": ["3IA Côte d'Azur", "Université Côte d'Azur", "UCAJEDI", "rIAlity", "A*Midex",
+        "CCIAMP"],
+    "GES": ["ENACT", "Enact", "Loria", "ICube", "AI4 Grand Est", "Objectif Meuse"],
+    "BRE": ["SequoIA", "Irisa", "IRISA", "Pôle d'excellence cyber", "European Cyberweek"],
+    "NAQ": ["ADI Nouvelle-Aquitaine", "BAIA", "Bordeaux Artificial Intelligence Alliance",
+        "Xlim", "IA4Industry"],
+    "NOR": ["Normastic", "GREYC", "LITIS", "Rouen Normandy Invest", "Normandy French Tech"],
+    "PDL": ["Atlanpole", "ADN Ouest", "Connecting Place"],
+    "CVL": ["French Tech Loire Valley", "Lab'O", "Human Tech Days", "Mame"],
+    "BFC": ["ARNia", "Journées Granvelle", "Silicon Comté"],
+    "GUA": ["I-NOVA", "Technopole I-NOVA", "Synergîle", "Audacia"],
+    "MAY": ["Mayotte In Tech", "GEMTIC"],
+    "GUF": ["SPLANG", "Lum@link"],
+    "COR": ["CAPA", "Smart Isula", "Università di Corsica"],
 }
 # GeoNames foreign city names that are everyday words or first names (dropped entirely).
 FOREIGN_CITY_BLACKLIST: set[str] = {"abilene", "alexandria", "allen", "amiens", "angers",
