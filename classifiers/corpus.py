@@ -14,12 +14,15 @@ from classifiers.taxonomy import REGIONS, TYPES
 DATA = Path(__file__).parent / "data"
 SEEDS = DATA / "seeds"
 CORPUS = DATA / "corpus"
+# Press-style articles written for measurement only: never part of any training set.
+PRESS = DATA / "press"
 HELDOUT_SHARE = 0.2
 
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled article."""
+    """One labelled article; style "press" marks text written the way the press writes (page
+    furniture, quotes, partner lists), used to calibrate decision thresholds."""
 
     id: str
     title: str
@@ -31,6 +34,7 @@ class Example:
     primary_type: str | None = None
     topic_ai: bool = True
     source: str = "corpus"
+    style: str = "release"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +68,7 @@ def validate(raw: dict[str, Any], where: str) -> Example:
         primary_type=primary,
         topic_ai=bool(raw.get("topic_ai", True)),
         source=str(raw.get("source", "corpus")),
+        style=str(raw.get("style", "release")),
     )
 
 
@@ -107,3 +112,11 @@ def corpus_hash(examples: Iterable[Example]) -> str:
     for ex in examples:
         h.update(json.dumps([ex.id, ex.title, ex.types, ex.primary_type, ex.topic_ai]).encode())
     return h.hexdigest()[:16]
+
+
+def press_examples() -> list[Example]:
+    """The press-style evaluation set (written in the voice of the press, never trained on)."""
+    out: list[Example] = []
+    for path in sorted(PRESS.glob("*.jsonl")):
+        out.extend(read_jsonl(path, source="press"))
+    return out

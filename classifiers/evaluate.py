@@ -1,4 +1,8 @@
-"""Scores of tags against labels: per-label precision/recall/F1 and a primary-type confusion table."""
+"""Scores of tags against labels: per-label precision/recall/F1 and a primary-type confusion table.
+
+The headline figures: region and country micro-F1, type macro-F1 and primary-type accuracy on
+on-topic articles, topic macro-F1 over both classes, and F1 of the France-wide flag.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +72,10 @@ def score(
         bool(g.get("national")) == bool(p.get("national"))
         for g, p in zip(gold, predicted, strict=True)
     )
+    scope = _multilabel(
+        [["national"] if g.get("national") else [] for g in gold],
+        [["national"] if p.get("national") else [] for p in predicted],
+    )
     return {
         "n": len(gold),
         "region_micro_f1": regions["micro"]["f1"],
@@ -78,6 +86,7 @@ def score(
             sum(v["f1"] for v in topic["labels"].values()) / max(1, len(topic["labels"])), 3
         ),
         "national_accuracy": round(national / len(gold), 3) if gold else 0.0,
+        "national_f1": scope["micro"]["f1"],
         "regions": regions,
         "countries": countries,
         "types": types,

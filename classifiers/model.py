@@ -4,7 +4,8 @@ One feature extractor (TF-IDF over words, word pairs and 5-letter stems of Frenc
 text: character n-grams scored about the same here at three times the cost) feeds three
 heads: one-vs-rest logistic regressions for the multi-label types, a multinomial logistic
 regression for the primary type, and a binary one for topic_ai. Per-type decision thresholds
-are chosen by cross-validation.
+are chosen by cross-validation, on the press-style examples when there are enough of them;
+the primary type is the one whose primary and type probabilities agree best.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from classifiers.taxonomy import TYPES
 from classifiers.text import LATIN_FOLD
 
 TEXT_CHARS = 3000
+MIN_CALIBRATION = 40  # press-style examples needed to calibrate thresholds on them alone
 _SPACES = re.compile(r"\s+")
 
 
@@ -109,8 +111,14 @@ class TypeModel:
         types: Sequence[Sequence[str]],
         primary: Sequence[str],
         topic: Sequence[bool],
+        calibrate: Sequence[bool] = (),
     ) -> TypeModel:
-        """Fit the features and the three heads; choose per-type thresholds by CV."""
+        """Fit the features and the three heads; choose per-type thresholds by CV.
+
+        calibrate marks the examples that read like real press articles: when there are enough
+        of them, the thresholds are chosen on their out-of-fold scores only (the other examples
+        still train every fold), so they fit the text the tagger will meet.
+        """
         self.features_ = make_features().fit(texts)
         x_all = self.features_.transform(texts)
         on = np.array(topic, dtype=bool)
@@ -118,7 +126,8 @@ class TypeModel:
         self.binarizer_ = MultiLabelBinarizer(classes=list(TYPES)).fit([TYPES])
         y_types = self.binarizer_.transform([t for t, keep in zip(types, on, strict=True) if keep])
         self.types_ = OneVsRestClassifier(make_linear(self.c_types)).fit(x_on, y_types)
-        self.thresholds_ = self._cv_thresholds(x_on, y_types)
+        press = np.array(calibrate, dtype=bool)[on] if len(calibrate) else np.zeros(0, bool)
+        self.thresholds_ = self._cv_thresholds(x_on, y_types, press)
         y_primary = np.array([p for p, keep in zip(primary, on, strict=True) if keep])
         self.primary_ = make_linear(self.c_primary, multiclass=True).fit(x_on, y_primary)
         self.topic_ = make_linear(self.c_topic).fit(x_all, np.array(topic, dtype=int))
@@ -155,13 +164,15 @@ class TypeModel:
             self._names = names
         return names
 
-    def _cv_thresholds(self, x: Any, y: np.ndarray) -> np.ndarray:
+    def _cv_thresholds(self, x: Any, y: np.ndarray, press: np.ndarray) -> np.ndarray:
         folds = min(self.cv_folds, max(2, int(y.sum(axis=0).min())))
         cv = KFold(n_splits=folds, shuffle=True, random_state=self.random_state)
         probs = cross_val_predict(
             OneVsRestClassifier(make_linear(self.c_types)), x, y, cv=cv, method="predict_proba"
         )
-        grid = np.arange(0.15, 0.71, 0.05)
+        if press.sum() >= MIN_CALIBRATION:
+            probs, y = probs[press], y[press]
+        grid = np.arange(0.1, 0.71, 0.05)
         best = []
         for j in range(y.shape[1]):
             scores = [_f1(y[:, j], probs[:, j] >= g) for g in grid]
@@ -180,7 +191,9 @@ class TypeModel:
             scores = {t: float(p_types[i, j]) for j, t in enumerate(TYPES)}
             chosen = [t for j, t in enumerate(TYPES) if p_types[i, j] >= self.thresholds_[j]]
             prim_scores = {str(c): float(p_primary[i, k]) for k, c in enumerate(classes)}
-            primary = str(max(prim_scores, key=lambda c: prim_scores[c]))
+            # The primary type must also be a likely type: the primary head alone leans to the
+            # classes it saw most as primaries (event, strategy) on press text.
+            primary = max(prim_scores, key=lambda c: prim_scores[c] * scores.get(c, 0.0))
             if primary not in chosen:
                 chosen.append(primary)
             chosen.sort(key=lambda t: -scores[t])

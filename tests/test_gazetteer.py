@@ -193,6 +193,51 @@ def test_national(gaz: Gazetteer) -> None:
     assert "national" in loc.evidence
 
 
+def test_foreign_organisation_implies_its_country(gaz: Gazetteer) -> None:
+    loc = gaz.locate(
+        "Nancy : Microsoft ouvre une école IA avec Simplon au CHRU",
+        "Microsoft et Simplon inaugurent à Nancy une école d'intelligence artificielle. "
+        "Microsoft France financera la formation des apprenants.",
+    )
+    assert "US" in loc.countries
+    assert loc.regions == ("Grand Est",)
+    assert "Microsoft" in loc.evidence["US"]
+
+
+def test_french_actor_places_the_article(gaz: Gazetteer) -> None:
+    loc = gaz.locate(
+        "Mistral AI lève 600 millions d'euros",
+        "La start-up française Mistral AI, fondée par d'anciens chercheurs, lève des fonds.",
+    )
+    assert loc.regions == ("Île-de-France",)
+
+
+def test_bilateral_agreement_of_france_is_national(gaz: Gazetteer) -> None:
+    loc = gaz.locate(
+        "PM Modi and President Macron unveil India-France AI roadmap",
+        "Paris: Prime Minister Narendra Modi and French President Emmanuel Macron launched "
+        "the India-France Roadmap on Artificial Intelligence at the summit in Paris.",
+    )
+    assert loc.national
+    assert loc.countries == ("IN",)
+    assert loc.regions == ()
+
+
+def test_regions_de_france_is_national_and_quebec_is_not(gaz: Gazetteer) -> None:
+    france = gaz.locate(
+        "Les Régions de France réclament un plan pour le numérique des collectivités",
+        "Réunis en congrès, les présidents de Région et l'association Régions de France "
+        "appellent l'État à un plan national.",
+    )
+    assert france.national
+    quebec = gaz.locate(
+        "Le Québec lance un programme de 100 millions pour l'IA",
+        "Le gouvernement du Québec a annoncé à Montréal un programme pour ses entreprises.",
+    )
+    assert not quebec.national
+    assert quebec.countries == ("CA",)
+
+
 def test_region_hint(gaz: Gazetteer) -> None:
     assert gaz.locate("Un incubateur recrute", "Sans lieu.", region_hint="Bretagne").regions == (
         "Bretagne",

@@ -280,3 +280,51 @@ def test_a_correction_becomes_a_training_example(tmp_path: Path) -> None:
     assert example.regions == ("Normandie",) and example.source == "correction"
     assert not example.heldout
     assert example in load_examples([example])
+
+
+def test_press_set_is_never_trained_on() -> None:
+    from classifiers.corpus import press_examples
+
+    press = press_examples()
+    assert len(press) >= 40
+    assert {e.source for e in press} == {"press"}
+    trained = {(e.title, e.text) for e in load_examples()}
+    assert not [e.id for e in press if (e.title, e.text) in trained]
+    assert any(not e.topic_ai for e in press) and any(e.topic_ai for e in press)
+
+
+def test_evaluation_report_scores_unseen_sets_side_by_side() -> None:
+    from classifiers.train import evaluation_report
+
+    examples = load_examples()
+    sample = [e for e in examples if e.source == "seed" or e.heldout] + [
+        e for e in examples if not e.heldout and e.source != "seed"
+    ][:250]
+    report = evaluation_report(sample)
+    assert list(report) == ["heldout", "seeds", "press"]
+    assert report["seeds"]["n"] == 5
+    assert report["heldout"]["n"] == sum(1 for e in examples if e.heldout)
+    for metrics in report.values():
+        assert 0.0 <= metrics["type_macro_f1"] <= 1.0
+        assert 0.0 <= metrics["national_f1"] <= 1.0
+        assert "primary_confusion" in metrics
+
+
+def test_press_examples_calibrate_the_thresholds() -> None:
+    from classifiers.model import TypeModel
+
+    rows = [
+        ("forum salon rencontres annonce", ["event"]),
+        ("fonds subvention appel projets", ["funding"]),
+        ("forum annonce fonds subvention", ["event", "funding"]),
+    ] * 30
+    texts = [f"{t} article {i}" for i, (t, _) in enumerate(rows)]
+    types = [ty for _, ty in rows]
+    plain = TypeModel(cv_folds=3).fit(texts, types, [ty[0] for ty in types], [True] * len(rows))
+    press = TypeModel(cv_folds=3).fit(
+        texts, types, [ty[0] for ty in types], [True] * len(rows), calibrate=[True] * len(rows)
+    )
+    assert plain.thresholds_.shape == press.thresholds_.shape == (len(TYPES),)
+    pred = press.predict(["forum annonce fonds subvention article"], evidence=False)[0]
+    assert {"event", "funding"} <= set(pred.types)
+    assert pred.primary_type in pred.types
