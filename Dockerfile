@@ -7,7 +7,8 @@ COPY bot ./bot
 COPY classifiers ./classifiers
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install . \
-    && /opt/venv/bin/python -I -m classifiers.gazetteer_build
+    && /opt/venv/bin/python -I -m classifiers.gazetteer_build \
+    && /opt/venv/bin/python -I -m classifiers.region_shapes_build
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 veille \

@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GAZETTEER := classifiers/data/build/gazetteer.json.gz
+REGION_SHAPES := classifiers/data/build/regions.geo.json.gz
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test install lint typecheck bench clean
+.PHONY: demo test install browser lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +18,19 @@ $(STAMP): pyproject.toml
 $(GAZETTEER): $(STAMP) classifiers/gazetteer_build.py classifiers/places_data.py
 	$(PY) -m classifiers.gazetteer_build --out $(GAZETTEER)
 
-install: $(STAMP) $(GAZETTEER)
+$(REGION_SHAPES): $(STAMP) classifiers/region_shapes_build.py classifiers/places_data.py
+	$(PY) -m classifiers.region_shapes_build --out $(REGION_SHAPES)
+
+install: $(STAMP) $(GAZETTEER) $(REGION_SHAPES)
+
+# The web window's tests drive Debian's chromium (Playwright, no browser download).
+browser:
+	@test -x $(CHROMIUM) || { echo "make test: $(CHROMIUM) is missing; the web window's browser tests need Debian's chromium: apt-get install chromium (.ci/run installs it)" >&2; exit 1; }
 
 demo: install
 	$(VENV)/bin/veille demo
 
-test: install
+test: install browser
 	$(VENV)/bin/ruff check bot classifiers tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -35,6 +44,7 @@ typecheck: install
 bench: install
 	$(PY) bench/poll.py --feeds 1000
 	$(PY) bench/classify.py
+	$(PY) bench/map.py
 
 clean:
 	rm -rf $(VENV) classifiers/data/build state/veille.db* state/models

@@ -1,7 +1,7 @@
 """Delivery and lookup speed. Prints one JSON object.
 
 - delivery: a weekly digest to N subscribed private chats through the real path: chats rows
-  due now, stored tagged items, enqueue_due_digests (digest + chart photo per chat), then
+  due now, stored tagged items, enqueue_due_digests (digest + map and chart photos per chat), then
   Sender.drain with the production bot (build_application) against the fake Bot API server
   with Telegram's limits enforced (30/s overall, 1/s per private chat). Reports the sustained
   rate (first to last accepted message), 429s received, messages lost (queued but never
@@ -181,7 +181,7 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
         return {
             "chats": n_chats,
             "messages": len(rows),
-            "photos": sum(r["kind"] == "chart" for r in rows),
+            "photos": sum(r["kind"] in {"chart", "map"} for r in rows),
             "queued": queued,
             "enqueue_seconds": round(enqueue_seconds, 2),
             "seconds": round(seconds, 2),

@@ -187,6 +187,13 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8443, ge=1, validation_alias="VEILLE_WEBHOOK_PORT")
     parse_workers: int = Field(0, validation_alias="VEILLE_PARSE_WORKERS")  # 0: one per core
     metrics_port: int | None = Field(None, validation_alias="VEILLE_METRICS_PORT")
+    # The web window (pages, map, Atom feeds) when a port is set; private when a token is.
+    web_port: int | None = Field(None, validation_alias="VEILLE_WEB_PORT")
+    web_host: str = Field("127.0.0.1", validation_alias="VEILLE_WEB_HOST")
+    web_token: SecretStr | None = Field(None, validation_alias="VEILLE_WEB_TOKEN")
+    # Its public address, for the links the bot sends; else http://host:port.
+    web_url: str | None = Field(None, validation_alias="VEILLE_WEB_URL")
+    web_concurrency: int = Field(4, ge=1, validation_alias="VEILLE_WEB_CONCURRENCY")
     user_agent: str = "Veille/0.1 (+https://github.com/veille-bot; news monitoring)"
 
     @classmethod
@@ -221,6 +228,17 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Where trained models live."""
         return self.state_dir / "models"
+
+    @property
+    def web_address(self) -> str | None:
+        """Where people reach the web window (None when it is off)."""
+        if self.web_port is None:
+            return None
+        return (self.web_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    def web_token_value(self) -> str | None:
+        """The web window's access token, if it is private."""
+        return self.web_token.get_secret_value() if self.web_token else None
 
     def token_value(self) -> str | None:
         """The bot token, for the one place that needs it (never log it)."""

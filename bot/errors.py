@@ -8,7 +8,8 @@ VeilleError
 │   └── HTTPStatusError  carries status and optional retry_after
 ├── ParseError           the bytes are not a usable feed
 ├── StoreError           the database refused an operation
-└── UnsafeURL            a user-supplied URL points at a private or loopback address
+├── UnsafeURL            a user-supplied URL points at a private or loopback address
+└── MapDataError         the compiled region outlines are missing (run `make install`)
 """
 
 from __future__ import annotations
@@ -55,3 +56,7 @@ class StoreError(VeilleError):
 
 class UnsafeURL(VeilleError):
     """A URL resolves to a private, loopback or otherwise internal address."""
+
+
+class MapDataError(VeilleError):
+    """The compiled region outlines are missing or of another format."""

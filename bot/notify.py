@@ -1,4 +1,4 @@
-"""Turn new items and due digests into outbox messages (alerts, digests, the weekly chart)."""
+"""Turn new items and due digests into outbox messages (alerts, digests, the week's map and chart)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 from bot.chart import weekly_chart
 from bot.delivery import media_payload, message_payload
 from bot.digest import Digest, digest_period, next_digest_time, select_digest
+from bot.francemap import digest_map
 from bot.i18n import t
 from bot.render import alert_html, digest_html, esc
 from bot.store.chats import ChatSettings, ChatStore
 from bot.store.repo import Store
+from bot.weblinks import WebLinks, week_line
 
 log = logging.getLogger(__name__)
 ALERT_MAX_AGE = timedelta(days=2)
@@ -67,14 +69,35 @@ def _chart_key(
     return charts[counts]
 
 
-def enqueue_due_digests(store: Store, chats: ChatStore, now: datetime, *, batch: int = 500) -> int:
-    """Queue the digest of every chat whose time has come, and schedule its next one (atomically)."""
+def _map_key(chats: ChatStore, digest: Digest, lang: str, now: datetime, stored: set[str]) -> str:
+    """The media key of a chat's map (drawn once per content, stored once)."""
+    png = digest_map(digest, lang)
+    key = "map-" + hashlib.sha256(png).hexdigest()[:32]
+    if key not in stored:
+        chats.put_media(key, png, now)
+        stored.add(key)
+    return key
+
+
+def enqueue_due_digests(
+    store: Store,
+    chats: ChatStore,
+    now: datetime,
+    *,
+    batch: int = 500,
+    web: WebLinks | None = None,
+) -> int:
+    """Queue the digest of every chat whose time has come, and schedule its next one (atomically).
+
+    A weekly digest comes with the map of the chat's week (and a link to its web page when the
+    web window is on), then its chart."""
     queued = 0
     charts: dict[tuple[object, ...], str | None] = {}
+    maps: set[str] = set()
     while True:
         due = chats.due_digests(now, limit=batch)
         for chat in due:
-            queued += _enqueue_digest(store, chats, chat, now, charts)
+            queued += _enqueue_digest(store, chats, chat, now, charts, maps, web)
         if len(due) < batch:
             return queued
 
@@ -85,6 +108,8 @@ def _enqueue_digest(
     chat: ChatSettings,
     now: datetime,
     charts: dict[tuple[object, ...], str | None],
+    maps: set[str],
+    web: WebLinks | None,
 ) -> int:
     slot = chat.next_digest_at or now
     start, end = digest_period(chat.digest, now, chat.last_digest_at)
@@ -101,6 +126,20 @@ def _enqueue_digest(
         }
         for n, text in enumerate(chunks)
     ]
+    if chat.digest == "weekly" and digest.total:
+        caption = esc(t(chat.language, "map_caption"))
+        if web is not None:
+            caption += "\n" + week_line(web, chat.filters, start, end, chat.language)
+        messages.append(
+            {
+                "chat_id": chat.id,
+                "kind": "map",
+                "dedup_key": f"{key}:map",
+                "payload": media_payload(
+                    _map_key(chats, digest, chat.language, now, maps), caption
+                ),
+            }
+        )
     chart = (
         _chart_key(chats, digest, chat.language, now, charts) if chat.digest == "weekly" else None
     )

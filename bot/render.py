@@ -22,11 +22,15 @@ def esc(value: str | None) -> str:
     return escape(value or "", quote=True)
 
 
+def http_link(url: str | None) -> str | None:
+    """The URL when it is an http(s) link (never javascript: or data:), else None; unescaped."""
+    return url if url and re.match(r"^https?://", url, re.IGNORECASE) else None
+
+
 def safe_href(url: str | None) -> str | None:
-    """An http(s) link suitable for <a href>, or None."""
-    if url and re.match(r"^https?://", url, re.IGNORECASE):
-        return esc(url)
-    return None
+    """An http(s) link suitable for <a href> in Telegram HTML, or None."""
+    link = http_link(url)
+    return esc(link) if link else None
 
 
 def fmt_date(value: datetime, lang: str, tz: ZoneInfo = PARIS) -> str:

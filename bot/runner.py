@@ -69,6 +69,10 @@ async def run_service(
     jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]] = {}
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(_metrics(rt))
+        if role in {"all", "bot"}:
+            from bot.web import serve as serve_web
+
+            await stack.enter_async_context(serve_web(rt))
         bot_app = None
         if telegram and role in {"all", "sender", "bot"}:
             from bot.telegram_app import start_telegram

@@ -227,9 +227,13 @@ def test_enqueue_due_digests_once_per_slot(store: Store) -> None:
     queued = enqueue_due_digests(store, chats, now)
     assert enqueue_due_digests(store, chats, now) == 0, "called twice: queued once"
     rows = outbox_rows(chats)
-    assert queued == len(rows) == 3  # weekly digest + its chart, daily digest
+    assert queued == len(rows) == 4  # weekly digest + its map and chart, daily digest
     by_chat = {(r["chat_id"], r["kind"]): r for r in rows}
-    assert set(by_chat) == {(1, "digest"), (1, "chart"), (2, "digest")}
+    assert set(by_chat) == {(1, "digest"), (1, "map"), (1, "chart"), (2, "digest")}
+    assert [r["kind"] for r in rows if r["chat_id"] == 1] == ["digest", "map", "chart"]
+    map_png, _ = chats.get_media(by_chat[(1, "map")]["payload"]["media"])
+    assert map_png.startswith(b"\x89PNG")
+    parse_html(by_chat[(1, "map")]["payload"]["caption"], strict=True)
     weekly = by_chat[(1, "digest")]["payload"]["text"]
     assert "Fonds IA &lt;régional&gt; &amp; co" in weekly and "Campus IA" in weekly
     parse_html(weekly, strict=True)
@@ -250,4 +254,37 @@ def test_enqueue_due_digests_once_per_slot(store: Store) -> None:
     # a restart that lost the schedule update must not send the same slot again
     chats.update(1, next_digest_at=slot)
     assert enqueue_due_digests(store, chats, now + timedelta(seconds=30)) == 0
-    assert len(outbox_rows(chats)) == 3
+    assert len(outbox_rows(chats)) == 4
+
+
+def test_weekly_maps_follow_each_chat_and_link_to_the_web_page_of_the_week(store: Store) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from bot.weblinks import WebLinks
+
+    now = NOW
+    add_items(
+        store,
+        [
+            Spec("Fonds IA régional", now - timedelta(days=1), ("Hauts-de-France",), ("funding",)),
+            Spec("Campus IA à Rennes", now - timedelta(hours=12), ("Bretagne",), ("training",)),
+        ],
+        now,
+    )
+    chats = ChatStore(store)
+    slot = now - timedelta(minutes=1)
+    for chat_id in (1, 2, 3):
+        _subscribe(chats, chat_id, "weekly", slot)
+    chats.set_subscription(1, "region", "Bretagne", True)
+    chats.set_subscription(2, "region", "Bretagne", True)  # same alerts as chat 1
+    web = WebLinks("https://veille.example.org", token="k&y")
+    enqueue_due_digests(store, chats, now, web=web)
+    maps = {r["chat_id"]: r["payload"] for r in outbox_rows(chats) if r["kind"] == "map"}
+    assert maps[1]["media"] == maps[2]["media"] != maps[3]["media"]  # one picture per content
+    caption = maps[1]["caption"]
+    parse_html(caption, strict=True)
+    href = caption.split('href="')[1].split('"')[0].replace("&amp;", "&")
+    assert href.startswith("https://veille.example.org/?")
+    params = parse_qs(urlsplit(href).query)
+    assert params["q"] == ["Bretagne 2025-03-07..2025-03-14"] and params["token"] == ["k&y"]
+    assert params["lang"] == ["fr"]

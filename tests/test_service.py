@@ -57,6 +57,7 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(
     state = tmp_path / "state"
     shutil.copytree(trained_models, state / "models")
     metrics_port = free_port()
+    web_port = free_port()
     with BotAPIServer(token=TOKEN, limit_model="bucket") as api, FeedServer() as feeds:
         url = feeds.add(
             "/actu.xml", Route(body=RSS.format(date=format_datetime(datetime.now(UTC))).encode())
@@ -70,6 +71,7 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(
             "TELEGRAM_API_URL": api.base_url,
             "VEILLE_ADMIN_CHAT_IDS": "500",
             "VEILLE_METRICS_PORT": str(metrics_port),
+            "VEILLE_WEB_PORT": str(web_port),
             "VEILLE_POLL_TICK_SECONDS": "2",
             "VEILLE_PARSE_WORKERS": "1",
             "VEILLE_LOG_LEVEL": "DEBUG",
@@ -122,6 +124,15 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(
             ) as resp:
                 assert resp.status == 200
             assert ("default", "") in api.commands or api.commands, "setMyCommands published"
+            # The web window, started by the same process: the polled item, as a page and a feed.
+            web = f"http://127.0.0.1:{web_port}"
+            with urllib.request.urlopen(f"{web}/?q=Hauts-de-France", timeout=30) as resp:
+                assert "Euratechnologies" in resp.read().decode()
+            with urllib.request.urlopen(f"{web}/feed.atom?q=Lille", timeout=30) as resp:
+                assert b"Euratechnologies" in resp.read()
+            api.user_message(104, "/settings")
+            sent = api.wait_for(lambda s: any(m["chat_id"] == 104 for m in s), timeout=30)
+            assert f"{web}/feed.atom?q=" in next(m for m in sent if m["chat_id"] == 104)["text"]
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -353,21 +353,25 @@ async def test_groups_and_channels(bot: Bot) -> None:
     assert_valid_html(bot.server)
 
 
-async def test_due_weekly_digest_is_delivered_with_its_chart(bot: Bot) -> None:
+async def test_due_weekly_digest_is_delivered_with_its_map_and_chart(bot: Bot) -> None:
     chat = 801
     (ok,) = await bot.ask(chat, "/subscribe Hauts-de-France hebdo")
     assert "Abonné" in ok["plain_text"]
     bot.chats.update(chat, next_digest_at=utcnow() - timedelta(minutes=1))
     digests, _every = bot.jobs["digests"]
     await digests()
-    snap = await bot.server.await_for(lambda s: any(m["chat_id"] == chat and m["photo"] for m in s))
-    digest, chart = [m for m in snap if m["chat_id"] == chat][1:3]
+    snap = await bot.server.await_for(
+        lambda s: sum(bool(m["chat_id"] == chat and m["photo"]) for m in s) == 2
+    )
+    digest, week_map, chart = [m for m in snap if m["chat_id"] == chat][1:4]
     assert digest["plain_text"].startswith("Veille IA & innovation — synthèse de la semaine")
     assert "fonds de 10 M€" in digest["plain_text"] and "Rennes" not in digest["plain_text"]
+    assert week_map["method"] == "sendPhoto" and week_map["photo"].startswith(b"\x89PNG")
+    assert week_map["plain_text"] == "🗺 La carte de votre semaine"
     assert chart["method"] == "sendPhoto" and chart["photo"].startswith(b"\x89PNG")
     assert chart["plain_text"] == "Veille IA & innovation — la semaine en un coup d'œil"
     await digests()
     await asyncio.sleep(1.5)
-    assert len(bot.server.sent_to(chat)) == 3, "the same slot is not sent twice"
+    assert len(bot.server.sent_to(chat)) == 4, "the same slot is not sent twice"
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)

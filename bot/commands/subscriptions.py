@@ -13,6 +13,7 @@ from bot.i18n import WEEKDAYS, t, type_label
 from bot.render import digest_html, esc
 from bot.store.chats import ChatSettings
 from bot.store.rows import Filters
+from bot.weblinks import WebLinks, filters_query, week_line
 from classifiers.taxonomy import REGIONS, TYPES
 
 REGIONS_PER_PAGE = 6
@@ -60,7 +61,13 @@ def settings(ctx: Ctx) -> Reply:
     chat = ctx.chats.get(ctx.chat_id)
     if chat is None:
         return Reply((t(ctx.lang, "help"),))
-    return Reply((describe_settings(ctx, chat),))
+    text = describe_settings(ctx, chat)
+    web = WebLinks.from_settings(ctx.settings)
+    if web is not None:
+        query = filters_query(chat.filters)
+        text += "\n\n" + t(ctx.lang, "web_feed_line", url=esc(web.feed(query, ctx.lang)))
+        text += "\n" + t(ctx.lang, "web_opml_line", url=esc(web.opml([query], ctx.lang)))
+    return Reply((text,))
 
 
 def stop(ctx: Ctx) -> Reply:
@@ -83,7 +90,11 @@ def digest_preview(ctx: Ctx) -> Reply:
     frequency = chat.digest if chat and chat.digest != "off" else "weekly"
     start, end = digest_period(frequency, ctx.now, None)
     digest = select_digest(ctx.store, filters, start, end + timedelta(seconds=1))
-    return Reply(tuple(digest_html(digest, ctx.lang, title_key="digest_preview_title")))
+    messages = digest_html(digest, ctx.lang, title_key="digest_preview_title")
+    web = WebLinks.from_settings(ctx.settings)
+    if web is not None:
+        messages.append(week_line(web, filters, start, end, ctx.lang))
+    return Reply(tuple(messages))
 
 
 # ---- the keyboard -------------------------------------------------------------------------
@@ -350,6 +361,9 @@ def subscribe(ctx: Ctx, arg: str) -> Reply:
         ctx.chats.update(ctx.chat_id, digest="weekly", digest_weekday=0, digest_hour=8)
         lines.append(t(ctx.lang, "default_digest"))
     _reschedule(ctx)
+    web = WebLinks.from_settings(ctx.settings)
+    if web is not None and chat is not None:
+        lines.append(t(ctx.lang, "web_feed_line", url=esc(web.feed(filters_query(chat.filters), ctx.lang))))
     return Reply(("\n".join(lines),))
 
 

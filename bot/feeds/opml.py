@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from bot.config import FeedConfig, load_feeds
 from bot.errors import ConfigError
@@ -61,12 +61,17 @@ def import_into_yaml(opml_path: Path, feeds_path: Path) -> list[str]:
 
 def export(feeds: Iterable[FeedConfig]) -> str:
     """An OPML 2.0 document listing the feeds."""
+    return document("Veille feeds", [(f.name, f.url, None) for f in feeds])
+
+
+def document(title: str, outlines: Iterable[tuple[str, str, str | None]]) -> str:
+    """An OPML 2.0 document of (name, feed URL, optional web page URL) outlines."""
     body = "\n".join(
-        f'    <outline type="rss" text={quoteattr(f.name)} title={quoteattr(f.name)} '
-        f"xmlUrl={quoteattr(f.url)}/>"
-        for f in feeds
+        f'    <outline type="rss" text={quoteattr(name)} title={quoteattr(name)} '
+        f"xmlUrl={quoteattr(url)}" + (f" htmlUrl={quoteattr(html)}" if html else "") + "/>"
+        for name, url, html in outlines
     )
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head><title>Veille feeds'
-        f"</title></head>\n  <body>\n{body}\n  </body>\n</opml>\n"
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n'
+        f"  <head><title>{escape(title)}</title></head>\n  <body>\n{body}\n  </body>\n</opml>\n"
     )

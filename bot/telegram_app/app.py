@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from bot.notify import enqueue_due_digests
 from bot.store.chats import ChatStore
 from bot.telegram_app.handlers import Handlers
 from bot.telegram_app.sender import sender_loop
+from bot.weblinks import WebLinks
 
 if TYPE_CHECKING:
     from bot.service import Runtime
@@ -151,7 +153,12 @@ async def start_telegram(
     if role in {"all", "sender"}:
 
         async def digests() -> None:
-            n = await asyncio.to_thread(enqueue_due_digests, rt.store, chats, rt.clock())
+            n = await asyncio.to_thread(
+                partial(enqueue_due_digests, web=WebLinks.from_settings(rt.settings)),
+                rt.store,
+                chats,
+                rt.clock(),
+            )
             if n:
                 sender.wake.set()
 
