@@ -69,13 +69,16 @@ def _chart_key(
     return charts[counts]
 
 
-def _map_key(chats: ChatStore, digest: Digest, lang: str, now: datetime, stored: set[str]) -> str:
-    """The media key of a chat's map (drawn once per content, stored once)."""
+def map_key(
+    chats: ChatStore, digest: Digest, lang: str, now: datetime, stored: set[str] | None = None
+) -> str:
+    """The media key of a digest's map (drawn once per content, stored once per round)."""
     png = digest_map(digest, lang)
     key = "map-" + hashlib.sha256(png).hexdigest()[:32]
-    if key not in stored:
+    if stored is None or key not in stored:
         chats.put_media(key, png, now)
-        stored.add(key)
+        if stored is not None:
+            stored.add(key)
     return key
 
 
@@ -136,7 +139,7 @@ def _enqueue_digest(
                 "kind": "map",
                 "dedup_key": f"{key}:map",
                 "payload": media_payload(
-                    _map_key(chats, digest, chat.language, now, maps), caption
+                    map_key(chats, digest, chat.language, now, maps), caption
                 ),
             }
         )

@@ -287,7 +287,10 @@ def test_settings_and_subscribe_give_the_feed_and_digest_preview_links_the_week(
         chat_id=7,
     )
     assert "Flux Atom" not in settings(off).text  # the web window is off
-    assert "Voir la semaine" not in digest_preview(off).text
+    preview = digest_preview(off)
+    assert "Voir la semaine" not in preview.text
+    assert preview.picture is not None  # the map of the week, stored once
+    assert chats.get_media(preview.picture)[0].startswith(b"\x89PNG")
     on = Ctx(**{**off.__dict__, "settings": load_settings({"VEILLE_WEB_PORT": "8080"})})
     text = settings(on).text
     parse_html(text, strict=True)

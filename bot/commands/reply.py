@@ -28,6 +28,7 @@ class Reply:
 
     messages: tuple[str, ...]
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+    picture: str | None = None  # media key of a picture sent after the messages (a map)
 
     def __post_init__(self) -> None:
         if any(len(m) > TELEGRAM_LIMIT for m in self.messages):

@@ -84,7 +84,7 @@ def lang(ctx: Ctx, arg: str) -> Reply:
 
 
 def digest_preview(ctx: Ctx) -> Reply:
-    """/digest: this chat's digest now, as a preview."""
+    """/digest: this chat's digest now, as a preview, with the map of its week."""
     chat = ctx.chats.get(ctx.chat_id)
     filters = chat.filters if chat else Filters()
     frequency = chat.digest if chat and chat.digest != "off" else "weekly"
@@ -94,7 +94,11 @@ def digest_preview(ctx: Ctx) -> Reply:
     web = WebLinks.from_settings(ctx.settings)
     if web is not None:
         messages.append(week_line(web, filters, start, end, ctx.lang))
-    return Reply(tuple(messages))
+    if not digest.total:
+        return Reply(tuple(messages))
+    from bot.notify import map_key  # matplotlib: imported when a map is drawn
+
+    return Reply(tuple(messages), picture=map_key(ctx.chats, digest, ctx.lang, ctx.now))
 
 
 # ---- the keyboard -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 
 from bot.commands import routes
 from bot.commands.reply import Ctx, Reply
-from bot.delivery import Sender, keyboard, message_payload
+from bot.delivery import Sender, keyboard, media_payload, message_payload
 from bot.i18n import lang_of, t
 from bot.store.chats import ChatStore
 
@@ -84,6 +84,15 @@ class Handlers:
             }
             for n, text in enumerate(reply.messages)
         ]
+        if reply.picture:
+            messages.append(
+                {
+                    "chat_id": chat.id,
+                    "kind": "reply",
+                    "dedup_key": f"reply:{chat.id}:{update.update_id}:picture",
+                    "payload": media_payload(reply.picture, ""),
+                }
+            )
         await asyncio.to_thread(self.chats.enqueue, messages, self.rt.clock())
         if self.sender is not None:
             self.sender.wake.set()
