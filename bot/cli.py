@@ -26,6 +26,7 @@ from classifiers.taxonomy import TYPES
 from classifiers.text import page_parts, visible_text
 
 console = Console()
+TABLE_LIMIT = 30
 
 
 def parse_since(value: str) -> timedelta:
@@ -51,30 +52,40 @@ def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
 # ---- poll / run ---------------------------------------------------------------------------
 
 
-async def _poll_once(rt: Runtime, *, tag: bool | None = None, quiet: bool = False) -> Any:
+async def _poll_once(
+    rt: Runtime, *, tag: bool | None = None, quiet: bool = False
+) -> tuple[Any, Any]:
+    """Poll every feed now; then read the article pages of the new items (the feed poll is
+    over by then, so pages never slow it). Returns both reports."""
     rt.store.force_due(rt.clock())
     async with rt.poller(tag=tag) as poller:
-        due = len(rt.store.due_feeds(rt.clock()))
-        if quiet or due < 5:
-            return await poller.poll_due()
-        with Progress(
-            TextColumn("polling"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("poll", total=due, last="")
-
-            def advance(feed_id: str, outcome: str) -> None:
-                progress.update(task, advance=1, last=f"{feed_id}: {outcome}")
-
-            return await poller.poll_due(progress=advance)
+        report = await _poll_feeds(poller, len(rt.store.due_feeds(rt.clock())), quiet=quiet)
+        articles = await poller.articles.run_pending() if poller.articles is not None else None
+        return report, articles
 
 
-def _print_report(report: Any) -> None:
+async def _poll_feeds(poller: Any, due: int, *, quiet: bool) -> Any:
+    if quiet or due < 5:
+        return await poller.poll_due()
+    with Progress(
+        TextColumn("polling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("poll", total=due, last="")
+
+        def advance(feed_id: str, outcome: str) -> None:
+            progress.update(task, advance=1, last=f"{feed_id}: {outcome}")
+
+        return await poller.poll_due(progress=advance)
+
+
+def _print_report(reports: tuple[Any, Any]) -> None:
+    report, articles = reports
     console.print(
         f"[bold]{report.feeds}[/] feeds polled in {report.seconds:.1f} s: "
         f"[green]{report.ok} ok[/], {report.not_modified} not modified, {report.unchanged} unchanged, "
@@ -82,6 +93,13 @@ def _print_report(report: Any) -> None:
     )
     for feed_id, error in sorted(report.errors.items())[:20]:
         console.print(f"  [red]✗[/] {feed_id}: {error}")
+    if articles is not None and articles.items:
+        statuses = ", ".join(f"{n} {status}" for status, n in sorted(articles.statuses.items()))
+        console.print(
+            f"article pages: [bold]{articles.items}[/] items looked at in {articles.seconds:.1f} s "
+            f"({articles.fetched} fetched, {articles.from_cache} from cache): {statuses}; "
+            f"{articles.retagged} re-tagged on their article"
+        )
 
 
 def cmd_poll(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -181,14 +199,27 @@ def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
                     + (f"; closest: {hint}" if hint else "")
                 )
                 return 2
+        export = args.format != "table"
         items = rt.store.recent_items(
             since=rt.clock() - args.since,
             regions=[region] if region else [],
             types=[args.type] if args.type else [],
             search=args.search,
-            limit=args.limit,
+            # An export is the whole watch (duplicates flagged), unless --limit says otherwise.
+            limit=args.limit if args.limit is not None or export else TABLE_LIMIT,
             topic_only=not args.all,
+            include_duplicates=export,
         )
+        if export:
+            from bot import export as exporter
+
+            details = rt.store.item_details([i.id for i in items])
+            records = (exporter.record(i, details.get(i.id, {})) for i in items)
+            write = exporter.to_jsonl if args.format == "jsonl" else exporter.to_csv
+            for chunk in write(records):
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return 0
         table = Table(title=f"{len(items)} item(s)" + (f" — {region}" if region else ""))
         for col in ("date", "source", "title", "regions", "type"):
             table.add_column(col, overflow="fold")
@@ -473,8 +504,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", type=parse_since, default=timedelta(days=7))
     p.add_argument("--search")
-    p.add_argument("--limit", type=int, default=30)
+    p.add_argument(
+        "--limit", type=int, default=None, help=f"at most N items (table: {TABLE_LIMIT})"
+    )
     p.add_argument("--all", action="store_true", help="include off-topic items")
+    p.add_argument(
+        "--format",
+        choices=["table", "jsonl", "csv"],
+        default="table",
+        help="jsonl / csv: one record per item with the TAXONOMY fields and scores",
+    )
     p.set_defaults(func=cmd_items)
 
     p = sub.add_parser("train", parents=[common], help="train the tagger")

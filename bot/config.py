@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -27,6 +27,7 @@ from bot.errors import ConfigError
 from classifiers.taxonomy import REGIONS
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
+DEFAULT_GOOGLE_NEWS_URL = "https://news.google.com"
 FEED_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -44,6 +45,9 @@ class FeedConfig(BaseModel):
     min_interval_minutes: int = Field(default=15, ge=1, le=10080)
     max_interval_minutes: int = Field(default=1440, ge=1, le=43200)
     enabled: bool = True
+    # Fetch the linked article page for the full text: auto (when the item text is short),
+    # always, or never.
+    full_text: Literal["auto", "always", "never"] = "auto"
 
     @field_validator("id")
     @classmethod
@@ -166,6 +170,8 @@ class Settings(BaseSettings):
     feeds_file: Path = Field(Path("feeds.yaml"), validation_alias="VEILLE_FEEDS")
     telegram_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(DEFAULT_TELEGRAM_API_URL, validation_alias="TELEGRAM_API_URL")
+    # Whose article links are resolved to the publisher's URL (tests point it at loopback).
+    google_news_url: str = Field(DEFAULT_GOOGLE_NEWS_URL, validation_alias="VEILLE_GOOGLE_NEWS_URL")
     admin_chat_ids: frozenset[int] = Field(frozenset(), validation_alias="VEILLE_ADMIN_CHAT_IDS")
     allow_private_feeds: bool = Field(False, validation_alias="VEILLE_ALLOW_PRIVATE_FEEDS")
     timezone: str = Field("Europe/Paris", validation_alias="VEILLE_TIMEZONE")
@@ -209,6 +215,11 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     _admin_ids = field_validator("admin_chat_ids", mode="before")(_split_ids)
+
+    @field_validator("google_news_url")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> Settings:

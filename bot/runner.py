@@ -86,6 +86,8 @@ async def run_service(
             jobs["poll"] = (_poll_and_alert(rt, poller, bot_app), rt.settings.poll_tick_seconds)
             if poller.tag_new is not None:
                 jobs["tag-leftovers"] = (_tag_leftovers(rt, poller), 300.0)
+            if poller.articles is not None:
+                jobs["articles"] = (_articles_and_alert(rt, poller, bot_app), 30.0)
         running: set[asyncio.Task[Any]] = set()
         scheduler = build_scheduler(
             {name: (_tracked(func, running), seconds) for name, (func, seconds) in jobs.items()},
@@ -148,6 +150,26 @@ def _tag_leftovers(rt: Runtime, poller: Any) -> Callable[[], Awaitable[None]]:
                 log.info("leftover tagging skipped: %s", exc)
                 return
             log.info("tagged leftovers items=%d", done)
+
+    return job
+
+
+def _articles_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], Awaitable[None]]:
+    """Read the article pages of new items (a job of its own: it never delays a feed poll),
+    then alert on the items whose tags the article text changed (an alert is never sent twice)."""
+    from bot.notify import enqueue_alerts
+    from bot.store.chats import ChatStore
+
+    chats = ChatStore(rt.store)
+
+    async def job() -> None:
+        report = await poller.articles.run_pending()
+        if report.retagged_ids:
+            queued = await asyncio.to_thread(
+                enqueue_alerts, rt.store, chats, report.retagged_ids, rt.clock()
+            )
+            if queued and bot_app is not None:
+                bot_app.sender.wake.set()
 
     return job
 

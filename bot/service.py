@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.config import FeedList, Settings, load_feeds
+from bot.feeds.article import ArticleStage
 from bot.feeds.fetcher import Fetcher
 from bot.feeds.poller import Poller, make_parse_pool
+from bot.store.articles import ArticleStore
 from bot.store.repo import Store
 
 if TYPE_CHECKING:
@@ -95,9 +98,18 @@ class Runtime:
                     tag_new=tagging.tag_ids if tagging else None,
                     owner=owner or f"{os.uname().nodename}-{os.getpid()}",
                 )
+                poller.articles = ArticleStage(
+                    ArticleStore(self.store),
+                    fetcher,
+                    self.settings,
+                    clock=self.clock,
+                    extract_pool=pool,
+                    retag=partial(tagging.tag_ids, untagged_only=False) if tagging else None,
+                )
                 try:
                     yield poller
                 finally:
+                    await poller.articles.close()
                     await poller.close()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

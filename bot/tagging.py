@@ -27,9 +27,13 @@ def _tagger(models_dir: str) -> Tagger:
 
 
 def tag_rows(models_dir: str, rows: Sequence[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """Tag item rows (id, title, summary, content, region_hint): runs in a worker process."""
+    """Tag item rows (id, title, summary, content, article_text, region_hint): runs in a worker
+    process. An item whose article page was read is tagged on the article's text."""
     tagger = _tagger(models_dir)
-    batch = [(r["title"], r["content"] or r["summary"] or "", r["region_hint"]) for r in rows]
+    batch = [
+        (r["title"], r.get("article_text") or r["content"] or r["summary"] or "", r["region_hint"])
+        for r in rows
+    ]
     results = tagger.tag_batch(batch)
     return [
         (r["id"], res.to_dict() | {"model_version": tagger.version})

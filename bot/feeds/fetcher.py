@@ -10,6 +10,7 @@ import hashlib
 import re
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,6 +42,12 @@ class FetchResult:
     max_age: float | None
     retry_after: float | None
     elapsed: float
+    location: str | None = None  # a redirect's target, when redirects are not followed
+
+    @property
+    def is_redirect(self) -> bool:
+        """True for a 3xx answer that names its target (only when redirects are not followed)."""
+        return 300 <= self.status < 400 and self.status != 304 and bool(self.location)
 
     @property
     def not_modified(self) -> bool:
@@ -123,10 +130,18 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         now: datetime | None = None,
+        follow_redirects: bool = True,
+        accept: str | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> FetchResult:
-        """GET url conditionally; raise FetchError (with retry_after when given) on failure."""
+        """GET url conditionally (POST form when given); raise FetchError on failure.
+
+        With follow_redirects=False a 3xx comes back as it is (location set), so that a caller
+        can check each hop before taking it.
+        """
         host = (urlsplit(url).hostname or "").lower()
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"Accept": accept} if accept else {}
+        request = _Request("POST" if form is not None else "GET", form, follow_redirects)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -135,18 +150,30 @@ class Fetcher:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.settings.fetch_timeout * 3):
-                    return await self._get(url, headers, started, now or datetime.now(UTC))
+                    return await self._get(url, headers, started, now or datetime.now(UTC), request)
             except TimeoutError as exc:
                 raise FetchTimeout(
                     f"no complete answer within {self.settings.fetch_timeout * 3:.0f} s"
                 ) from exc
 
     async def _get(
-        self, url: str, headers: dict[str, str], started: float, now: datetime
+        self,
+        url: str,
+        headers: dict[str, str],
+        started: float,
+        now: datetime,
+        request: _Request | None = None,
     ) -> FetchResult:
         cap = self.settings.max_body_bytes
+        request = request or _Request()
         try:
-            async with self._client.stream("GET", url, headers=headers) as resp:
+            async with self._client.stream(
+                request.method,
+                url,
+                headers=headers,
+                data=request.form,
+                follow_redirects=request.follow_redirects,
+            ) as resp:
                 retry_after = parse_retry_after(resp.headers.get("retry-after"), now)
                 if resp.status_code >= 400:
                     raise HTTPStatusError(
@@ -183,6 +210,7 @@ class Fetcher:
                     max_age=parse_max_age(resp.headers.get("cache-control")),
                     retry_after=retry_after,
                     elapsed=time.perf_counter() - started,
+                    location=None if request.follow_redirects else resp.headers.get("location"),
                 )
         except httpx.TooManyRedirects as exc:
             raise FetchError(
@@ -203,3 +231,12 @@ class Fetcher:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
         except (OSError, ValueError) as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _Request:
+    """How to send one request (feeds: a GET that follows redirects)."""
+
+    method: str = "GET"
+    form: Mapping[str, str] | None = None
+    follow_redirects: bool = True

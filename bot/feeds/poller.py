@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.errors import FetchError, ParseError, StoreError
@@ -24,6 +24,9 @@ from bot.feeds.parser import ParsedFeed, parse_feed
 from bot.metrics import FEEDS_POLLED, ITEMS_NEW, POLL_SECONDS
 from bot.store.repo import Store
 from bot.store.rows import FeedState
+
+if TYPE_CHECKING:
+    from bot.feeds.article import ArticleStage
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,9 @@ class Poller:
         self._to_store: list[tuple[str, Sequence[Any], datetime, asyncio.Future[list[int]]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.stopping = False  # set on shutdown: the round ends after the batch in flight
+        # The full-text stage over the same fetcher (set by the Runtime); it runs as its own
+        # job after rounds, so that article pages never slow the feed poll.
+        self.articles: ArticleStage | None = None
 
     async def close(self) -> None:
         """Stop the DB thread."""

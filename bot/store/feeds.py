@@ -40,6 +40,7 @@ class FeedQueries:
                         "min_interval": cfg.min_interval_minutes,
                         "max_interval": cfg.max_interval_minutes,
                         "enabled": cfg.enabled,
+                        "full_text": cfg.full_text,
                     }
                     row = stored.get(cfg.id)
                     if row is None:

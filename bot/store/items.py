@@ -7,13 +7,13 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
 from bot.store.db import insert_for
 from bot.store.rows import ParsedItem, StoredItem
-from bot.store.schema import feeds, item_labels, item_tags, items
+from bot.store.schema import article_pages, feeds, item_labels, item_tags, items
 from bot.store.search import matching_ids
 
 DUPLICATE_WINDOW = timedelta(days=3)
@@ -168,7 +168,11 @@ class ItemQueries:
         untagged_only: bool = True,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Items (with their feed's region hint) to give to the tagger."""
+        """Items (with their feed's region hint, and their article's text when they have one)
+        to give to the tagger."""
+        use_article = and_(
+            items.c.text_source == "article", article_pages.c.key == items.c.article_key
+        )
         q = (
             select(
                 items.c.id,
@@ -177,8 +181,10 @@ class ItemQueries:
                 items.c.content,
                 feeds.c.region_hint,
                 items.c.language,
+                article_pages.c.text.label("article_text"),
             )
             .join(feeds, feeds.c.id == items.c.feed_id)
+            .outerjoin(article_pages, use_article)
             .order_by(items.c.id)
         )
         if ids is not None:
@@ -241,7 +247,7 @@ class ItemQueries:
         types: Sequence[str] = (),
         topic_only: bool = True,
         include_duplicates: bool = False,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
         ids: Sequence[int] | None = None,
         search: str | None = None,
@@ -357,6 +363,24 @@ class ItemQueries:
         )
         with self.engine.connect() as conn:
             return {v: int(n) for v, n in conn.execute(q)}
+
+    def item_details(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """For each item: text_source, article_status and the stored tagger result (or None)."""
+        out: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(list(ids), 500):
+            q = (
+                select(items.c.id, items.c.text_source, items.c.article_status, item_tags.c.result)
+                .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
+                .where(items.c.id.in_(chunk))
+            )
+            with self.engine.connect() as conn:
+                for r in conn.execute(q):
+                    out[r.id] = {
+                        "text_source": r.text_source,
+                        "article_status": r.article_status,
+                        "result": r.result,
+                    }
+        return out
 
     def item_result(self, item_id: int) -> dict[str, Any] | None:
         """The stored tagger result of an item (with evidence), or None."""

@@ -56,6 +56,7 @@ class FeedState:
     last_error: str | None
     items_total: int
     source: str = "config"
+    full_text: str = "auto"
 
     @classmethod
     def from_row(cls, row: Any) -> FeedState:
@@ -81,6 +82,7 @@ class FeedState:
             last_error=m["last_error"],
             items_total=m["items_total"],
             source=m["source"],
+            full_text=m["full_text"],
         )
 
 

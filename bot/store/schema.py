@@ -64,6 +64,7 @@ feeds = Table(
     Column("max_interval", Integer, nullable=False, default=1440),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("source", String(16), nullable=False, default="config"),
+    Column("full_text", String(8), nullable=False, default="auto", server_default="auto"),
     Column("status", String(16), nullable=False, default="new"),
     Column("etag", Text),
     Column("last_modified", Text),
@@ -103,11 +104,23 @@ items = Table(
     Column("enclosure_url", Text),
     Column("duplicate_of", Id, ForeignKey("items.id", ondelete="SET NULL")),
     Column("tagged_at", UtcDateTime()),
+    # Full text (bot/feeds/article.py): where the tagged text came from (feed | article), and
+    # what the article stage did (NULL: not looked at yet; ok, skipped, too_large, wall...).
+    Column("text_source", String(8), nullable=False, default="feed", server_default="feed"),
+    Column("article_status", String(16)),
+    Column("article_key", String(40)),  # article_pages.key of the page whose text is used
     UniqueConstraint("feed_id", "dedup_key", name="uq_items_feed_key"),
     Index("ix_items_published", "published_at"),
     Index("ix_items_canonical", "canonical_link"),
     Index("ix_items_title_key", "title_key"),
     Index("ix_items_untagged", "tagged_at"),
+    # Partial: the article stage's queue is the few items it has not looked at yet.
+    Index(
+        "ix_items_article_queue",
+        "id",
+        sqlite_where=text("article_status IS NULL"),
+        postgresql_where=text("article_status IS NULL"),
+    ),
     # Partial: most items are originals, and "duplicate_of IS NULL" must not pick this index.
     Index(
         "ix_items_duplicate_of",
@@ -115,6 +128,25 @@ items = Table(
         sqlite_where=text("duplicate_of IS NOT NULL"),
         postgresql_where=text("duplicate_of IS NOT NULL"),
     ),
+)
+
+# Article pages behind feed items, fetched once per canonical URL (the full-text cache).
+article_pages = Table(
+    "article_pages",
+    metadata,
+    Column("key", String(40), primary_key=True),  # sha1 of the canonical URL
+    Column("url", Text, nullable=False),
+    Column("final_url", Text),
+    Column("status", String(16), nullable=False),
+    Column("http_status", Integer),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("title", Text),
+    Column("text", Text, nullable=False, default=""),
+    Column("language", String(16)),
+    Column("message", Text),
+    Column("fetched_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 # One row per item once tagged; labels are in item_labels for indexed lookups.

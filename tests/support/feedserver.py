@@ -34,6 +34,7 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
         self.conditional_hits: dict[str, int] = {}
+        self.posted: dict[str, list[bytes]] = {}  # bodies of POST requests, per path
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -60,6 +61,8 @@ class FeedServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits[path] = self.hits.get(path, 0) + 1
+        if request.method == "POST":
+            self.posted.setdefault(path, []).append(await request.read())
         route = self.routes.get(path)
         if route is None:
             return web.Response(status=404, text="not found")
