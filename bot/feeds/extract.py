@@ -26,6 +26,7 @@ FAILED = "failed"
 TIMEOUT = "timeout"
 
 MIN_ARTICLE_CHARS = 300  # less than this is a teaser, a caption or a consent box, not an article
+PROSE_LINE_CHARS = 100  # a paragraph of prose; lists of links and menus are short lines
 WALL_SUSPECT_CHARS = 1500  # a text this short made of wall phrases is the wall itself
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SNIFF_HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body|article|p)\b", re.IGNORECASE)
@@ -84,6 +85,11 @@ def _wall_phrases(text: str) -> int:
     return sum(phrase in lowered for phrase in WALL_PHRASES)
 
 
+def prose_chars(text: str) -> int:
+    """Characters of text in paragraph-long lines (a home page's list of titles has none)."""
+    return sum(len(line) for line in text.splitlines() if len(line) >= PROSE_LINE_CHARS)
+
+
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of a text, or None when it is too short or the guess is unsure."""
     if len(text) < 80:
@@ -127,7 +133,7 @@ def extract_article(body: bytes, content_type: str | None, url: str | None = Non
         bool(PASSWORD_INPUT.search(body))
         or _wall_phrases(html_to_text(body[:200_000].decode("utf-8", "replace"))) >= 2
     )
-    if len(text) < MIN_ARTICLE_CHARS:
+    if prose_chars(text) < MIN_ARTICLE_CHARS:
         if walled:
             return Extracted(WALL, message="login, paywall or cookie wall")
         return Extracted(NO_ARTICLE, message=f"no article text ({len(text)} characters)")
