@@ -426,3 +426,31 @@ async def test_google_news_links_become_the_publisher_url(rig: Rig) -> None:
     assert call[2:] == [token, 1733000000, "SIG123"]
     assert rows["Lien cassé - X"]["article_status"] == "unresolved"
     assert rig.server.hits["/presse/fonds-ia"] == 1  # the page was read once for both items
+
+
+async def test_full_text_mode_of_the_feed_decides(rig: Rig) -> None:
+    more = (
+        "Les premières entreprises retenues seront connues à l'automne, après un comité de "
+        "sélection réuni à Vannes. Les candidatures se font en ligne sur le site de la Région.",
+        "Les organisations professionnelles saluent une initiative attendue, tout en demandant "
+        "que les artisans et les très petites entreprises puissent aussi en bénéficier.",
+        "Un bilan d'étape sera présenté devant l'assemblée régionale dans un an, avec les "
+        "premiers résultats des projets accompagnés et le nombre d'emplois créés ou maintenus.",
+    )
+    link = rig.page("/eco/fonds-ia", article_page("Fonds", ARTICLE_FR + more))
+    long_text = "Un article complet dans le flux. " * 32
+    rig.feeds(
+        rig.feed("never", ("Jamais lu", link + "?n=1", "Teaser."), full_text="never"),
+        rig.feed("auto", ("Assez de texte", link + "?n=2", long_text)),
+        rig.feed("always", ("Toujours lu", link + "?n=3", long_text), full_text="always"),
+    )
+    assert rig.store.feed_state("never").full_text == "never"  # type: ignore[union-attr]
+    report = await rig.run()
+    rows = rig.rows()
+    assert rows["Jamais lu"]["article_status"] == "skipped"
+    assert rows["Assez de texte"]["article_status"] == "skipped"
+    assert (rows["Toujours lu"]["article_status"], rows["Toujours lu"]["text_source"]) == (
+        "ok",
+        "article",
+    )
+    assert report.fetched == 1 and rig.server.hits["/eco/fonds-ia"] == 1

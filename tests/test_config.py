@@ -119,6 +119,11 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
             "greater than max_interval_minutes",
         ),
         ("    url: http://x.org/\n    enabled: maybe\n", ":5: feeds[0].enabled:", "boolean"),
+        (
+            "    url: http://x.org/\n    full_text: sometimes\n",
+            ":5: feeds[0].full_text:",
+            "'auto', 'always' or 'never'",
+        ),
     ],
 )
 def test_invalid_fields_name_file_line_and_field(
