@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from bot.store.articles import ArticleStore, CachedPage, ItemOutcome
 from bot.store.chats import ChatStore
 from bot.store.corrections import add_correction, correction_examples
 from bot.store.db import MIGRATIONS
@@ -726,6 +727,75 @@ class TestStoreContract:
         assert chats.get(2) is not None and chats.get(2).types == frozenset({"funding"})  # type: ignore[union-attr]
         counts = chats.counts()
         assert (counts["chats"], counts["outbox_sent"], counts["outbox_pending"]) == (1, 1, 2)
+
+    # ---- article stage ---------------------------------------------------------------------
+
+    def test_article_queue_claims_each_item_once(
+        self, db: Store, open_store: Callable[[], Store]
+    ) -> None:
+        db.insert_items(
+            "alpha", [item(f"a{n}", f"Article numéro {n} du flux") for n in range(60)], NOW
+        )
+        stages = {"a": ArticleStore(db), "b": ArticleStore(open_store())}
+        got = lease_concurrently(lambda owner: [p.id for p in stages[owner].claim_pending(limit=7)])
+        assert not set(got["a"]) & set(got["b"])
+        assert len(got["a"]) + len(got["b"]) == 60
+        assert stages["a"].claim_pending(limit=10) == []
+        # a dead stage's claims come back once its items are old enough
+        assert stages["a"].release_stale(NOW - timedelta(minutes=1)) == 0
+        assert stages["a"].release_stale(NOW + timedelta(minutes=1)) == 60
+        assert len(stages["a"].claim_pending(limit=100)) == 60
+
+    def test_article_pages_and_outcomes(self, db: Store) -> None:
+        articles = ArticleStore(db)
+        [first] = db.insert_items(
+            "alpha", [item("p", "Le fonds breton", link="https://p.example/a")], NOW
+        )
+        [gnews_item] = db.insert_items(
+            "beta", [item("g", "Le fonds breton - Presse", link="https://news.example/rss/x")], NOW
+        )
+        [pending_one, _] = articles.claim_pending(limit=10)
+        assert (pending_one.full_text, pending_one.feed_source) == ("auto", "config")
+        page = CachedPage(
+            "k1",
+            "https://p.example/a",
+            "https://p.example/a",
+            "ok",
+            200,
+            '"e"',
+            None,
+            "Le texte entier de l'article.",
+            "fr",
+            None,
+            NOW,
+            NOW + timedelta(days=7),
+        )
+        articles.save_page(page)
+        articles.save_page(replace(page, etag='"e2"'))  # an upsert, not a second row
+        assert articles.page("k1") == replace(page, etag='"e2"')
+        assert articles.page("nope") is None
+        articles.finish(
+            [
+                ItemOutcome(first, "ok", text_source="article", page_key="k1"),
+                ItemOutcome(
+                    gnews_item,
+                    "ok",
+                    text_source="article",
+                    page_key="k1",
+                    link="https://p.example/a?utm_source=gn",
+                    canonical_link="https://p.example/a",
+                ),
+            ]
+        )
+        rows = {r["id"]: r for r in db.items_for_tagging(untagged_only=False)}
+        assert rows[first]["article_text"] == "Le texte entier de l'article."
+        [shown] = db.recent_items(topic_only=False)  # the Google News item joined the story
+        assert shown.id == first
+        details = db.item_details([first, gnews_item])
+        assert {i: (d["text_source"], d["article_status"]) for i, d in details.items()} == {
+            first: ("article", "ok"),
+            gnews_item: ("article", "ok"),
+        }
 
 
 def test_postgres_search_without_the_unaccent_extension(postgres_server: PostgresServer) -> None:
