@@ -25,7 +25,7 @@ NO_ARTICLE = "no_article"
 FAILED = "failed"
 TIMEOUT = "timeout"
 
-MIN_ARTICLE_CHARS = 300  # less than this is a teaser, a caption or a consent box, not an article
+MIN_ARTICLE_CHARS = 250  # less than this is a teaser (about 200), a caption or a consent box
 PROSE_LINE_CHARS = 100  # a paragraph of prose; lists of links and menus are short lines
 WALL_SUSPECT_CHARS = 1500  # a text this short made of wall phrases is the wall itself
 HTML_TYPES = ("text/html", "application/xhtml+xml")
