@@ -26,7 +26,14 @@ from typing import Any
 from urllib.parse import urljoin
 
 from bot.config import Settings
-from bot.errors import BodyTooLarge, FetchError, FetchTimeout, HTTPStatusError, UnsafeURL
+from bot.errors import (
+    BodyTooLarge,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    StoreError,
+    UnsafeURL,
+)
 from bot.feeds import extract, gnews
 from bot.feeds.extract import Extracted
 from bot.feeds.fetcher import Fetcher, FetchResult
@@ -117,32 +124,22 @@ class ArticleStage:
     async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
-    async def run_pending(self, *, max_items: int | None = None) -> ArticleReport:
+    async def run_pending(self) -> ArticleReport:
         """Look at every item not looked at yet (batch by batch), then re-tag the ones that got
-        an article. Runs never overlap within a process."""
+        an article. Runs never overlap within a process; a database error ends the run (its
+        claimed items come back after a lease) but never leaves it."""
         report = ArticleReport()
         if self._lock.locked():
             return report
         async with self._lock:
             started = time.perf_counter()
-            stale = self.clock() - timedelta(seconds=2 * self.settings.lease_seconds)
-            await self._in_db(self.articles.release_stale, stale)
-            while max_items is None or report.items < max_items:
-                pending: list[PendingItem] = await self._in_db(self.articles.claim_pending, BATCH)
-                if not pending:
-                    break
-                outcomes = await asyncio.gather(*(self._one_safely(p, report) for p in pending))
-                await self._in_db(self.articles.finish, outcomes)
-                report.items += len(outcomes)
-                for o in outcomes:
-                    report.statuses[o.status] = report.statuses.get(o.status, 0) + 1
-                got = [o.item_id for o in outcomes if o.text_source == "article"]
-                report.articles += len(got)
-                if got and self.retag is not None:
-                    report.retagged += await self.retag(got)
-                    report.retagged_ids.extend(got)
-                if len(pending) < BATCH:
-                    break
+            try:
+                stale = self.clock() - timedelta(seconds=2 * self.settings.lease_seconds)
+                await self._in_db(self.articles.release_stale, stale)
+                while await self._batch(report):
+                    pass
+            except StoreError as exc:
+                log.warning("article stage stopped error=%s", exc)
             report.seconds = time.perf_counter() - started
             if report.items:
                 log.info(
@@ -156,6 +153,26 @@ class ArticleStage:
                     report.seconds,
                 )
             return report
+
+    async def _batch(self, report: ArticleReport) -> bool:
+        """One batch of claimed items; False when the queue is empty."""
+        pending: list[PendingItem] = await self._in_db(self.articles.claim_pending, BATCH)
+        if not pending:
+            return False
+        outcomes = await asyncio.gather(*(self._one_safely(p, report) for p in pending))
+        await self._in_db(self.articles.finish, outcomes)
+        report.items += len(outcomes)
+        for o in outcomes:
+            report.statuses[o.status] = report.statuses.get(o.status, 0) + 1
+        got = [o.item_id for o in outcomes if o.text_source == "article"]
+        report.articles += len(got)
+        if got and self.retag is not None:
+            try:
+                report.retagged += await self.retag(got)
+                report.retagged_ids.extend(got)
+            except StoreError as exc:  # they keep their feed-text tags until `veille retag`
+                log.warning("re-tagging failed items=%d error=%s", len(got), exc)
+        return len(pending) == BATCH
 
     async def _one_safely(self, item: PendingItem, report: ArticleReport) -> ItemOutcome:
         try:
@@ -210,12 +227,14 @@ class ArticleStage:
         if cached is not None and cached.expires_at > self.clock():
             report.from_cache += 1
             return cached
-        inflight = self._pages.get(key)
+        # A refusal is the asking feed's: Telegram feeds and operator feeds never share a fetch.
+        flight = f"{key}:{public_only}"
+        inflight = self._pages.get(flight)
         if inflight is not None:
             report.from_cache += 1
             return await asyncio.shield(inflight)
         future: asyncio.Future[CachedPage] = asyncio.get_running_loop().create_future()
-        self._pages[key] = future
+        self._pages[flight] = future
         try:
             page = await self._fetch_page(key, url, cached, public_only)
             report.fetched += 1
@@ -228,7 +247,7 @@ class ArticleStage:
             future.exception()  # read: a failure nobody else awaited must not warn
             raise
         finally:
-            self._pages.pop(key, None)
+            self._pages.pop(flight, None)
 
     async def _fetch_page(
         self, key: str, url: str, cached: CachedPage | None, public_only: bool
