@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.feeds.extract import without_headline
 from bot.store.repo import Store
 from classifiers.tagger import Tagger
 
@@ -31,7 +32,13 @@ def tag_rows(models_dir: str, rows: Sequence[dict[str, Any]]) -> list[tuple[int,
     process. An item whose article page was read is tagged on the article's text."""
     tagger = _tagger(models_dir)
     batch = [
-        (r["title"], r.get("article_text") or r["content"] or r["summary"] or "", r["region_hint"])
+        (
+            r["title"],
+            without_headline(r["article_text"], r["title"])
+            if r.get("article_text")
+            else r["content"] or r["summary"] or "",
+            r["region_hint"],
+        )
         for r in rows
     ]
     results = tagger.tag_batch(batch)

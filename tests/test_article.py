@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.config import FeedConfig, Settings
 from bot.feeds import gnews, safety
 from bot.feeds.article import ArticleReport, ArticleStage, wants_article
-from bot.feeds.extract import extract_article
+from bot.feeds.extract import extract_article, without_headline
 from bot.feeds.fetcher import Fetcher
 from bot.feeds.poller import Poller
 from bot.store.articles import ArticleStore
@@ -454,3 +454,14 @@ async def test_full_text_mode_of_the_feed_decides(rig: Rig) -> None:
         "article",
     )
     assert report.fetched == 1 and rig.server.hits["/eco/fonds-ia"] == 1
+
+
+def test_the_headline_is_not_given_twice_to_the_tagger() -> None:
+    text = "La Région lance un fonds pour l'IA\nLe conseil régional a voté jeudi."
+    assert without_headline(text, "La Région lance un fonds pour l’IA") == (
+        "Le conseil régional a voté jeudi."
+    )
+    assert without_headline(text, "La Région lance un fonds pour l'IA - Ouest Journal") == (
+        "Le conseil régional a voté jeudi."
+    )
+    assert without_headline(text, "Tout autre titre d'article") == text

@@ -90,6 +90,16 @@ def prose_chars(text: str) -> int:
     return sum(len(line) for line in text.splitlines() if len(line) >= PROSE_LINE_CHARS)
 
 
+def without_headline(text: str, title: str) -> str:
+    """The article text without its first line when that line is the item's title (the page's
+    headline): the tagger gets the title once, as for an article given whole."""
+    first, _, rest = text.partition("\n")
+    head, name = norm.fold_key(first), norm.fold_key(title)
+    if len(head) >= 20 and (head == name or name.startswith(head) or head.startswith(name)):
+        return rest
+    return text
+
+
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of a text, or None when it is too short or the guess is unsure."""
     if len(text) < 80:
