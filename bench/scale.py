@@ -37,11 +37,13 @@ from tests.support.postgres import PostgresServer  # noqa: E402
 
 
 def write_feeds(path: Path, port: int, count: int) -> None:
-    """A feeds file of count feeds on the bench server."""
+    """A feeds file of count feeds on the bench server (full_text: never: the synthetic items
+    link to hosts that do not exist, and this bench measures polling)."""
     path.write_text(
         "feeds:\n"
         + "".join(
             f"  - id: bench-{n}\n    name: Bench {n}\n    url: http://127.0.0.1:{port}/feed/{n}.xml\n"
+            "    full_text: never\n"
             for n in range(count)
         ),
         encoding="utf-8",
