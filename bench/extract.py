@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.live_pipeline import page
 from bot.feeds.extract import extract_article
-from classifiers.text import html_to_text
+from classifiers.text import html_to_text, page_parts
 
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -47,12 +47,10 @@ def prf(got: str, want: str) -> tuple[float, float, float]:
 
 
 def selectors(body: bytes) -> str:
-    """The baseline: <article>, else <main>, else <body>, as text."""
-    from selectolax.lexbor import LexborHTMLParser
-
-    tree = LexborHTMLParser(body.decode("utf-8", "replace"))
-    node = tree.css_first("article") or tree.css_first("main") or tree.body
-    return html_to_text(node.html or "") if node is not None else ""
+    """The baseline: <article>, else <main>, else <body>, as text (what `veille classify URL`
+    reads of a page)."""
+    _, html = page_parts(body.decode("utf-8", "replace"))
+    return html_to_text(html)
 
 
 def ours(body: bytes) -> str:

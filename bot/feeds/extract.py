@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from classifiers.text import MAX_TEXT_CHARS, html_to_text
+from classifiers.text import MAX_TEXT_CHARS, fold_key, html_to_text
 
 # Statuses of an article page (stored in article_pages.status; items.article_status adds
 # skipped, other_language, unsafe, unresolved, working).
@@ -94,7 +94,7 @@ def without_headline(text: str, title: str) -> str:
     """The article text without its first line when that line is the item's title (the page's
     headline): the tagger gets the title once, as for an article given whole."""
     first, _, rest = text.partition("\n")
-    head, name = norm.fold_key(first), norm.fold_key(title)
+    head, name = fold_key(first), fold_key(title)
     if len(head) >= 20 and (head == name or name.startswith(head) or head.startswith(name)):
         return rest
     return text
