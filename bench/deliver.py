@@ -1,13 +1,13 @@
 """Delivery and lookup speed. Prints one JSON object.
 
-- delivery: a weekly digest to N subscribed private chats through the real path: chats rows
-  due now, stored tagged items, enqueue_due_digests (digest + map and chart photos per chat), then
+- delivery: a weekly digest to N subscribed private chats through the real path: alert
+  profiles due now, stored tagged items, enqueue_due_profile_digests (digest + map and chart photos per chat), then
   Sender.drain with the production bot (build_application) against the fake Bot API server
   with Telegram's limits enforced (30/s overall, 1/s per private chat). Reports the sustained
   rate (first to last accepted message), 429s received, messages lost (queued but never
   accepted) and duplicated (accepted twice), comparing server.sent with the outbox.
   The ceiling is Telegram's limit, so the rate is also given as a ratio of 30/s.
-- region lookup: commands.region(ctx, "Hauts-de-France") timed on a store of 100,000 tagged
+- region lookup: ask.region(ctx, "Hauts-de-France") (the query language) timed on a store of 100,000 tagged
   items spread over regions, types and a year of dates.
 
     .venv/bin/python bench/deliver.py --chats 2000 --items 100000
@@ -30,16 +30,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.commands.lookups import region
+from bot.alerting import enqueue_due_profile_digests
+from bot.commands.ask import region
 from bot.commands.reply import Ctx
 from bot.config import Settings, load_settings
 from bot.delivery import Sender
-from bot.notify import enqueue_due_digests
+from bot.query.model import Query
 from bot.service import Runtime
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
+from bot.store.schema import alerts as alerts_table
 from bot.store.schema import chats as chats_table
-from bot.store.schema import subscriptions
 from bot.telegram_app import build_application
 from classifiers.taxonomy import REGIONS, TYPES
 from tests.conftest_bot import Spec, add_items, gazetteer, outbox_rows
@@ -91,23 +92,32 @@ def _add_chats(store: Store, n: int, due: datetime, rng: random.Random) -> None:
             "timezone": "Europe/Paris",
             "active": True,
             "alerts": False,
-            "digest": "weekly",
+            "digest": "off",
             "digest_weekday": 0,
             "digest_hour": 8,
-            "next_digest_at": due,
             "created_at": due,
         }
         for k in range(n)
     ]
-    subs = [
-        {"chat_id": r["id"], "kind": "region", "value": value}
+    profiles = [
+        {
+            "chat_id": r["id"],
+            "name": "alerte",
+            "query": " ".join(regions),
+            "spec": Query(regions=tuple(regions)).to_json(),
+            "frequency": "weekly",
+            "hour": 8,
+            "weekday": 0,
+            "paused": False,
+            "next_digest_at": due,
+            "created_at": due,
+        }
         for r in rows
-        for value in rng.sample(REGIONS, rng.choice((0, 1, 2, 3)))
+        for regions in [rng.sample(REGIONS, rng.choice((0, 1, 2, 3)))]
     ]
     with store.engine.begin() as conn:
         conn.execute(chats_table.insert(), rows)
-        if subs:
-            conn.execute(subscriptions.insert(), subs)
+        conn.execute(alerts_table.insert(), profiles)
 
 
 async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
@@ -131,7 +141,7 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         queued = 0
         while True:  # one call per scheduler tick; each takes at most 500 due chats
-            n = await asyncio.to_thread(enqueue_due_digests, store, chats, now)
+            n = await asyncio.to_thread(enqueue_due_profile_digests, store, chats, now)
             if not n:
                 break
             queued += n

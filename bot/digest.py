@@ -87,7 +87,13 @@ def build_digest(
     )
     by_region: dict[str, dict[str, list[StoredItem]]] = {}
     for item in chosen:
-        kind = item.primary_type or (item.types[0] if item.types else "event")
+        # Under the type the reader follows, when the item has it (not its main type).
+        followed = [k for k in item.types if k in filters.types]
+        kind = (
+            followed[0]
+            if followed
+            else item.primary_type or (item.types[0] if item.types else "event")
+        )
         for region in _region_keys(item, filters.regions - {"national"}):
             by_region.setdefault(region, {}).setdefault(kind, []).append(item)
     order = {r: i for i, r in enumerate((*REGIONS, NATIONAL, ELSEWHERE))}

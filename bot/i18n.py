@@ -18,13 +18,13 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Je surveille la presse et les sites des régions, agences et pôles, et je repère les "
             "initiatives en intelligence artificielle et innovation numérique, par région et par type "
             "(stratégie, financement, recherche, formation, accompagnement, partenariat, événement).\n\n"
-            "<b>S'abonner</b>\n"
-            "/subscribe — choisir régions, types, alertes et synthèse\n"
-            '/subscribe Hauts-de-France · /subscribe partenariat · /subscribe mot "jumeau numérique"\n'
-            '/subscribe -mot "cybersécurité" (exclure) · /subscribe alertes · /subscribe hebdo\n'
-            "/unsubscribe [même chose, ou rien pour tout arrêter] · /settings · /stop (efface tout)\n\n"
-            "<b>Chercher</b>\n"
-            "/region Hauts-de-France (ou HDF, Lille…) · /type financement · /search jumeau numérique\n"
+            "<b>S'abonner : des alertes, chacune une recherche</b>\n"
+            '/subscribe Hauts-de-France · /subscribe "jumeau numérique" -crypto hebdo\n'
+            "/subscribe financement Bretagne instant — fréquence : instant, quotidien (8 h), hebdo\n"
+            "/alerts (modifier, pause, supprimer) · /unsubscribe [n] · /fuseau · /settings · /stop (efface tout)\n\n"
+            "<b>Chercher</b> — ou écrivez simplement votre question\n"
+            '/search financements Bretagne ce mois-ci · /search "jumeau numérique" depuis le 1er octobre\n'
+            "/region Hauts-de-France (ou HDF, Lille…) [+ mots] · /type financement [+ mots]\n"
             "/latest · /regions (compte sur 7 jours) · /digest (aperçu) · /why 123 (pourquoi ces étiquettes)\n"
             "/lang en — English"
         ),
@@ -74,6 +74,44 @@ MESSAGES: dict[str, dict[str, str]] = {
         "default_digest": "Vous recevrez une synthèse hebdomadaire le lundi à 8 h (/subscribe alertes pour des alertes immédiates).",
         "stopped": "Toutes vos données ont été effacées. Au revoir ! (/start pour revenir)",
         "lang_set": "Langue : français.",
+        "ask_truncated": "<i>(question coupée : seul le début a été lu)</i>",
+        "ask_empty": (
+            "Je n'ai rien trouvé à chercher dans ce message. Essayez par exemple : "
+            "<i>financements en Bretagne ce mois-ci</i>, <i>/region Lille</i>, "
+            '<i>/search "jumeau numérique" -crypto</i>.'
+        ),
+        "ask_none": "Aucun article ne correspond.",
+        "ask_narrow": "<i>Plus de résultats : précisez la recherche (région, type, période).</i>",
+        "unknown_command_named": "Commande inconnue : /{name}.",
+        "did_you_mean_command": "Vouliez-vous dire /{name} ?",
+        "see_help": "/help — la liste des commandes.",
+        "alerts_matched": "alertes : {names}",
+        "alert_instant": "Immédiate",
+        "alert_paused": "en pause",
+        "next_digest": "Prochain envoi : {when} ({zone})",
+        "alert_usage": (
+            "Créer une alerte : /subscribe suivi d'une recherche, par ex. "
+            '<i>/subscribe Hauts-de-France</i>, <i>/subscribe "jumeau numérique" hebdo</i>, '
+            "<i>/subscribe financement Bretagne instant</i>. Chaque alerte a sa fréquence ; "
+            "leurs résultats s'additionnent."
+        ),
+        "alert_too_long": "Recherche trop longue ({limit} caractères au plus) : rien n'a été créé.",
+        "alert_too_many": "Pas plus de {limit} alertes par conversation : supprimez-en une (/alerts).",
+        "alert_created": "✅ Alerte créée : <b>{name}</b>",
+        "alert_manage": "/alerts pour la modifier, la mettre en pause ou la supprimer.",
+        "alerts_none": "Aucune alerte. /subscribe suivi d'une recherche pour en créer une.",
+        "alerts_title": "🔔 <b>Vos alertes</b> (leurs résultats s'additionnent)",
+        "alert_gone": "Cette alerte n'existe plus.",
+        "alert_deleted": "🗑 Alerte supprimée : {name}",
+        "unsubscribe_which": "Indiquez le numéro de l'alerte à supprimer (/unsubscribe 2), ou rien pour tout arrêter.",
+        "btn_edit": "Modifier",
+        "btn_pause": "⏸ Pause",
+        "btn_resume": "▶ Reprendre",
+        "btn_delete": "Supprimer",
+        "btn_back": "⬅ Retour",
+        "tz_current": "🕗 Fuseau horaire : {zone} — /fuseau &lt;zone&gt; pour le changer (ex. /fuseau Indian/Reunion).",
+        "tz_unknown": "Fuseau inconnu : « {zone} ». Exemples : Europe/Paris, America/Cayenne, Indian/Reunion.",
+        "tz_set": "🕗 Fuseau horaire : {zone}.",
         "why_usage": "Usage : /why &lt;numéro d'article&gt; (le numéro figure sous chaque article).",
         "why_unknown": "Article {id} introuvable.",
         "why_title": "🧐 <b>Pourquoi ces étiquettes ?</b>",
@@ -103,12 +141,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "btn_done": "Terminé",
         "menu_start": "Présentation",
         "menu_help": "Aide et exemples",
-        "menu_subscribe": "S'abonner (régions, types, mots-clés)",
-        "menu_unsubscribe": "Se désabonner",
+        "menu_subscribe": "Créer une alerte (une recherche)",
+        "menu_alerts": "Mes alertes",
+        "menu_unsubscribe": "Supprimer une alerte, ou toutes",
         "menu_settings": "Mes réglages",
+        "menu_fuseau": "Fuseau horaire",
         "menu_region": "Articles d'une région",
         "menu_type": "Articles d'un type d'initiative",
-        "menu_search": "Recherche plein texte",
+        "menu_search": "Rechercher (région, type, période, mots)",
         "menu_latest": "Derniers articles",
         "menu_regions": "Articles par région (7 jours)",
         "menu_digest": "Aperçu de ma synthèse",
@@ -172,7 +212,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "web_more": "{n} autre(s) article(s) non affichés ; précisez la recherche.",
         "web_feeds_title": "Flux Veille",
         "web_week_link": "Voir la semaine sur le web",
-        "web_feed_line": "📰 Flux Atom de cet abonnement : {url}",
+        "web_feed_line": "📰 Flux Atom : {url}",
         "web_opml_line": "📚 Pour un lecteur de flux (OPML) : {url}",
         "map_title": "Vos articles par région",
         "map_caption": "🗺 La carte de votre semaine",
@@ -183,13 +223,13 @@ MESSAGES: dict[str, dict[str, str]] = {
             "I follow the press and the sites of regions, agencies and clusters, and spot artificial "
             "intelligence and digital-innovation initiatives, by region and by type (strategy, "
             "funding, research, training, business support, partnership, event).\n\n"
-            "<b>Subscribe</b>\n"
-            "/subscribe — pick regions, types, alerts and digest\n"
-            '/subscribe Hauts-de-France · /subscribe partnership · /subscribe keyword "digital twin"\n'
-            '/subscribe -keyword "cybersecurity" (exclude) · /subscribe alerts · /subscribe weekly\n'
-            "/unsubscribe [same, or nothing to stop everything] · /settings · /stop (deletes everything)\n\n"
-            "<b>Look up</b>\n"
-            "/region Hauts-de-France (or HDF, Lille…) · /type funding · /search digital twin\n"
+            "<b>Subscribe: alerts, each one a search</b>\n"
+            '/subscribe Hauts-de-France · /subscribe "digital twin" -crypto weekly\n'
+            "/subscribe funding Bretagne instant — frequency: instant, daily (8 am), weekly\n"
+            "/alerts (edit, pause, delete) · /unsubscribe [n] · /fuseau (time zone) · /settings · /stop (deletes everything)\n\n"
+            "<b>Look up</b> — or just type your question\n"
+            '/search funding Bretagne this month · /search "jumeau numérique" since October 1\n'
+            "/region Hauts-de-France (or HDF, Lille…) [+ words] · /type funding [+ words]\n"
             "/latest · /regions (7-day counts) · /digest (preview) · /why 123 (why these tags)\n"
             "/lang fr — français"
         ),
@@ -239,6 +279,44 @@ MESSAGES: dict[str, dict[str, str]] = {
         "default_digest": "You will get a weekly digest on Monday at 8:00 (/subscribe alerts for instant alerts).",
         "stopped": "All your data has been deleted. Goodbye! (/start to come back)",
         "lang_set": "Language: English.",
+        "ask_truncated": "<i>(question cut: only its start was read)</i>",
+        "ask_empty": (
+            "I found nothing to look for in this message. Try for example: "
+            "<i>funding in Bretagne this month</i>, <i>/region Lille</i>, "
+            '<i>/search "digital twin" -crypto</i>.'
+        ),
+        "ask_none": "No article matches.",
+        "ask_narrow": "<i>More results: narrow the search (region, type, period).</i>",
+        "unknown_command_named": "Unknown command: /{name}.",
+        "did_you_mean_command": "Did you mean /{name}?",
+        "see_help": "/help — the list of commands.",
+        "alerts_matched": "alerts: {names}",
+        "alert_instant": "Instant",
+        "alert_paused": "paused",
+        "next_digest": "Next delivery: {when} ({zone})",
+        "alert_usage": (
+            "Create an alert: /subscribe followed by a search, e.g. "
+            '<i>/subscribe Hauts-de-France</i>, <i>/subscribe "digital twin" weekly</i>, '
+            "<i>/subscribe funding Bretagne instant</i>. Each alert has its own frequency; "
+            "their results add up."
+        ),
+        "alert_too_long": "Search too long (at most {limit} characters): nothing was created.",
+        "alert_too_many": "At most {limit} alerts per chat: delete one first (/alerts).",
+        "alert_created": "✅ Alert created: <b>{name}</b>",
+        "alert_manage": "/alerts to edit, pause or delete it.",
+        "alerts_none": "No alert yet. /subscribe followed by a search creates one.",
+        "alerts_title": "🔔 <b>Your alerts</b> (their results add up)",
+        "alert_gone": "This alert no longer exists.",
+        "alert_deleted": "🗑 Alert deleted: {name}",
+        "unsubscribe_which": "Give the number of the alert to delete (/unsubscribe 2), or nothing to stop everything.",
+        "btn_edit": "Edit",
+        "btn_pause": "⏸ Pause",
+        "btn_resume": "▶ Resume",
+        "btn_delete": "Delete",
+        "btn_back": "⬅ Back",
+        "tz_current": "🕗 Time zone: {zone} — /fuseau &lt;zone&gt; to change it (e.g. /fuseau Indian/Reunion).",
+        "tz_unknown": "Unknown time zone: “{zone}”. Examples: Europe/Paris, America/Cayenne, Indian/Reunion.",
+        "tz_set": "🕗 Time zone: {zone}.",
         "why_usage": "Usage: /why &lt;article number&gt; (shown under each article).",
         "why_unknown": "Article {id} not found.",
         "why_title": "🧐 <b>Why these tags?</b>",
@@ -268,12 +346,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "btn_done": "Done",
         "menu_start": "About",
         "menu_help": "Help and examples",
-        "menu_subscribe": "Subscribe (regions, types, keywords)",
-        "menu_unsubscribe": "Unsubscribe",
+        "menu_subscribe": "Create an alert (a search)",
+        "menu_alerts": "My alerts",
+        "menu_unsubscribe": "Delete an alert, or all",
         "menu_settings": "My settings",
+        "menu_fuseau": "Time zone",
         "menu_region": "Articles of a region",
         "menu_type": "Articles of an initiative type",
-        "menu_search": "Full-text search",
+        "menu_search": "Search (region, type, period, words)",
         "menu_latest": "Latest articles",
         "menu_regions": "Articles per region (7 days)",
         "menu_digest": "Preview my digest",
@@ -337,7 +417,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "web_more": "{n} more item(s) not shown; narrow the search.",
         "web_feeds_title": "Veille feeds",
         "web_week_link": "See the week on the web",
-        "web_feed_line": "📰 Atom feed of this subscription: {url}",
+        "web_feed_line": "📰 Atom feed: {url}",
         "web_opml_line": "📚 For a feed reader (OPML): {url}",
         "map_title": "Your items per region",
         "map_caption": "🗺 The map of your week",

@@ -15,7 +15,7 @@ from bot.i18n import t
 from bot.render import alert_html, digest_html, esc
 from bot.store.chats import ChatSettings, ChatStore
 from bot.store.repo import Store
-from bot.weblinks import WebLinks, week_line
+from bot.weblinks import WebLinks, filters_query, week_line
 
 log = logging.getLogger(__name__)
 ALERT_MAX_AGE = timedelta(days=2)
@@ -132,7 +132,7 @@ def _enqueue_digest(
     if chat.digest == "weekly" and digest.total:
         caption = esc(t(chat.language, "map_caption"))
         if web is not None:
-            caption += "\n" + week_line(web, chat.filters, start, end, chat.language)
+            caption += "\n" + week_line(web, filters_query(chat.filters), start, end, chat.language)
         messages.append(
             {
                 "chat_id": chat.id,

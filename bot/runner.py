@@ -175,7 +175,7 @@ def _articles_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], 
 
 
 def _poll_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], Awaitable[None]]:
-    from bot.notify import enqueue_alerts
+    from bot.alerting import enqueue_profile_alerts
     from bot.store.chats import ChatStore
 
     chats = ChatStore(rt.store)
@@ -184,7 +184,7 @@ def _poll_and_alert(rt: Runtime, poller: Any, bot_app: Any) -> Callable[[], Awai
         report = await poller.poll_due()
         if report.new_item_ids:
             queued = await asyncio.to_thread(
-                enqueue_alerts, rt.store, chats, report.new_item_ids, rt.clock()
+                enqueue_profile_alerts, rt.store, chats, report.new_item_ids, rt.clock()
             )
             if queued and bot_app is not None:
                 bot_app.sender.wake.set()

@@ -71,9 +71,9 @@ def filters_query(filters: Filters) -> str:
     return " ".join(parts)
 
 
-def week_line(links: WebLinks, filters: Filters, start: datetime, end: datetime, lang: str) -> str:
-    """Telegram HTML: a link to the web page of a digest's week for these filters."""
-    url = links.page(week_query(filters_query(filters), start, end), lang)
+def week_line(links: WebLinks, query: str, start: datetime, end: datetime, lang: str) -> str:
+    """Telegram HTML: a link to the web page of a digest's week for this query text."""
+    url = links.page(week_query(query, start, end), lang)
     if len(url) > MAX_LINK_CHARS:  # very long keywords: the week for everything
         url = links.page(week_query("", start, end), lang)
     return f'🗺 <a href="{esc(url)}">{esc(t(lang, "web_week_link"))}</a>'

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 from unidecode import unidecode
 
 from classifiers import places_data as pd
@@ -130,6 +131,18 @@ _CITY_FACTOR = {"Paris": 0.65}
 _CAPITAL = frozenset(
     {"paris", "vivatech", "viva technology", "elysee", "porte de versailles", "station f"}
 )
+
+# How user lookups rank the kinds of a name ("Lille" the commune, "Nord" the department...).
+_LOOKUP_ORDER = {
+    "region": 0,
+    "alias": 1,
+    "former_region": 2,
+    "department": 3,
+    "institution": 4,
+    "commune": 5,
+    "demonym": 6,
+}
+FUZZY_MIN_POPULATION = 5000
 
 
 @dataclass(frozen=True)
@@ -273,6 +286,18 @@ class Gazetteer:
             for n in range(1, len(parts) + 1):
                 self._national_prefixes.add(" ".join(parts[:n]))
         self._lookup = self._build_lookup()
+        # Edit-distance suggestions: regions, departments and towns of some size, each as
+        # (region, rank of its kind, population).
+        self._fuzzy_names: dict[str, tuple[str, int, int]] = {}
+        for k, cands in self._entries.items():
+            c = cands[0]
+            if not c[1] or c[0] not in _LOOKUP_ORDER or len(k) < 3 or k.isdigit():
+                continue
+            if c[0] == "commune" and c[3] < FUZZY_MIN_POPULATION:
+                continue
+            if c[0] in ("institution", "demonym"):
+                continue
+            self._fuzzy_names[k] = (c[1], _LOOKUP_ORDER[c[0]], int(c[3] or 0))
         # Suggestions come from region-level names only: a fuzzy hit on one of 15,000
         # communes says little about which region the user meant.
         self._suggest_names = {
@@ -296,35 +321,30 @@ class Gazetteer:
 
     # ---- user lookups -------------------------------------------------------------------
 
-    def _build_lookup(self) -> dict[str, str]:
-        lookup: dict[str, str] = {}
+    def _build_lookup(self) -> dict[str, tuple[str, str]]:
+        lookup: dict[str, tuple[str, str]] = {}
         rank: dict[str, int] = {}
-        order = {
-            "region": 0,
-            "alias": 1,
-            "former_region": 2,
-            "department": 3,
-            "institution": 4,
-            "commune": 5,
-            "demonym": 6,
-        }
         for key, cands in self._entries.items():
-            regional = [c for c in cands if c[1] and c[0] in order]
+            regional = [c for c in cands if c[1] and c[0] in _LOOKUP_ORDER]
             if not regional:
                 continue
-            best = min(order[c[0]] for c in regional)
+            best = min(_LOOKUP_ORDER[c[0]] for c in regional)
             region = _HOMONYM_DEFAULT.get(key) or next(
-                c[1] for c in regional if order[c[0]] == best
+                c[1] for c in regional if _LOOKUP_ORDER[c[0]] == best
             )
+            kind = next(c[0] for c in regional if _LOOKUP_ORDER[c[0]] == best)
             if key not in rank or best < rank[key]:
-                lookup[key] = region
+                lookup[key] = (region, kind)
                 rank[key] = best
         for name in self._regions:
-            lookup[normalize(name)] = name
+            lookup[normalize(name)] = (name, "region")
         return lookup
 
-    def resolve_region(self, query: str) -> str | None:
-        """Exact region name for a user query ("HDF", "lille", "59", "Alsace"), else None."""
+    def resolve_place(self, query: str) -> tuple[str, str] | None:
+        """(region, kind of place) for a user query ("HDF", "lille", "59", "Alsace"), else None.
+
+        kind is region, alias, former_region, department, institution, commune or demonym.
+        """
         key = normalize(query)
         if not key:
             return None
@@ -337,22 +357,53 @@ class Gazetteer:
             return self._lookup.get("0" + key)
         return None
 
-    def suggest_regions(self, query: str, limit: int = 3) -> list[str]:
-        """Closest region names for an unknown query, best first."""
+    def resolve_region(self, query: str) -> str | None:
+        """Exact region name for a user query ("HDF", "lille", "59", "Alsace"), else None."""
+        found = self.resolve_place(query)
+        return found[0] if found else None
+
+    def suggest_places(self, query: str, limit: int = 3) -> list[tuple[str, str]]:
+        """Nearest place names by edit distance, cities included: [("Lille", "Hauts-de-France")].
+
+        Closer names first; at equal distance regions and departments before cities, bigger
+        cities first. A region name comes back as (region, region).
+        """
         key = normalize(query)
-        if not key:
+        if len(key) < 3:
             return []
-        names = self._suggest_names
-        out: list[str] = []
-        for k, _, _ in process.extract(
-            key, list(names), scorer=fuzz.WRatio, limit=40, score_cutoff=60
-        ):
-            region = names[k]
-            if region not in out:
-                out.append(region)
+        names = self._fuzzy_names
+        cutoff = 1 if len(key) <= 4 else 2 if len(key) <= 8 else 3
+        found = process.extract(
+            key, list(names), scorer=Levenshtein.distance, limit=50, score_cutoff=cutoff
+        )
+        ranked = sorted(found, key=lambda f: (f[1], names[f[0]][1], -names[f[0]][2]))
+        out: list[tuple[str, str]] = []
+        for name, _, _ in ranked:
+            region = names[name][0]
+            shown = region if normalize(region) == name else name.title()
+            if (shown, region) not in out:
+                out.append((shown, region))
             if len(out) >= limit:
                 break
         return out
+
+    def suggest_regions(self, query: str, limit: int = 3) -> list[str]:
+        """Closest region names for an unknown query, best first (through cities too)."""
+        out: list[str] = []
+        for _, region in self.suggest_places(query, limit=10):
+            if region not in out:
+                out.append(region)
+        key = normalize(query)
+        if len(out) < limit and key:
+            names = self._suggest_names
+            for k, _, _ in process.extract(
+                key, list(names), scorer=fuzz.WRatio, limit=40, score_cutoff=60
+            ):
+                if names[k] not in out:
+                    out.append(names[k])
+                if len(out) >= limit:
+                    break
+        return out[:limit]
 
     # ---- matching -----------------------------------------------------------------------
 

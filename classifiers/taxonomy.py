@@ -56,6 +56,35 @@ TYPE_LABELS_EN: dict[str, str] = {
     "event": "event",
 }
 
+# Every name a user may type for a type (French, English, plurals, synonyms), lowercase;
+# accents are optional when looked up (bot.query folds both sides).
+TYPE_ALIASES: dict[str, str] = {
+    **{v: k for k, v in TYPE_LABELS_FR.items()},
+    **{v: k for k, v in TYPE_LABELS_EN.items()},
+    **{k: k for k in TYPES},
+    "strategie": "strategy",
+    "plan": "strategy",
+    "financements": "funding",
+    "financement": "funding",
+    "subvention": "funding",
+    "appel a projets": "funding",
+    "evenement": "event",
+    "événements": "event",
+    "evenements": "event",
+    "evenementiel": "event",
+    "partenariats": "partnership",
+    "cooperation": "partnership",
+    "coopération": "partnership",
+    "formations": "training",
+    "accompagnement": "business_support",
+    "soutien": "business_support",
+    "business-support": "business_support",
+    "support": "business_support",
+    "entreprises": "business_support",
+    "recherches": "research",
+    "labo": "research",
+}
+
 
 def taxonomy_hash() -> str:
     """A short hash of the label scheme, stored with models so a changed scheme is detected."""

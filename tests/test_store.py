@@ -247,7 +247,7 @@ def searchable(two_feeds: Store) -> Store:
         ("numérique", {"Le numérique au service des régions"}),
         ("numerique", {"Le numérique au service des régions"}),
         ("NUMERIQUE", {"Le numérique au service des régions"}),
-        ("numér", {"Le numérique au service des régions"}),
+        ("numériques", {"Le numérique au service des régions"}),
         ("economie numerique", {"Le numérique au service des régions"}),
         ("ecoles", {"Écoles d'ingénieurs et IA"}),
         ("université", {"Écoles d'ingénieurs et IA"}),

@@ -151,23 +151,25 @@ def tagged(db: Store) -> dict[str, int]:
 
 
 SEARCH_CASES: list[tuple[str, set[str], set[str]]] = [
-    # query, found on SQLite (FTS5, prefixes), found on PostgreSQL (French stems, last word prefix)
-    ("numérique", {"numérique"}, {"numérique"}),
-    ("numerique", {"numérique"}, {"numérique"}),
-    ("NUMERIQUE", {"numérique"}, {"numérique"}),
-    ("numér", {"numérique"}, {"numérique"}),
+    # query, found on SQLite (FTS5 over Snowball stems), found on PostgreSQL (unaccent + french)
+    ("numérique", {"numérique", "jumeau"}, {"numérique", "jumeau"}),
+    ("numerique", {"numérique", "jumeau"}, {"numérique", "jumeau"}),
+    ("NUMERIQUE", {"numérique", "jumeau"}, {"numérique", "jumeau"}),
+    ("numériques", {"numérique", "jumeau"}, {"numérique", "jumeau"}),
     ("economie numerique", {"numérique"}, {"numérique"}),
     ("ecoles", {"écoles"}, {"écoles"}),
+    ("école", {"écoles"}, {"écoles"}),
     ("universite lille", {"écoles"}, {"écoles"}),
     ("financement", {"financements"}, {"financements"}),
     ("covid-19", {"covid"}, {"covid"}),
     ("Covid 19", {"covid"}, {"covid"}),
-    # SQLite's tokenizer has no stemmer: the plural does not find the singular there.
-    ("financements régionaux", set(), {"financements"}),
+    ("financements régionaux", {"financements"}, {"financements"}),
+    ("jumeaux numériques", {"jumeau"}, {"jumeau"}),
     ("numérique lille", set(), set()),
     ("blockchain", set(), set()),
     ('"; DROP TABLE items; --', set(), set()),
     ("NOT OR AND NEAR", set(), set()),
+    ('NEAR(a b) * "', set(), set()),
     ("?!", set(), set()),
 ]
 
@@ -177,6 +179,7 @@ SEARCH_TITLES = {
     "écoles": "Écoles d'ingénieurs et IA",
     "financements": "Des financements pour l'intelligence artificielle",
     "covid": "Après le Covid-19, la relance",
+    "jumeau": "Un jumeau numérique pour le port",
 }
 
 
@@ -206,6 +209,7 @@ def searchable(
             ),
             item("f", SEARCH_TITLES["financements"], summary="Appel à projets régional."),
             item("c", SEARCH_TITLES["covid"]),
+            item("j", SEARCH_TITLES["jumeau"]),
             item("o", "Sans rapport aucun avec le sujet"),
         ],
         NOW,

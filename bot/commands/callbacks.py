@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from classifiers.taxonomy import REGIONS, TYPES
 
@@ -72,6 +73,29 @@ def fix(raw: str) -> str | None:
 def digest(raw: str) -> str | None:
     """A digest frequency."""
     return raw if raw in {"daily", "weekly", "off"} else None
+
+
+def alert_action(raw: str) -> str | None:
+    """What an alert button does: e(dit), p(ause), d(elete), f(requency), h(our), w(eekday), x."""
+    return raw if raw in {"e", "p", "d", "f", "h", "w", "x"} else None
+
+
+def alert_value(raw: str) -> str | None:
+    """An alert button's value: '-', a frequency, or a small number (hour, weekday)."""
+    if raw in {"-", "instant", "daily", "weekly"}:
+        return raw
+    return raw if raw.isascii() and raw.isdigit() and len(raw) <= 2 else None
+
+
+def zone(raw: str) -> str | None:
+    """An IANA time zone name (Europe/Paris)."""
+    if not raw or len(raw) > 40 or not raw.isascii():
+        return None
+    try:
+        ZoneInfo(raw)
+    except (ValueError, KeyError, OSError):
+        return None
+    return raw
 
 
 def text(raw: str) -> str | None:

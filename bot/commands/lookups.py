@@ -8,48 +8,13 @@ from datetime import timedelta
 from bot.commands.callbacks import encode
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.i18n import t, type_label
+from bot.query.parse import resolve_type
 from bot.render import esc, item_line, split_chunks
 from bot.store.rows import StoredItem
-from classifiers.taxonomy import REGIONS, TYPE_LABELS_EN, TYPE_LABELS_FR, TYPES
-from classifiers.text import fold_key
+from classifiers.taxonomy import REGIONS, TYPES
 
 PAGE = 8
 MAX_QUERY_CHARS = 200  # a search longer than this is cut (nobody types more; FTS stays cheap)
-TYPE_ALIASES: dict[str, str] = {
-    **{v: k for k, v in TYPE_LABELS_FR.items()},
-    **{v: k for k, v in TYPE_LABELS_EN.items()},
-    **{k: k for k in TYPES},
-    "strategie": "strategy",
-    "plan": "strategy",
-    "financements": "funding",
-    "financement": "funding",
-    "subvention": "funding",
-    "appel a projets": "funding",
-    "evenement": "event",
-    "événements": "event",
-    "evenements": "event",
-    "evenementiel": "event",
-    "partenariats": "partnership",
-    "cooperation": "partnership",
-    "coopération": "partnership",
-    "formations": "training",
-    "accompagnement": "business_support",
-    "soutien": "business_support",
-    "business-support": "business_support",
-    "support": "business_support",
-    "entreprises": "business_support",
-    "recherches": "research",
-    "labo": "research",
-}
-_FOLDED_ALIASES = {fold_key(alias): kind for alias, kind in TYPE_ALIASES.items()}
-
-
-def resolve_type(query: str) -> str | None:
-    """A type from its French or English name (accents optional)."""
-    q = query.strip().lower().replace("_", " ")
-    return TYPE_ALIASES.get(q) or _FOLDED_ALIASES.get(fold_key(q))
-
-
 def pager(
     page: int, has_more: bool, lang: str, data: Callable[[int], str]
 ) -> tuple[tuple[Button, ...], ...]:

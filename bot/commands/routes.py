@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.commands import admin, lookups, subscriptions, why
+from bot.commands import admin, alerts, ask, lookups, subscriptions, why
 from bot.commands import callbacks as cb
-from bot.commands.reply import Ctx, Reply, excerpt
+from bot.commands.reply import Ctx, Reply
 from bot.config import Settings
 from bot.i18n import t
 from bot.store.chats import ChatStore
@@ -50,15 +50,18 @@ class ButtonRoute:
 COMMANDS: tuple[Command, ...] = (
     Command("start", lambda c, a: lookups.help_(c)),
     Command("help", lambda c, a: lookups.help_(c)),
-    Command("subscribe", subscriptions.subscribe, settings_change=True),
-    Command("unsubscribe", subscriptions.unsubscribe, settings_change=True),
-    Command("settings", lambda c, a: subscriptions.settings(c)),
-    Command("region", lambda c, a: lookups.region(c, a)),
-    Command("type", lambda c, a: lookups.type_(c, a)),
-    Command("search", lambda c, a: lookups.search(c, a)),
+    Command("subscribe", alerts.subscribe, settings_change=True),
+    Command("alerts", lambda c, a: alerts.alerts(c)),
+    Command("unsubscribe", alerts.unsubscribe, settings_change=True),
+    Command("settings", lambda c, a: alerts.settings(c)),
+    Command("fuseau", alerts.fuseau, settings_change=True),
+    Command("timezone", alerts.fuseau, menu=False, settings_change=True),
+    Command("region", ask.region),
+    Command("type", ask.type_),
+    Command("search", ask.search),
     Command("latest", lambda c, a: lookups.latest(c)),
     Command("regions", lambda c, a: lookups.regions_count(c)),
-    Command("digest", lambda c, a: subscriptions.digest_preview(c)),
+    Command("digest", lambda c, a: alerts.digest_preview(c)),
     Command("why", why.why),
     Command("lang", subscriptions.lang, settings_change=True),
     Command("stop", lambda c, a: subscriptions.stop(c), settings_change=True),
@@ -71,19 +74,27 @@ BY_NAME = {c.name: c for c in COMMANDS}
 
 BUTTONS: dict[str, ButtonRoute] = {
     # listings, paged
-    "rg": ButtonRoute((cb.region, cb.page), lookups.region),
-    "ty": ButtonRoute((cb.kind, cb.page), lookups.type_),
-    "se": ButtonRoute((cb.page, cb.text), lambda c, page, query: lookups.search(c, query, page)),
+    "rg": ButtonRoute((cb.region, cb.page), ask.region),
+    "ty": ButtonRoute((cb.kind, cb.page), ask.type_),
+    "se": ButtonRoute((cb.page, cb.text), lambda c, page, query: ask.search(c, query, page)),
     "la": ButtonRoute((cb.page,), lookups.latest),
-    # the /subscribe keyboard
-    "sp": ButtonRoute((cb.page,), subscriptions.subscribe_keyboard, True),
-    "sr": ButtonRoute((cb.region, cb.page), subscriptions.toggle_region, True),
-    "st": ButtonRoute((cb.kind, cb.page), subscriptions.toggle_type, True),
-    "sa": ButtonRoute((cb.page,), subscriptions.toggle_alerts, True),
-    "sd": ButtonRoute((cb.digest, cb.page), subscriptions.set_digest, True),
-    "sw": ButtonRoute((cb.page,), subscriptions.next_weekday, True),
-    "sh": ButtonRoute((cb.page,), subscriptions.next_hour, True),
-    "sx": ButtonRoute((), subscriptions.keyboard_done, True),
+    # alert profiles
+    "al": ButtonRoute((cb.item_id, cb.alert_action, cb.alert_value), alerts.alert_press, True),
+    "tz": ButtonRoute((cb.zone,), alerts.fuseau, True),
+    # the first /subscribe keyboard, on messages sent before alerts: they open /alerts
+    **{
+        route: ButtonRoute(fields, lambda c, *_: alerts.alerts(c), True)
+        for route, fields in (
+            ("sp", (cb.page,)),
+            ("sr", (cb.region, cb.page)),
+            ("st", (cb.kind, cb.page)),
+            ("sa", (cb.page,)),
+            ("sd", (cb.digest, cb.page)),
+            ("sw", (cb.page,)),
+            ("sh", (cb.page,)),
+            ("sx", ()),
+        )
+    },
     # /why corrections
     "fx": ButtonRoute((cb.item_id, cb.fix), why.correction_keyboard),
     "fxr": ButtonRoute((cb.item_id, cb.region), why.correct_region),
@@ -140,10 +151,17 @@ def press(ctx: Ctx, route: ButtonRoute, values: tuple[object, ...]) -> Reply:
 async def answer_line(ctx: Ctx, line: str) -> Reply:
     """The reply to a command line such as '/region Lille' (the terminal; no group checks)."""
     name, arg = split_command(line)
+    if not line.strip().startswith("/"):  # plain text is a question, as in a private chat
+        return await asyncio.to_thread(ask.search, ctx, clean_argument(line))
     command = BY_NAME.get(name)
     if command is None:
-        return Reply((t(ctx.lang, "unknown_command", name=excerpt(name)),))
+        return ask.unknown_command(ctx, name, known_names(ctx))
     return await run(command, ctx, arg)
+
+
+def known_names(ctx: Ctx) -> list[str]:
+    """The commands this chat may use (for 'did you mean')."""
+    return sorted(c.name for c in COMMANDS if permitted(c, ctx))
 
 
 def terminal_answer(

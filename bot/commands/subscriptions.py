@@ -93,7 +93,7 @@ def digest_preview(ctx: Ctx) -> Reply:
     messages = digest_html(digest, ctx.lang, title_key="digest_preview_title")
     web = WebLinks.from_settings(ctx.settings)
     if web is not None:
-        messages.append(week_line(web, filters, start, end, ctx.lang))
+        messages.append(week_line(web, filters_query(filters), start, end, ctx.lang))
     if not digest.total:
         return Reply(tuple(messages))
     from bot.notify import map_key  # matplotlib: imported when a map is drawn

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
+from bot.query.stems import register_sqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # One key for every Veille process on a database: migrations and feed syncs go one at a time.
@@ -25,6 +26,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    register_sqlite(dbapi_conn)  # the full-text triggers call veille_stems()
 
 
 def make_engine(url: str) -> Engine:

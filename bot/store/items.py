@@ -11,6 +11,9 @@ from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
+from bot.query.model import Query
+from bot.query.stems import CONTENT_CHARS, index_text
+from bot.store import search as search_
 from bot.store.db import insert_for
 from bot.store.rows import ParsedItem, StoredItem
 from bot.store.schema import article_pages, feeds, item_labels, item_tags, items
@@ -251,8 +254,14 @@ class ItemQueries:
         offset: int = 0,
         ids: Sequence[int] | None = None,
         search: str | None = None,
+        query: Query | None = None,
     ) -> list[StoredItem]:
-        """Items newest first, filtered by period, regions, types, full text; with their tags."""
+        """Items newest first, filtered by period, regions, types, full text; with their tags.
+
+        `query` (bot.query) adds its regions (``national`` for France-wide items), types,
+        period, words and phrases (on stems, accents ignored) and exclusions; `search` is a
+        plain list of words that must all appear.
+        """
         q = (
             select(
                 items.c.id,
@@ -293,9 +302,27 @@ class ItemQueries:
             q = q.where(items.c.id.in_(list(ids)))
         if search:
             q = q.where(items.c.id.in_(matching_ids(self.dialect, search)))
-        q = q.order_by(items.c.published_at.desc(), items.c.id.desc()).limit(limit).offset(offset)
+        base = q
+        # Words on SQLite: the candidates are the `window` newest matches, widened until the
+        # page is full or every match is in (bot.store.search.newest_matches).
+        sqlite_words = query is not None and bool(query.terms) and self.dialect == "sqlite"
+        window: int | None = (
+            max(search_.WINDOW, search_.WINDOW_PER_ROW * (limit + offset)) if sqlite_words else None
+        )
         with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
+            while True:
+                candidates, complete = None, True
+                if window is not None and query is not None:
+                    candidates = search_.newest_matches(conn, query, window)
+                    complete = len(candidates) < window
+                if query is not None:
+                    q = search_.apply_query(self.dialect, base, query, candidates)
+                q = q.order_by(items.c.published_at.desc(), items.c.id.desc())
+                rows = conn.execute(q.limit(limit).offset(offset)).all()
+                if complete or len(rows) >= limit:
+                    break
+                assert window is not None
+                window = window * 8 if window * 8 <= search_.MAX_WINDOW else None
             labels = self._labels(conn, [r.id for r in rows])
         return [
             StoredItem(
@@ -316,6 +343,21 @@ class ItemQueries:
             )
             for r in rows
         ]
+
+    def stems_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """The stems of items' text (bot.query.stems.index_text), for matching alerts in Python."""
+        out: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids), 500):
+                q = select(
+                    items.c.id,
+                    items.c.title,
+                    items.c.summary,
+                    func.substr(items.c.content, 1, CONTENT_CHARS).label("content"),
+                ).where(items.c.id.in_(chunk))
+                for r in conn.execute(q):
+                    out[r.id] = index_text(r.title, r.summary, r.content)
+        return out
 
     def _labels(self, conn: Any, ids: Sequence[int]) -> dict[int, dict[str, list[str]]]:
         out: dict[int, dict[str, list[str]]] = {i: {} for i in ids}

@@ -213,6 +213,27 @@ subscriptions = Table(
     Column("value", String(200), primary_key=True),
 )
 
+# Alert profiles: a chat holds several, each a query (bot.query) with its own frequency.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("chat_id", BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("query", Text, nullable=False),  # as the user wrote it (or rebuilt from a subscription)
+    Column("spec", JSON, nullable=False),  # bot.query.model.Query.to_json()
+    Column("frequency", String(8), nullable=False, default="daily"),  # instant | daily | weekly
+    Column("hour", Integer, nullable=False, default=8),
+    Column("weekday", Integer, nullable=False, default=0),  # Monday
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("next_digest_at", UtcDateTime()),
+    Column("last_digest_at", UtcDateTime()),
+    Column("alerts_since", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_alerts_chat", "chat_id"),
+    Index("ix_alerts_due", "paused", "next_digest_at"),
+)
+
 outbox = Table(
     "outbox",
     metadata,

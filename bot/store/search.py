@@ -1,40 +1,148 @@
-"""Full-text search behind one function: SQLite FTS5, PostgreSQL tsvector, else LIKE.
+"""Full-text search behind one module: SQLite FTS5 over French stems, PostgreSQL tsvector, else LIKE.
 
-Another search backend is one more branch here; the rest of the store only calls matching_ids.
+Both real backends match Snowball French stems of accent-folded words (bot.query.stems), so
+"jumeaux numériques" finds "jumeau numérique". SQLite's items_fts rows are keyed by publication
+time (migration 0005), so `newest_matches` reads a common word's matches newest first and stops
+after a page's worth. Terms reach SQL as folded words only: nothing a user types (quotes,
+NEAR(, *, AND/OR, a lone '-') is read as full-text syntax. Another backend is one more branch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, bindparam, exists, or_, select, text
 
-from bot.store.schema import items
+from bot.query.model import NATIONAL, Query
+from bot.query.stems import stem, term
+from bot.store.schema import item_labels, item_tags, items
+from classifiers.text import fold_key
 
 # Created on PostgreSQL by migration 0003 (items.search_tsv, text search config veille_fr).
 PG_SEARCH_COLUMN = "items.search_tsv"
 PG_SEARCH_CONFIG = "veille_fr"
+TIME_KEY_IDS = 1 << 22  # items_fts.rowid = published epoch seconds * TIME_KEY_IDS + id % it
+WINDOW = 500  # how many of the newest matches of the words are tried first (SQLite)
+WINDOW_PER_ROW = 20  # ... at least this many per row of the page asked for
+MAX_WINDOW = 32_000  # past that many candidates, every match is listed instead
+
+
+def time_key(when: datetime) -> int:
+    """The SQLite full-text rowid of an item published at `when` with id 0 (migration 0005)."""
+    return int(when.timestamp()) * TIME_KEY_IDS
 
 
 def matching_ids(dialect: str, query: str) -> Any:
-    """A SELECT of the ids of items matching a search (every word; the last one as a prefix)."""
-    words = [w for w in "".join(c if c.isalnum() else " " for c in query).split() if w]
-    if not words:
+    """A SELECT of the ids of items whose text has every word of a plain search."""
+    words = term(query).split()
+    return match_ids(dialect, [(w,) for w in words] or [("",)])
+
+
+def fts_expression(groups: Sequence[Sequence[str]]) -> str:
+    """SQLite: the FTS5 query of the groups, made of quoted stems only ('' when empty)."""
+    clean = [[t for t in (fold_key(t).split() for t in g) if t] for g in groups]
+    if not clean or any(not g for g in clean):
+        return ""
+    return " AND ".join(
+        "(" + " OR ".join('"' + " ".join(stem(w) for w in t) + '"' for t in g) + ")" for g in clean
+    )
+
+
+def match_ids(dialect: str, groups: Sequence[Sequence[str]]) -> Any:
+    """Ids of the items whose text has, for every group, one of its words or phrases."""
+    split = fold_key if dialect == "sqlite" else term
+    clean = [[t for t in (split(t).split() for t in g) if t] for g in groups]
+    if not clean or any(not g for g in clean):
         return select(items.c.id).where(text("0 = 1"))
     if dialect == "sqlite":
-        match = " ".join(f'"{w}"*' for w in words)
+        match = fts_expression(groups)
         return (
-            select(text("rowid"))
+            select(text("item_id"))
             .select_from(text("items_fts"))
-            .where(text("items_fts MATCH :m").bindparams(m=match))
+            .where(text("items_fts MATCH :m").bindparams(bindparam("m", match, unique=True)))
         )
     if dialect == "postgresql":
-        # Migration 0003's tsvector column and text search configuration (French stems,
-        # accents folded). Words are letters and digits only, so they cannot carry tsquery
-        # operators; the last one is a prefix, as in the SQLite search.
-        terms = " & ".join([*words[:-1], words[-1] + ":*"])
-        return select(items.c.id).where(
-            text(f"{PG_SEARCH_COLUMN} @@ to_tsquery('{PG_SEARCH_CONFIG}', :q)").bindparams(q=terms)
+        # Migration 0003's tsvector and configuration (unaccent + French stems): the same stems
+        # as SQLite's table. Words are letters and digits only, so they carry no operators.
+        terms = " & ".join(
+            "(" + " | ".join("(" + " <-> ".join(t) + ")" for t in g) + ")" for g in clean
         )
-    like = [or_(items.c.title.ilike(f"%{w}%"), items.c.summary.ilike(f"%{w}%")) for w in words]
+        return select(items.c.id).where(
+            text(f"{PG_SEARCH_COLUMN} @@ to_tsquery('{PG_SEARCH_CONFIG}', :q)").bindparams(
+                bindparam("q", terms, unique=True)
+            )
+        )
+    like = [
+        or_(
+            *(
+                or_(
+                    items.c.title.ilike(f"%{' '.join(t)}%"),
+                    items.c.summary.ilike(f"%{' '.join(t)}%"),
+                )
+                for t in g
+            )
+        )
+        for g in clean
+    ]
     return select(items.c.id).where(and_(*like))
+
+
+def newest_matches(conn: Any, query: Query, window: int) -> list[int]:
+    """SQLite: ids of the `window` most recently published items matching the words and none
+    of the exclusions, within the query's period (newest first, read straight off the index)."""
+    match = fts_expression(query.terms)
+    if not match:
+        return []
+    excluded = fts_expression([query.excludes]) if query.excludes else ""
+    if excluded:
+        match = f"({match}) NOT {excluded}"
+    sql = "SELECT item_id FROM items_fts WHERE items_fts MATCH :m"
+    params: dict[str, Any] = {"m": match, "n": window}
+    if query.since is not None:
+        sql += " AND rowid >= :lo"
+        params["lo"] = time_key(query.since)
+    if query.until is not None:
+        sql += " AND rowid < :hi"
+        params["hi"] = time_key(query.until)
+    sql += " ORDER BY rowid DESC LIMIT :n"
+    return [int(i) for i in conn.execute(text(sql), params).scalars()]
+
+
+def apply_query(dialect: str, q: Any, query: Query, candidates: list[int] | None = None) -> Any:
+    """The query's conditions on a SELECT over items; `candidates` (from newest_matches)
+    stand for the words and exclusions when given."""
+    if query.since is not None:
+        q = q.where(items.c.published_at >= query.since)
+    if query.until is not None:
+        q = q.where(items.c.published_at < query.until)
+    named = [r for r in query.regions if r != NATIONAL]
+    places: list[Any] = []
+    if named:
+        places.append(
+            exists().where(
+                item_labels.c.item_id == items.c.id,
+                item_labels.c.kind == "region",
+                item_labels.c.value.in_(named),
+            )
+        )
+    if NATIONAL in query.regions:
+        places.append(item_tags.c.national.is_(True))
+    if places:
+        q = q.where(or_(*places))
+    if query.types:
+        q = q.where(
+            exists().where(
+                item_labels.c.item_id == items.c.id,
+                item_labels.c.kind == "type",
+                item_labels.c.value.in_(list(query.types)),
+            )
+        )
+    if candidates is not None:
+        return q.where(items.c.id.in_(candidates))
+    if query.terms:
+        q = q.where(items.c.id.in_(match_ids(dialect, query.terms)))
+    if query.excludes:
+        q = q.where(items.c.id.not_in(match_ids(dialect, [query.excludes])))
+    return q

@@ -23,10 +23,10 @@ from telegram.ext import (
     filters,
 )
 
+from bot.alerting import enqueue_due_profile_digests
 from bot.commands import routes
 from bot.delivery import Sender
 from bot.i18n import t
-from bot.notify import enqueue_due_digests
 from bot.store.chats import ChatStore
 from bot.telegram_app.handlers import Handlers
 from bot.telegram_app.sender import sender_loop
@@ -94,6 +94,13 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], handlers: Handlers)
     )
     app.add_handler(MessageHandler(filters.Regex(r"^/why_\d+"), handlers.why_shortcut))
     app.add_handler(CallbackQueryHandler(handlers.button))
+    # After every command handler: what is left is a question or an unknown command.
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.UpdateType.CHANNEL_POSTS & ~filters.UpdateType.EDITED,
+            handlers.text,
+        )
+    )
     app.add_error_handler(handlers.error)
 
 
@@ -154,7 +161,7 @@ async def start_telegram(
 
         async def digests() -> None:
             n = await asyncio.to_thread(
-                partial(enqueue_due_digests, web=WebLinks.from_settings(rt.settings)),
+                partial(enqueue_due_profile_digests, web=WebLinks.from_settings(rt.settings)),
                 rt.store,
                 chats,
                 rt.clock(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from telegram import Update
@@ -15,7 +16,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.commands import routes
+from bot.commands import ask, routes
 from bot.commands.reply import Ctx, Reply
 from bot.delivery import Sender, keyboard, media_payload, message_payload
 from bot.i18n import lang_of, t
@@ -146,6 +147,35 @@ class Handlers:
         command = routes.BY_NAME.get(name)
         if command is not None:  # channel admins are not bot admins: routes.run checks admin
             await self._answer(update, command, arg)
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Plain text is a question (in groups only when addressed); unknown commands get help."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or not message.text:
+            return
+        me = context.bot.username or ""
+        words = message.text.strip()
+        private = chat.type == ChatType.PRIVATE
+        if words.startswith("/"):
+            head = words.split(maxsplit=1)[0]
+            name, _, target = head[1:].partition("@")
+            if (target and target.lower() != me.lower()) or (not private and not target):
+                return  # another bot's command; or a group's, not addressed to us
+            ctx = await asyncio.to_thread(self._ctx, update)
+            await self._send(update, ask.unknown_command(ctx, name, routes.known_names(ctx)))
+            return
+        replied = message.reply_to_message is not None and (
+            message.reply_to_message.from_user is not None
+            and message.reply_to_message.from_user.id == context.bot.id
+        )
+        addressed = bool(me) and f"@{me.lower()}" in words.lower()
+        if not (private or addressed or replied):
+            return  # groups: quiet unless addressed
+        if me:
+            words = re.sub(re.escape("@" + me), " ", words, flags=re.IGNORECASE)
+        ctx = await asyncio.to_thread(self._ctx, update)
+        reply = await asyncio.to_thread(ask.search, ctx, routes.clean_argument(words))
+        await self._send(update, reply)
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Button presses: subscription keyboard, paging, corrections."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, event, pool
 
+from bot.query.stems import register_sqlite
 from bot.store.schema import metadata
 
 config = context.config
 target_metadata = metadata
-# Full-text objects made by raw SQL in migrations 0001 (SQLite FTS5) and 0003 (PostgreSQL).
+# Full-text objects made by raw SQL in migrations 0001/0005 (SQLite FTS5) and 0003 (PostgreSQL).
 UNMODELLED = ("search_tsv", "ix_items_search_tsv", "items_fts")
 
 
@@ -38,6 +39,8 @@ def run_migrations() -> None:
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
     )
+    if engine.dialect.name == "sqlite":  # migration 0005's triggers call veille_stems()
+        event.listen(engine, "connect", lambda dbapi_conn, _record: register_sqlite(dbapi_conn))
     with engine.connect() as conn:
         context.configure(
             connection=conn,

@@ -1,0 +1,243 @@
+"""Alert profiles into the outbox: real-time alerts for new items, and due digests.
+
+A chat's profiles add up: an item is sent once to a chat however many of its alerts it
+matches, and says which ones. Profiles of a chat due at the same time share one digest; an
+empty digest is not sent (the profile is simply rescheduled).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.delivery import media_payload, message_payload
+from bot.digest import Digest, build_digest, digest_period, next_digest_time
+from bot.i18n import t
+from bot.notify import ALERT_MAX_AGE, ALERTS_PER_ROUND, _chart_key, map_key
+from bot.query.match import ItemFacts, select_items
+from bot.query.model import Query
+from bot.render import TELEGRAM_LIMIT, alert_html, digest_html, esc
+from bot.store.alerts import AlertProfile, AlertStore, profiles_by_chat
+from bot.store.chats import ChatStore
+from bot.store.repo import Store
+from bot.store.rows import Filters, StoredItem
+from bot.weblinks import WebLinks, week_line
+
+log = logging.getLogger(__name__)
+DIGEST_ITEMS = 2000
+
+
+def matched_line(names: Sequence[str], lang: str) -> str:
+    """'🔔 Alertes : HDF, Jumeau' under an item."""
+    return "🔔 " + t(lang, "alerts_matched", names=esc(", ".join(names)))
+
+
+def enqueue_profile_alerts(
+    store: Store, chats: ChatStore, item_ids: Sequence[int], now: datetime
+) -> int:
+    """One message per new item and chat whose running instant profiles it matches."""
+    if not item_ids:
+        return 0
+    items = {
+        i.id: i
+        for i in store.recent_items(ids=list(item_ids), limit=len(item_ids))
+        if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE
+    }
+    if not items:
+        return 0
+    profiles = AlertStore(store).instant()
+    if not profiles:
+        return 0
+    stems = store.stems_of(list(items))
+    facts = [
+        ItemFacts(i.id, i.regions, i.types, i.national, i.published_at, stems.get(i.id, ""))
+        for i in items.values()
+    ]
+    also = store.duplicates_of(list(items))
+    queued = 0
+    for chat_id, own in profiles_by_chat(profiles).items():
+        chosen = select_items(facts, [(p.name, p.query) for p in own])[:ALERTS_PER_ROUND]
+        lang = own[0].language
+        messages = [
+            {
+                "chat_id": chat_id,
+                "kind": "alert",
+                "dedup_key": f"alert:{chat_id}:{f.id}",
+                "payload": message_payload(
+                    alert_html(items[f.id], lang, also.get(f.id, ()))
+                    + "\n"
+                    + matched_line(names, lang)
+                ),
+            }
+            for f, names in chosen
+        ]
+        queued += chats.enqueue(messages, now)
+    return queued
+
+
+def profile_items(
+    store: Store, queries: Sequence[tuple[str, Query]], start: datetime, end: datetime
+) -> tuple[list[StoredItem], dict[int, list[str]]]:
+    """Items of [start, end) matching any (name, query), newest first, and the names each matched."""
+    found: dict[int, StoredItem] = {}
+    names: dict[int, list[str]] = {}
+    for name, query in queries:
+        for item in store.recent_items(query=query, since=start, until=end, limit=DIGEST_ITEMS):
+            found.setdefault(item.id, item)
+            if name not in names.setdefault(item.id, []):
+                names[item.id].append(name)
+    ordered = sorted(found.values(), key=lambda i: (i.published_at, i.id), reverse=True)
+    return ordered, names
+
+
+def profile_digest(
+    store: Store, queries: Sequence[tuple[str, Query]], start: datetime, end: datetime
+) -> Digest | None:
+    """The digest of some (name, query) of one chat, None when nothing matched."""
+    items, _ = profile_items(store, queries, start, end)
+    if not items:
+        return None
+    # Headings follow what the alerts follow (every region or type when one alert has none).
+    regions: set[str] = set()
+    types: set[str] = set()
+    if all(query.regions for _, query in queries):
+        regions = {r for _, query in queries for r in query.regions}
+    if all(query.types for _, query in queries):
+        types = {k for _, query in queries for k in query.types}
+    filters = Filters(regions=frozenset(regions), types=frozenset(types))
+    also = store.duplicates_of([i.id for i in items])
+    return build_digest(items, start=start, end=end, filters=filters, also_in=also)
+
+
+def digest_messages(
+    store: Store,
+    queries: Sequence[tuple[str, Query]],
+    start: datetime,
+    end: datetime,
+    lang: str,
+    *,
+    title_key: str,
+) -> list[str]:
+    """The digest messages of some (name, query) of one chat (none when nothing matched)."""
+    digest = profile_digest(store, queries, start, end)
+    return render_profile_digest(digest, queries, lang, title_key) if digest else []
+
+
+def render_profile_digest(
+    digest: Digest, queries: Sequence[tuple[str, Query]], lang: str, title_key: str
+) -> list[str]:
+    """A digest's messages, naming under the title the alerts it answers."""
+    chunks = digest_html(digest, lang, title_key=title_key)
+    names = ", ".join(name for name, _ in queries if name)
+    if names:  # under the title line: which alerts this digest answers
+        header = "🔔 " + esc(names[:300])
+        title, _, rest = chunks[0].partition("\n")
+        if len(chunks[0]) + len(header) + 1 <= TELEGRAM_LIMIT:
+            chunks[0] = f"{title}\n{header}\n{rest}" if rest else f"{title}\n{header}"
+        else:
+            chunks.insert(1, header)
+    return chunks
+
+
+def enqueue_due_profile_digests(
+    store: Store,
+    chats: ChatStore,
+    now: datetime,
+    *,
+    batch: int = 500,
+    web: WebLinks | None = None,
+) -> int:
+    """Queue the digest of every due profile (one per chat and time slot); reschedule them.
+
+    A weekly digest comes with the map of the chat's week (and a link to its web page when the
+    web window is on), then its chart."""
+    profiles = AlertStore(store)
+    charts: dict[tuple[object, ...], str | None] = {}  # one chart per distinct counts
+    maps: set[str] = set()  # maps stored this round
+    queued = 0
+    while True:
+        due = profiles.due(now, limit=batch)
+        for chat_id, own in profiles_by_chat(due).items():
+            slots: dict[datetime, list[AlertProfile]] = {}
+            for p in own:
+                slots.setdefault(p.next_digest_at or now, []).append(p)
+            for slot, group in slots.items():
+                queued += _enqueue_slot(
+                    store, chats, profiles, chat_id, slot, group, now, charts, maps, web
+                )
+        if len(due) < batch:
+            return queued
+
+
+def week_text(profiles: Sequence[AlertProfile]) -> str:
+    """The query of a digest's web page: its one alert's, or everything when it answers several."""
+    return profiles[0].text if len(profiles) == 1 else ""
+
+
+def _enqueue_slot(
+    store: Store,
+    chats: ChatStore,
+    profiles: AlertStore,
+    chat_id: int,
+    slot: datetime,
+    group: list[AlertProfile],
+    now: datetime,
+    charts: dict[tuple[object, ...], str | None],
+    maps: set[str],
+    web: WebLinks | None,
+) -> int:
+    weekly = any(p.frequency == "weekly" for p in group)
+    frequency = "weekly" if weekly else "daily"
+    last = max((p.last_digest_at for p in group if p.last_digest_at), default=None)
+    start, end = digest_period(frequency, now, last)
+    lang = group[0].language
+    title = "digest_title" if weekly else "digest_daily_title"
+    queries = [(p.name, p.query) for p in group]
+    digest = profile_digest(store, queries, start, end)
+    chunks = render_profile_digest(digest, queries, lang, title) if digest else []
+    key = f"digest:{chat_id}:a{min(p.id for p in group)}:{slot:%Y%m%dT%H%M}"
+    messages = [
+        {
+            "chat_id": chat_id,
+            "kind": "digest",
+            "dedup_key": f"{key}:{n}",
+            "payload": message_payload(c),
+        }
+        for n, c in enumerate(chunks)
+    ]
+    if weekly and digest is not None:
+        caption = esc(t(lang, "map_caption"))
+        if web is not None:
+            caption += "\n" + week_line(web, week_text(group), start, end, lang)
+        messages.append(
+            {
+                "chat_id": chat_id,
+                "kind": "map",
+                "dedup_key": f"{key}:map",
+                "payload": media_payload(map_key(chats, digest, lang, now, maps), caption),
+            }
+        )
+        chart = _chart_key(chats, digest, lang, now, charts)
+        if chart:
+            caption = esc(t(lang, "chart_title"))
+            messages.append(
+                {
+                    "chat_id": chat_id,
+                    "kind": "chart",
+                    "dedup_key": f"{key}:chart",
+                    "payload": media_payload(chart, caption),
+                }
+            )
+    added = chats.enqueue(messages, now) if messages else 0
+    for p in group:
+        following = next_digest_time(p.frequency, p.weekday, p.hour, p.timezone, max(now, slot))
+        profiles.update(p.id, chat_id, last_digest_at=now, next_digest_at=following)
+    log.info(
+        "profile digest chat=%s alerts=%d messages=%d skipped_empty=%s",
+        chat_id,
+        len(group),
+        len(messages),
+        not messages,
+    )
+    return added

@@ -1,0 +1,1 @@
+"""The query language: parse (text -> Query), period, stems, and the Query model."""
