@@ -15,6 +15,8 @@ from classifiers.taxonomy import REGIONS, TYPES
 
 PAGE = 8
 MAX_QUERY_CHARS = 200  # a search longer than this is cut (nobody types more; FTS stays cheap)
+
+
 def pager(
     page: int, has_more: bool, lang: str, data: Callable[[int], str]
 ) -> tuple[tuple[Button, ...], ...]:

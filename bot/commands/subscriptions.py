@@ -6,10 +6,10 @@ import shlex
 from datetime import timedelta
 
 from bot.commands.callbacks import encode
-from bot.commands.lookups import resolve_type
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.digest import digest_period, next_digest_time, select_digest
 from bot.i18n import WEEKDAYS, t, type_label
+from bot.query.parse import resolve_type
 from bot.render import digest_html, esc
 from bot.store.chats import ChatSettings
 from bot.store.rows import Filters
