@@ -54,7 +54,9 @@ def well_formed(reply: Reply) -> Reply:
 
 def test_region_lists_the_items_of_a_region_by_alias(ctx: Ctx) -> None:
     reply = well_formed(lookups.region(ctx, "HDF"))
-    assert "Hauts-de-France" in reply.text and "numéro 0" in reply.text and "Rennes" not in reply.text
+    assert (
+        "Hauts-de-France" in reply.text and "numéro 0" in reply.text and "Rennes" not in reply.text
+    )
     (more,) = buttons(reply)
     page2 = click(ctx, more[1])
     assert "page 2" in page2.text and "numéro 9" in page2.text
@@ -82,14 +84,16 @@ def test_type_by_french_name_without_accents(ctx: Ctx) -> None:
 
 def test_type_unknown_and_usage_list_the_types(ctx: Ctx) -> None:
     assert "Type inconnu" in lookups.type_(ctx, "cuisine").text
-    assert "Financement" in lookups.type_(ctx, "").text or "financement" in lookups.type_(ctx, "").text
+    assert (
+        "Financement" in lookups.type_(ctx, "").text or "financement" in lookups.type_(ctx, "").text
+    )
 
 
 def test_search_finds_words_and_pages_with_the_query_in_the_button(ctx: Ctx) -> None:
     reply = well_formed(lookups.search(ctx, "jumeau numérique"))
     assert "numéro" in reply.text
     (more,) = buttons(reply)
-    assert "jumeau numérique" in click(ctx, more[1]).text
+    assert "jumeau · numérique" in click(ctx, more[1]).text
 
 
 def test_search_nothing_found_and_usage(ctx: Ctx) -> None:
@@ -186,31 +190,11 @@ def test_digest_preview_names_groups_in_english(tmp_path: Path) -> None:
     assert "Nationwide" in subscriptions.digest_preview(en).text
 
 
-def test_the_keyboard_ticks_what_is_pressed(ctx: Ctx) -> None:
-    board = well_formed(subscriptions.subscribe(ctx, ""))
-    data = dict(buttons(board))
-    first = REGIONS[0]
-    pressed = click(ctx, data[first])
-    assert ("✓ " + first) in dict(buttons(pressed))
-    unpressed = click(ctx, dict(buttons(pressed))["✓ " + first])
-    assert first in dict(buttons(unpressed))
-    page2 = click(ctx, data["▶"])
-    assert REGIONS[6] in dict(buttons(page2))
-
-
-def test_the_keyboard_sets_types_alerts_digest_day_and_hour(ctx: Ctx) -> None:
+def test_buttons_of_the_first_keyboard_open_the_alerts(ctx: Ctx) -> None:
+    # Messages sent before alert profiles still carry them: they lead to /alerts.
     board = dict(buttons(subscriptions.subscribe_keyboard(ctx)))
-    click(ctx, board["recherche"])
-    click(ctx, board["Alertes"])
-    click(ctx, board["Quotidien"])
-    click(ctx, board["Jour : lundi"])
-    click(ctx, board["Heure : 8 h"])
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None
-    assert chat.types == frozenset({"research"}) and chat.alerts and chat.digest == "daily"
-    assert chat.digest_weekday == 1 and chat.digest_hour == 9
-    done = click(ctx, board["Terminé"])
-    assert "C'est noté" in done.text and not done.buttons
+    for label in (REGIONS[0], "recherche", "Alertes", "Quotidien", "Terminé", "▶"):
+        assert "Aucune alerte" in click(ctx, board[label]).text
 
 
 # ---- /why and corrections ------------------------------------------------------------------

@@ -63,7 +63,9 @@ def test_admin_commands_need_an_admin_chat(ctx: Ctx) -> None:
 
 
 def test_unknown_command_is_named_in_the_reply(ctx: Ctx) -> None:
-    assert run(ctx, "/nope").text == "Commande inconnue : /nope"
+    reply = run(ctx, "/nope").text
+    assert reply.startswith("Commande inconnue : /nope.") and "/help" in reply
+    assert "/search" in run(ctx, "/serch jumeau").text  # the nearest command
 
 
 def test_arguments_lose_null_bytes_and_excess_length(ctx: Ctx) -> None:
@@ -145,10 +147,15 @@ def test_ids_within_a_64_bit_integer_only() -> None:
 
 
 def test_every_button_route_is_drawn_by_some_keyboard(ctx: Ctx) -> None:
-    from bot.commands import lookups, subscriptions, why
+    from bot.commands import alerts, lookups, subscriptions, why
 
     item = ctx.store.recent_items(limit=1)[0].id
+    alerts.subscribe(ctx, "Hauts-de-France hebdo")
+    [profile] = alerts.AlertStore(ctx.store).of_chat(ctx.chat_id)
     replies = [
+        alerts.alerts(ctx),
+        alerts.edit_keyboard(ctx, profile),
+        alerts.fuseau(ctx, ""),
         lookups.region(ctx, "Hauts-de-France"),
         lookups.region(ctx, "Bretagn"),
         lookups.type_(ctx, "financement"),
@@ -198,9 +205,7 @@ def test_addfeed_fetches_parses_and_adds_when_private_feeds_are_allowed(
     assert len({f.id for f in ctx.store.feed_states()}) == 3, again.text  # a new id, suffixed
 
 
-def test_addfeed_refuses_what_is_not_a_feed(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
+def test_addfeed_refuses_what_is_not_a_feed(tmp_path: Path, feed_server: FeedServer) -> None:
     from tests.support.feedserver import Route
 
     ctx = make_ctx(tmp_path, is_admin=True, VEILLE_ALLOW_PRIVATE_FEEDS="true")

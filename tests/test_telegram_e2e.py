@@ -17,6 +17,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.service import Runtime
+from bot.store.alerts import AlertStore
 from bot.store.chats import ChatStore
 from bot.store.corrections import correction_examples
 from bot.store.repo import Store
@@ -239,53 +240,75 @@ async def test_listing_commands(bot: Bot) -> None:
     assert_valid_html(bot.server)
 
 
-async def test_subscriptions(bot: Bot) -> None:
+async def test_alert_profiles(bot: Bot) -> None:
     chat = 401
     (ok,) = await bot.ask(chat, "/subscribe Hauts-de-France")
-    assert "Abonné : Hauts-de-France" in ok["plain_text"]
-    assert "synthèse hebdomadaire" in ok["plain_text"]
-    settings = bot.chats.get(chat)
-    assert settings is not None and settings.regions == {"Hauts-de-France"}
-    assert settings.digest == "weekly" and settings.next_digest_at is not None
+    assert "Alerte créée : Hauts-de-France" in ok["plain_text"]
+    assert "Prochain envoi" in ok["plain_text"] and "(Europe/Paris)" in ok["plain_text"]
+    (kw,) = await bot.ask(chat, '/subscribe "jumeau numérique" -cybersécurité hebdo')
+    assert "« jumeau numérique » · sans cybersécurité" in kw["plain_text"]
+    (legacy,) = await bot.ask(chat, "/subscribe mot IA générative")
+    assert "Alerte créée : générative" in legacy["plain_text"]
+    profiles = AlertStore(bot.rt.store).of_chat(chat)
+    assert [p.query.regions for p in profiles] == [("Hauts-de-France",), (), ()]
+    assert profiles[1].query.excludes == ("cybersécurité",) and profiles[1].frequency == "weekly"
+
+    (listing,) = await bot.ask(chat, "/alerts")
+    assert "Vos alertes" in listing["plain_text"] and len(buttons(listing)) == 9
+    edit = await bot.press(chat, listing["message_id"], buttons(listing)[0]["callback_data"])
+    hour = button(edit, "18h")
+    edit = await bot.press(chat, listing["message_id"], hour["callback_data"])
+    assert button(edit, "18h")["text"] == "✓ 18h"
+    assert " 18:00 (Europe/Paris)" in edit["plain_text"]
+    paused = await bot.press(chat, listing["message_id"], button(edit, "Pause")["callback_data"])
+    assert "en pause" in paused["plain_text"]
+    gone = await bot.press(
+        chat, listing["message_id"], button(paused, "Supprimer")["callback_data"]
+    )
+    assert "Alerte supprimée : Hauts-de-France" in gone["plain_text"]
+    assert len(AlertStore(bot.rt.store).of_chat(chat)) == 2
+
+    (zone,) = await bot.ask(chat, "/fuseau")
+    reunion = button(zone, "Reunion")
+    moved = await bot.press(chat, zone["message_id"], reunion["callback_data"])
+    assert "Fuseau horaire : Indian/Reunion" in moved["plain_text"]
     (shown,) = await bot.ask(chat, "/settings")
-    assert "Régions : Hauts-de-France" in shown["plain_text"]
+    assert "Indian/Reunion" in shown["plain_text"] and "jumeau" in shown["plain_text"]
 
-    (kw,) = await bot.ask(chat, '/subscribe mot "jumeau numérique"')
-    assert "« jumeau numérique »" in kw["plain_text"]
-    (ex,) = await bot.ask(chat, '/subscribe -mot "cybersécurité"')
-    assert "-« cybersécurité »" in ex["plain_text"]
-    settings = bot.chats.get(chat)
-    assert settings is not None
-    assert settings.keywords == ("jumeau numérique",) and settings.excludes == ("cybersécurité",)
-
-    (board,) = await bot.ask(chat, "/subscribe")
-    assert len(buttons(board)) > 10
-    first = buttons(board)[0]
-    assert not first["text"].startswith("✓")
-    edit = await bot.press(chat, board["message_id"], first["callback_data"])
-    assert button(edit, first["text"])["text"] == "✓ " + first["text"]
-    assert first["text"] in bot.chats.get(chat).regions  # type: ignore[union-attr]
-    edit = await bot.press(chat, board["message_id"], first["callback_data"])
-    assert button(edit, first["text"])["text"] == first["text"], "pressed twice: unticked"
-    nxt = button(edit, "▶")
-    page2 = await bot.press(chat, board["message_id"], nxt["callback_data"])
-    page1_regions = {b["text"] for b in buttons(board)[:6]}
-    assert {b["text"] for b in buttons(page2)[:6]}.isdisjoint(page1_regions)
-    assert "2/" in " ".join(b["text"] for b in buttons(page2))
-    assert button(page2, "Hauts-de-France")["text"] == "✓ Hauts-de-France", "subscribed earlier"
-    done = await bot.press(chat, board["message_id"], button(page2, "Terminé")["callback_data"])
-    assert "C'est noté" in done["plain_text"]
-
-    (gone,) = await bot.ask(chat, "/unsubscribe Hauts-de-France")
-    assert "Désabonné : Hauts-de-France" in gone["plain_text"]
-    assert "Hauts-de-France" not in bot.chats.get(chat).regions  # type: ignore[union-attr]
+    (one,) = await bot.ask(chat, "/unsubscribe 1")
+    assert "Alerte supprimée" in one["plain_text"]
     (off,) = await bot.ask(chat, "/unsubscribe")
     assert "ne recevrez plus rien" in off["plain_text"]
-    settings = bot.chats.get(chat)
-    assert settings is not None and not settings.subscribed and settings.regions == frozenset()
+    assert AlertStore(bot.rt.store).of_chat(chat) == []
     (bye,) = await bot.ask(chat, "/stop")
     assert "effacées" in bye["plain_text"]
     assert bot.chats.get(chat) is None
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_questions_unknown_commands_and_long_arguments(bot: Bot) -> None:
+    (asked,) = await bot.ask(451, "bonjour, je cherche les financements IA en Hauts-de-France")
+    assert "Hauts-de-France · financement" in asked["plain_text"]
+    assert "fonds de 10 M€" in asked["plain_text"]
+    (combined,) = await bot.ask(452, "/region Hauts-de-France financement")
+    assert "fonds de 10 M€" in combined["plain_text"] and "Jumeau" not in combined["plain_text"]
+    (typo,) = await bot.ask(453, "/region Lile")
+    assert "Lille (Hauts-de-France)" in typo["plain_text"]
+    (unknown,) = await bot.ask(454, "/serch jumeau")
+    assert "/search" in unknown["plain_text"] and "/help" in unknown["plain_text"]
+    for chat, command in enumerate(("/search ", "/region ", "/subscribe ", "/type ", ""), 455):
+        replies = await bot.ask(chat, command + "é" * 5000)
+        assert all(len(r["text"]) <= 4096 for r in replies)
+        assert all("é" * 100 not in r["text"] for r in replies), "the argument is not echoed"
+    group = -7002
+    bot.server.set_chat(group, "group", title="Club")
+    before = len(bot.server.sent_to(group))
+    bot.server.user_message(group, "les financements en Bretagne ?", user_id=71)
+    bot.server.user_message(group, "/inconnue", user_id=71)
+    (addressed,) = await bot.ask(group, "@veille_test_bot financements en Bretagne", user_id=71)
+    assert "Bretagne · financement" in addressed["plain_text"]
+    assert len(bot.server.sent_to(group)) == before + 1, "quiet unless addressed"
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
 
@@ -338,8 +361,9 @@ async def test_groups_and_channels(bot: Bot) -> None:
     assert "réservée" in refused["plain_text"], "a plain member cannot change the group"
     bot.server.set_admins(group, [72])
     (ok,) = await bot.ask(group, "/subscribe@veille_test_bot Bretagne", user_id=72)
-    assert "Abonné : Bretagne" in ok["plain_text"]
-    assert bot.chats.get(group).regions == {"Bretagne"}  # type: ignore[union-attr]
+    assert "Alerte créée : Bretagne" in ok["plain_text"]
+    [alert] = AlertStore(bot.rt.store).of_chat(group)
+    assert alert.query.regions == ("Bretagne",)
     stored = bot.chats.get(group)
     assert stored is not None and stored.type == "group" and stored.title == "Club IA & Co"
 
@@ -347,7 +371,10 @@ async def test_groups_and_channels(bot: Bot) -> None:
     before = len(bot.server.sent_to(channel))
     bot.server.channel_post(channel, "/subscribe Hauts-de-France", title="Veille <IA>")
     snap = await bot.server.await_for(lambda s: sum(m["chat_id"] == channel for m in s) > before)
-    assert "Abonné : Hauts-de-France" in texts(m for m in snap if m["chat_id"] == channel)[-1]
+    assert (
+        "Alerte créée : <b>Hauts-de-France</b>"
+        in texts(m for m in snap if m["chat_id"] == channel)[-1]
+    )
     assert bot.chats.get(channel).type == "channel"  # type: ignore[union-attr]
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
@@ -356,8 +383,9 @@ async def test_groups_and_channels(bot: Bot) -> None:
 async def test_due_weekly_digest_is_delivered_with_its_map_and_chart(bot: Bot) -> None:
     chat = 801
     (ok,) = await bot.ask(chat, "/subscribe Hauts-de-France hebdo")
-    assert "Abonné" in ok["plain_text"]
-    bot.chats.update(chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    assert "Alerte créée" in ok["plain_text"]
+    [alert] = AlertStore(bot.rt.store).of_chat(chat)
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
     digests, _every = bot.jobs["digests"]
     await digests()
     snap = await bot.server.await_for(
@@ -365,6 +393,7 @@ async def test_due_weekly_digest_is_delivered_with_its_map_and_chart(bot: Bot) -
     )
     digest, week_map, chart = [m for m in snap if m["chat_id"] == chat][1:4]
     assert digest["plain_text"].startswith("Veille IA & innovation — synthèse de la semaine")
+    assert "🔔 Hauts-de-France" in digest["plain_text"]
     assert "fonds de 10 M€" in digest["plain_text"] and "Rennes" not in digest["plain_text"]
     assert week_map["method"] == "sendPhoto" and week_map["photo"].startswith(b"\x89PNG")
     assert week_map["plain_text"] == "🗺 La carte de votre semaine"
