@@ -218,3 +218,8 @@ def test_the_terminal_answers_as_an_admin(ctx: Ctx) -> None:
         ctx.settings, ctx.store, ctx.gazetteer, ctx.now, "/stats", chat_id=-7
     )
     assert "Statistiques" in reply.text
+
+
+def test_plain_text_is_a_question(ctx: Ctx) -> None:
+    reply = run(ctx, "bonjour, je cherche les financements à Lille")
+    assert reply.text.startswith("🔎 <b>Hauts-de-France · financement</b>")
