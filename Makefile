@@ -45,6 +45,7 @@ bench: install
 	$(PY) bench/poll.py --feeds 1000
 	$(PY) bench/classify.py
 	$(PY) bench/map.py
+	$(PY) bench/query.py --items 100000
 
 clean:
 	rm -rf $(VENV) classifiers/data/build state/veille.db* state/models
