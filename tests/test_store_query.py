@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text, update
 from bot.query.match import ItemFacts, matches
 from bot.query.model import NATIONAL, Query
 from bot.query.parse import parse
-from bot.store import repo
+from bot.store import search
 from bot.store.alerts import MAX_ALERTS_PER_CHAT, AlertStore
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
@@ -164,8 +164,8 @@ class TestQuerySearch:
             ]
 
         expected = [pages(q) for q in questions]
-        monkeypatch.setattr(repo, "WINDOW", 1)  # the window starts at one match
-        monkeypatch.setattr(repo, "WINDOW_PER_ROW", 0)
+        monkeypatch.setattr(search, "WINDOW", 1)  # the window starts at one match
+        monkeypatch.setattr(search, "WINDOW_PER_ROW", 0)
         assert [pages(q) for q in questions] == expected
         assert expected[0][:2] == [[texts["jum"]], [texts["cry"]]]
 
