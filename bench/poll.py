@@ -225,9 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         # machine weighs on both sides of the ratio.
         half = len(sample) // 2
         base_seconds = baseline(sample[:half])
-        settings = Settings(
-            global_concurrency=args.concurrency, per_host_concurrency=args.per_host
-        )
+        settings = Settings(global_concurrency=args.concurrency, per_host_concurrency=args.per_host)
         with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
             result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))
         base_seconds += baseline(sample[half:])

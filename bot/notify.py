@@ -138,9 +138,7 @@ def _enqueue_digest(
                 "chat_id": chat.id,
                 "kind": "map",
                 "dedup_key": f"{key}:map",
-                "payload": media_payload(
-                    map_key(chats, digest, chat.language, now, maps), caption
-                ),
+                "payload": media_payload(map_key(chats, digest, chat.language, now, maps), caption),
             }
         )
     chart = (

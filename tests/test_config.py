@@ -248,7 +248,11 @@ def test_each_setting_reads_its_variable_and_an_empty_one_means_unset() -> None:
     settings = load_settings(
         {"VEILLE_CONCURRENCY": "8", "VEILLE_TAGGING": "off", "VEILLE_METRICS_PORT": " "}
     )
-    assert (settings.global_concurrency, settings.tagging, settings.metrics_port) == (8, False, None)
+    assert (settings.global_concurrency, settings.tagging, settings.metrics_port) == (
+        8,
+        False,
+        None,
+    )
     with pytest.raises(ConfigError, match="VEILLE_POLL_BATCH='0': must be at least 1"):
         load_settings({"VEILLE_POLL_BATCH": "0"})
 

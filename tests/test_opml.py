@@ -45,7 +45,11 @@ def test_import_appends_new_feeds_keeps_comments_and_skips_known_urls(tmp_path: 
     assert added == ["region-bretagne", "sans-titre-tags"]
     text = feeds.read_text(encoding="utf-8")
     assert text.startswith("# my feeds") and "# imported from in.opml" in text
-    assert [f.id for f in load_feeds(feeds).feeds] == ["usine", "region-bretagne", "sans-titre-tags"]
+    assert [f.id for f in load_feeds(feeds).feeds] == [
+        "usine",
+        "region-bretagne",
+        "sans-titre-tags",
+    ]
     assert import_into_yaml(opml, feeds) == []
 
 

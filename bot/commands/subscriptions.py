@@ -367,7 +367,9 @@ def subscribe(ctx: Ctx, arg: str) -> Reply:
     _reschedule(ctx)
     web = WebLinks.from_settings(ctx.settings)
     if web is not None and chat is not None:
-        lines.append(t(ctx.lang, "web_feed_line", url=esc(web.feed(filters_query(chat.filters), ctx.lang))))
+        lines.append(
+            t(ctx.lang, "web_feed_line", url=esc(web.feed(filters_query(chat.filters), ctx.lang)))
+        )
     return Reply(("\n".join(lines),))
 
 

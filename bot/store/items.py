@@ -307,7 +307,9 @@ class ItemQueries:
         # page is full or every match is in (bot.store.search.newest_matches).
         sqlite_words = query is not None and bool(query.terms) and self.dialect == "sqlite"
         window: int | None = (
-            max(search_.WINDOW, search_.WINDOW_PER_ROW * (limit + offset)) if sqlite_words else None
+            max(search_.WINDOW, search_.WINDOW_PER_ROW * (limit + offset))
+            if sqlite_words and limit is not None
+            else None
         )
         with self.engine.connect() as conn:
             while True:
@@ -319,7 +321,7 @@ class ItemQueries:
                     q = search_.apply_query(self.dialect, base, query, candidates)
                 q = q.order_by(items.c.published_at.desc(), items.c.id.desc())
                 rows = conn.execute(q.limit(limit).offset(offset)).all()
-                if complete or len(rows) >= limit:
+                if complete or limit is None or len(rows) >= limit:
                     break
                 assert window is not None
                 window = window * 8 if window * 8 <= search_.MAX_WINDOW else None

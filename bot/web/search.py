@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from bot.commands.lookups import resolve_type
+from bot.query.parse import resolve_type
 from bot.store.repo import Store
 from bot.store.rows import Filters, StoredItem
 from classifiers.gazetteer import Gazetteer
