@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.delivery import media_payload, message_payload
 from bot.digest import Digest, build_digest, digest_period, next_digest_time
@@ -20,6 +21,7 @@ from bot.query.model import Query
 from bot.render import TELEGRAM_LIMIT, alert_html, digest_html, esc
 from bot.store.alerts import AlertProfile, AlertStore, profiles_by_chat
 from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from bot.store.rows import Filters, StoredItem
 from bot.weblinks import WebLinks, week_line
@@ -34,46 +36,58 @@ def matched_line(names: Sequence[str], lang: str) -> str:
 
 
 def enqueue_profile_alerts(
-    store: Store, chats: ChatStore, item_ids: Sequence[int], now: datetime
+    store: Store,
+    chats: ChatStore,
+    item_ids: Sequence[int],
+    now: datetime,
+    *,
+    retagged: bool = False,
 ) -> int:
-    """One message per new item and chat whose running instant profiles it matches."""
-    if not item_ids:
+    """One message per new item and chat whose running instant profiles it matches.
+
+    Only tagged items whose alerts are not queued yet are considered; they are marked done in
+    the transaction that queues their alerts, so a crash loses or repeats none of them.
+    retagged: items whose tags the article text changed, already alerted once on their feed
+    text; their new matches are queued (the dedup key keeps an item from one chat twice).
+    """
+    outbox = Outbox(store)
+    if retagged:
+        pending = list(item_ids)
+    else:
+        pending = outbox.awaiting_alerts(item_ids, limit=max(1, len(item_ids)))
+    if not pending:
         return 0
     items = {
         i.id: i
-        for i in store.recent_items(ids=list(item_ids), limit=len(item_ids))
+        for i in store.recent_items(ids=pending, limit=len(pending))
         if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE
     }
-    if not items:
-        return 0
-    profiles = AlertStore(store).instant()
-    if not profiles:
-        return 0
-    stems = store.stems_of(list(items))
-    facts = [
-        ItemFacts(i.id, i.regions, i.types, i.national, i.published_at, stems.get(i.id, ""))
-        for i in items.values()
-    ]
-    also = store.duplicates_of(list(items))
-    queued = 0
-    for chat_id, own in profiles_by_chat(profiles).items():
-        chosen = select_items(facts, [(p.name, p.query) for p in own])[:ALERTS_PER_ROUND]
-        lang = own[0].language
-        messages = [
-            {
-                "chat_id": chat_id,
-                "kind": "alert",
-                "dedup_key": f"alert:{chat_id}:{f.id}",
-                "payload": message_payload(
-                    alert_html(items[f.id], lang, also.get(f.id, ()))
-                    + "\n"
-                    + matched_line(names, lang)
-                ),
-            }
-            for f, names in chosen
+    profiles = AlertStore(store).instant() if items else []
+    messages: list[dict[str, Any]] = []
+    if profiles:
+        stems = store.stems_of(list(items))
+        facts = [
+            ItemFacts(i.id, i.regions, i.types, i.national, i.published_at, stems.get(i.id, ""))
+            for i in items.values()
         ]
-        queued += chats.enqueue(messages, now)
-    return queued
+        also = store.duplicates_of(list(items))
+        for chat_id, own in profiles_by_chat(profiles).items():
+            chosen = select_items(facts, [(p.name, p.query) for p in own])[:ALERTS_PER_ROUND]
+            lang = own[0].language
+            messages.extend(
+                {
+                    "chat_id": chat_id,
+                    "kind": "alert",
+                    "dedup_key": f"alert:{chat_id}:{f.id}",
+                    "payload": message_payload(
+                        alert_html(items[f.id], lang, also.get(f.id, ()))
+                        + "\n"
+                        + matched_line(names, lang)
+                    ),
+                }
+                for f, names in chosen
+            )
+    return outbox.enqueue(messages, now, items_alerted=() if retagged else pending)
 
 
 def profile_items(
@@ -229,7 +243,7 @@ def _enqueue_slot(
                     "payload": media_payload(chart, caption),
                 }
             )
-    added = chats.enqueue(messages, now) if messages else 0
+    added = Outbox(store).enqueue(messages, now) if messages else 0
     for p in group:
         following = next_digest_time(p.frequency, p.weekday, p.hour, p.timezone, max(now, slot))
         profiles.update(p.id, chat_id, last_digest_at=now, next_digest_at=following)

@@ -189,7 +189,8 @@ class Settings(BaseSettings):
     tagging: bool = Field(True, validation_alias="VEILLE_TAGGING")
     webhook_url: str | None = Field(None, validation_alias="VEILLE_WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(None, validation_alias="VEILLE_WEBHOOK_SECRET")
-    webhook_listen: str = "0.0.0.0"
+    # Loopback outside Docker; the image sets 0.0.0.0 for both.
+    webhook_listen: str = Field("127.0.0.1", validation_alias="VEILLE_WEBHOOK_LISTEN")
     webhook_port: int = Field(8443, ge=1, validation_alias="VEILLE_WEBHOOK_PORT")
     parse_workers: int = Field(0, validation_alias="VEILLE_PARSE_WORKERS")  # 0: one per core
     metrics_port: int | None = Field(None, validation_alias="VEILLE_METRICS_PORT")
@@ -200,6 +201,9 @@ class Settings(BaseSettings):
     # Its public address, for the links the bot sends; else http://host:port.
     web_url: str | None = Field(None, validation_alias="VEILLE_WEB_URL")
     web_concurrency: int = Field(4, ge=1, validation_alias="VEILLE_WEB_CONCURRENCY")
+    metrics_host: str = Field("127.0.0.1", validation_alias="VEILLE_METRICS_HOST")
+    # How long a message is retried while Telegram is unreachable (network errors, 5xx).
+    outbox_retry_hours: float = Field(24.0, gt=0, validation_alias="VEILLE_OUTBOX_RETRY_HOURS")
     user_agent: str = "Veille/0.1 (+https://github.com/veille-bot; news monitoring)"
 
     @classmethod

@@ -1,33 +1,49 @@
 """Drain the outbox within Telegram's limits; translate Telegram errors into outbox outcomes.
 
 Limits (Telegram's documented ones): about 30 messages/s overall, 1/s per private chat,
-20/minute per group. 429: wait retry_after then retry. 403: deactivate the chat. Group
-migrated: move the chat's data and resend. 5xx and timeouts: retry with backoff. A message is
-marked sent right after Telegram accepts it, so a crash re-sends at most the one in flight.
+20/minute per group. Each chat's messages go out in order, one at a time, and what happens to
+one chat (a 429, a retry, a slow answer) never holds the others.
+
+Outcomes: 429 — that chat waits retry_after. 403, and 400 "chat not found" — the chat is
+deactivated. Group migrated — its data moves and the message is sent to the new id. Network
+errors and 5xx — Telegram is unreachable, not the message's fault: capped backoff for the whole
+retry window (hours), one probe at a time. Read timeout — Telegram may have delivered: sent
+again at most once. Only Telegram's permanent answers (4xx) end a message before its window.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
+import contextlib
 import logging
+import math
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.metrics import MESSAGES_SENT, TELEGRAM_429
-from bot.store.chats import ChatStore, OutMessage
+from bot.metrics import (
+    MESSAGES_SENT,
+    OUTBOX_DEAD,
+    OUTBOX_RESENT,
+    OUTBOX_RETRIES,
+    TELEGRAM_429,
+    TELEGRAM_UNREACHABLE,
+)
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox, OutMessage, retry_delay
 from classifiers.text import visible_text
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
+DEFAULT_RETRY_WINDOW = timedelta(hours=24)
+DEFAULT_LEASE = timedelta(seconds=30)
+GONE_CHAT = ("chat not found", "bot was kicked", "user is deactivated", "group chat was deleted")
 
 
 @dataclass
@@ -49,6 +65,8 @@ class DrainReport:
     received_429: int = 0
     migrated: int = 0
     deactivated: int = 0
+    resent: int = 0  # sent again after a timeout that may have delivered it
+    unconfirmed: int = 0  # a second timeout: counted as sent rather than risk a third copy
     errors: list[str] = field(default_factory=list)
 
 
@@ -65,8 +83,16 @@ def _retry_seconds(value: Any) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def _maybe_delivered(exc: TimedOut) -> bool:
+    """A timeout after the request left (read/write): Telegram may have acted on it. A connect
+    or pool timeout means it never left."""
+    return not isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout) and (
+        "Pool timeout" not in (exc.message or "")
+    )
+
+
 class Sender:
-    """Sends leased outbox messages, paced per chat and globally."""
+    """Sends outbox messages as they fall due, paced per chat and globally."""
 
     def __init__(
         self,
@@ -76,122 +102,167 @@ class Sender:
         clock: Callable[[], datetime],
         owner: str,
         limits: Limits | None = None,
-        concurrency: int = 8,
-        lease: timedelta = timedelta(minutes=10),
+        lease: timedelta = DEFAULT_LEASE,
+        retry_window: timedelta = DEFAULT_RETRY_WINDOW,
+        send_timeout: float | None = None,
     ) -> None:
         self.bot = bot
         self.chats = chats
+        self.outbox = Outbox(chats.store)
         self.clock = clock
         self.owner = owner
         self.limits = limits or Limits()
-        self.concurrency = concurrency
+        self.lease = lease
+        self.retry_window = retry_window
+        self.send_timeout = send_timeout  # the read timeout of one send (None: the bot's)
         self.wake = asyncio.Event()
         self._chat_ready: dict[int, float] = {}
         self._global_next = 0.0
-        self._paused_until = 0.0
+        self._outage_failures = 0
+        self._outage_until: datetime | None = None  # on the clock: no send before then
+        self._held: set[int] = set()  # ids this sender leased and has not settled
         self._lock = asyncio.Lock()
-        self.lease = lease
+        self._stop = asyncio.Event()
         self._file_ids: dict[str, str] = {}
         self._uploads: dict[str, asyncio.Lock] = {}
-        self.stopping = False  # set on shutdown: drain ends after the messages in flight
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called: no new message is taken."""
+        return self._stop.is_set()
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        if value:
+            self.stop()
+        else:
+            self._stop.clear()
+
+    def stop(self) -> None:
+        """Take no new message; messages waiting for their turn go back to the outbox now, the
+        ones in flight end (and are recorded) as they are."""
+        self._stop.set()
+        self.wake.set()
 
     def _interval(self, chat_id: int) -> float:
         return self.limits.private_interval if chat_id > 0 else self.limits.group_interval
 
-    async def drain(self, *, batch: int = 200) -> DrainReport:
-        """Send everything due now; returns when the outbox has nothing due.
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or return early (False) when stopping."""
+        if seconds <= 0:
+            return not self.stopping
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        return not self.stopping
 
-        Messages are leased in batches while earlier ones are still going out, so the pace never
-        drops between batches; each chat's messages go in order, one per chat interval.
+    def _outage_left(self) -> float:
+        """Seconds before the next probe while Telegram is unreachable (0 when it is not)."""
+        if self._outage_until is None:
+            return 0.0
+        return max(0.0, (self._outage_until - self.clock()).total_seconds())
+
+    async def drain(self) -> DrainReport:
+        """Send everything due now; returns when nothing is due or in flight.
+
+        Only what is about to be sent is leased (about a second's worth, one message per chat),
+        under a short lease that a heartbeat renews while the sender holds it.
         """
         report = DrainReport()
+        window = max(1, math.ceil(self.limits.global_per_second))
         async with self._lock:
-            queues: dict[int, deque[OutMessage]] = {}
-            heap: list[tuple[float, int]] = []
-            in_heap: set[int] = set()
-            in_flight: set[asyncio.Task[datetime | None]] = set()
-            last: dict[int, asyncio.Task[datetime | None]] = {}
-            sem = asyncio.Semaphore(self.concurrency)
-            queued = 0
-            exhausted = False
-            while True:
-                if self.stopping:
-                    # Hand the leased but unsent messages back now, not when their leases expire.
-                    left = [m.id for q in queues.values() for m in q]
-                    if left:
-                        await asyncio.to_thread(self.chats.release, left, self.owner)
-                    break
-                if not exhausted and queued <= batch // 2:
-                    leased = await asyncio.to_thread(
-                        self.chats.lease, self.clock(), self.owner, limit=batch, lease=self.lease
-                    )
-                    exhausted = len(leased) < batch
+            tasks: set[asyncio.Task[None]] = set()
+            heartbeat = asyncio.create_task(self._heartbeat())
+            try:
+                while not self.stopping:
+                    outage = self._outage_left()
+                    if outage > 0 and not tasks:
+                        break  # Telegram is unreachable: nothing is leased until the next probe
+                    free = window - len(tasks)
+                    leased: list[OutMessage] = []
+                    probing = self._outage_failures > 0  # one message at a time until one passes
+                    if outage <= 0 and (not tasks or (not probing and free >= max(1, window // 4))):
+                        leased = await asyncio.to_thread(
+                            self.outbox.lease,
+                            self.clock(),
+                            self.owner,
+                            limit=1 if probing else free,
+                            lease=self.lease,
+                        )
                     for msg in leased:
-                        queues.setdefault(msg.chat_id, deque()).append(msg)
-                        queued += 1
-                        if msg.chat_id not in in_heap:
-                            in_heap.add(msg.chat_id)
-                            heapq.heappush(
-                                heap, (self._chat_ready.get(msg.chat_id, 0.0), msg.chat_id)
-                            )
-                if not heap:
-                    break
-                ready_at, chat_id = heapq.heappop(heap)
-                in_heap.discard(chat_id)
-                now = time.monotonic()
-                start = max(ready_at, self._global_next, self._paused_until, now)
-                if start > now:
-                    await asyncio.sleep(start - now)
-                previous = last.pop(chat_id, None)
-                if previous is not None:
-                    # Keep a chat's messages in order: when the previous one must be retried,
-                    # the rest of the chat's queue waits behind it.
-                    retry_at = await previous
-                    if retry_at is not None:
-                        held = [m.id for m in queues.pop(chat_id)]
-                        queued -= len(held)
-                        await asyncio.to_thread(self._hold, held, retry_at)
-                        continue
-                # Space sends from their planned times, so sleep overshoot does not add up;
-                # after a real stall (more than one interval late) start again from now.
-                interval = 1.0 / self.limits.global_per_second
-                actual = time.monotonic()
-                base = self._global_next if actual - self._global_next < interval else actual
-                self._global_next = base + interval
-                msg = queues[chat_id].popleft()
-                queued -= 1
-                self._chat_ready[chat_id] = time.monotonic() + self._interval(chat_id)
-                await sem.acquire()
-                task = asyncio.create_task(self._send_one(msg, report))
-                task.add_done_callback(lambda _t: sem.release())
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                if queues[chat_id]:
-                    last[chat_id] = task
-                    in_heap.add(chat_id)
-                    heapq.heappush(heap, (self._chat_ready[chat_id], chat_id))
-                else:
-                    del queues[chat_id]
-            if in_flight:
-                await asyncio.gather(*in_flight)
+                        self._held.add(msg.id)
+                        task = asyncio.create_task(self._deliver(msg, report))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    if not tasks:
+                        break
+                    self.wake.clear()
+                    waker = asyncio.create_task(self.wake.wait())
+                    await asyncio.wait(
+                        {*tasks, waker}, timeout=0.25, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    waker.cancel()
+                if tasks:
+                    await asyncio.gather(*tasks)
+            finally:
+                heartbeat.cancel()
+                await asyncio.gather(heartbeat, return_exceptions=True)
         return report
 
-    def _hold(self, message_ids: list[int], not_before: datetime) -> None:
-        for message_id in message_ids:
-            self.chats.mark_retry(
-                message_id, not_before, "held behind a retried message", count=False
-            )
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the messages this sender holds, every third of a lease."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            held = list(self._held)
+            try:
+                await asyncio.to_thread(
+                    self.outbox.renew, self.owner, held, self.clock() + self.lease
+                )
+            except Exception as exc:  # the database is down: the next beat tries again
+                log.warning("outbox lease renewal failed owner=%s error=%s", self.owner, exc)
 
-    async def _send_one(self, msg: OutMessage, report: DrainReport) -> datetime | None:
-        """Send one message and record the outcome; the retry time when it must be retried."""
+    async def _deliver(self, msg: OutMessage, report: DrainReport) -> None:
+        """Wait for the chat's turn, claim, wait for the global turn, send; or hand it back."""
+        try:
+            chat_wait = self._chat_ready.get(msg.chat_id, 0.0) - time.monotonic()
+            if not await self._pause(chat_wait):
+                await asyncio.to_thread(self.outbox.release, [msg.id], self.owner)
+                return
+            # The lease may have run out while the message waited (a stalled loop) and another
+            # sender may have taken it: check, and renew it for the send.
+            if not await asyncio.to_thread(
+                self.outbox.claim, msg.id, self.owner, self.clock() + self.lease
+            ):
+                log.info(
+                    "message taken over by another sender message=%s chat=%s", msg.id, msg.chat_id
+                )
+                return
+            # The global slot is taken only now, right before the request: a slot reserved
+            # ahead for a chat that is not ready would push every other chat back.
+            interval = 1.0 / self.limits.global_per_second
+            now = time.monotonic()
+            slot = max(now, self._global_next, now + self._outage_left())
+            self._global_next = slot + interval
+            if not await self._pause(slot - now):
+                await asyncio.to_thread(self.outbox.release, [msg.id], self.owner)
+                return
+            try:
+                await self._send_one(msg, report)
+            finally:
+                # Counted from the answer, not the request: Telegram counts from when the
+                # request reached it, which may be anywhere in between.
+                self._chat_ready[msg.chat_id] = max(
+                    self._chat_ready.get(msg.chat_id, 0.0),
+                    time.monotonic() + self._interval(msg.chat_id),
+                )
+        finally:
+            self._held.discard(msg.id)
+
+    async def _send_one(self, msg: OutMessage, report: DrainReport) -> None:
+        """Send one claimed message and record the outcome."""
         p = msg.payload
-        # A batch is leased ahead of sending: by the time a message's turn comes its lease may
-        # have run out and another sender may have taken it. Check, and hold it for one lease.
-        if not await asyncio.to_thread(
-            self.chats.claim, msg.id, self.owner, self.clock() + self.lease
-        ):
-            log.info("message taken over by another sender message=%s chat=%s", msg.id, msg.chat_id)
-            return None
+        if msg.maybe_sent:
+            report.resent += 1
+            OUTBOX_RESENT.inc()
         try:
             sent = await self._call(msg.chat_id, p)
         except RetryAfter as exc:
@@ -200,77 +271,128 @@ class Sender:
                 wait = _retry_seconds(exc.retry_after)
             report.received_429 += 1
             TELEGRAM_429.inc()
+            OUTBOX_RETRIES.labels("429").inc()
             log.warning("telegram rate limit chat=%s retry_after=%.0fs", msg.chat_id, wait)
-            self._paused_until = max(self._paused_until, time.monotonic() + wait)
-            retry_at = self.clock() + timedelta(seconds=wait)
+            # Only this chat waits: Telegram's flood limits are per chat.
+            self._chat_ready[msg.chat_id] = time.monotonic() + wait
             await asyncio.to_thread(
-                self.chats.mark_retry, msg.id, retry_at, f"429 retry after {wait:.0f}s", count=False
+                self.outbox.mark_retry,
+                msg.id,
+                self.clock() + timedelta(seconds=wait),
+                f"429 retry after {wait:.0f}s",
+                count=False,
             )
             report.retried += 1
-            return retry_at
+            return
         except ChatMigrated as exc:
             log.info("chat migrated chat=%s new=%s", msg.chat_id, exc.new_chat_id)
             await asyncio.to_thread(self.chats.migrate, msg.chat_id, exc.new_chat_id)
             report.migrated += 1
-            return None
+            return
         except Forbidden as exc:
-            log.info("chat blocked the bot chat=%s error=%s", msg.chat_id, exc.message)
-            await asyncio.to_thread(self.chats.deactivate, msg.chat_id, exc.message)
-            await asyncio.to_thread(self.chats.mark_dead, msg.id, f"403 {exc.message}")
-            report.deactivated += 1
-            report.dead += 1
-            return None
+            await self._chat_gone(msg, f"403 {exc.message}", report)
+            return
         except BadRequest as exc:
-            if "parse entities" in exc.message.lower() and p.get("parse_mode") == "HTML":
+            text = exc.message.lower()
+            if any(reason in text for reason in GONE_CHAT):
+                await self._chat_gone(msg, f"400 {exc.message}", report)
+                return
+            if "parse entities" in text and p.get("parse_mode") == "HTML":
                 # Our escaping should make this impossible; send the plain text rather than lose it.
                 plain = {**p, "text": visible_text(p.get("text", "")), "parse_mode": None}
-                await asyncio.to_thread(self._replace_payload_and_retry, msg, plain)
+                await asyncio.to_thread(self.outbox.replace_payload, msg.id, plain)
                 report.retried += 1
-                return None
+                return
             log.warning("message refused chat=%s error=%s", msg.chat_id, exc.message)
-            await asyncio.to_thread(self.chats.mark_dead, msg.id, f"400 {exc.message}")
+            OUTBOX_DEAD.labels("refused").inc()
+            await asyncio.to_thread(self.outbox.mark_dead, msg.id, f"400 {exc.message}")
             report.dead += 1
             report.errors.append(exc.message)
-            return None
-        except (TimedOut, NetworkError) as exc:
-            attempts = msg.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                await asyncio.to_thread(self.chats.mark_dead, msg.id, f"gave up: {exc}")
-                report.dead += 1
-                return None
-            delay = min(600.0, 2.0**attempts)
-            retry_at = self.clock() + timedelta(seconds=delay)
-            await asyncio.to_thread(
-                self.chats.mark_retry, msg.id, retry_at, f"{type(exc).__name__}: {exc}"
-            )
-            report.retried += 1
-            return retry_at
-        except Exception as exc:  # an odd answer must not stall the outbox: retry later
-            log.warning(
-                "unexpected send failure chat=%s error=%s: %s", msg.chat_id, type(exc).__name__, exc
-            )
-            attempts = msg.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                await asyncio.to_thread(
-                    self.chats.mark_dead, msg.id, f"gave up: {type(exc).__name__}"
-                )
-                report.dead += 1
-                return None
-            retry_at = self.clock() + timedelta(seconds=min(600.0, 2.0**attempts))
-            await asyncio.to_thread(
-                self.chats.mark_retry, msg.id, retry_at, f"{type(exc).__name__}: {exc}"
-            )
-            report.retried += 1
-            return retry_at
+            return
+        except Exception as exc:  # network, 5xx, timeouts, odd answers: not the message's fault
+            await self._retry_later(msg, exc, report)
+            return
+        if self._outage_failures:
+            log.warning("telegram reachable again after failures=%d", self._outage_failures)
+            self._outage_failures = 0
+            TELEGRAM_UNREACHABLE.set(0)
         await asyncio.to_thread(
-            self.chats.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None)
+            self.outbox.mark_sent, msg.id, self.clock(), getattr(sent, "message_id", None)
         )
         report.sent += 1
         MESSAGES_SENT.inc()
-        return None
 
-    def _replace_payload_and_retry(self, msg: OutMessage, payload: dict[str, Any]) -> None:
-        self.chats.replace_payload(msg.id, payload)
+    async def _chat_gone(self, msg: OutMessage, reason: str, report: DrainReport) -> None:
+        """The chat blocked the bot, kicked it or no longer exists: stop sending to it."""
+        log.info("chat gone, deactivated chat=%s error=%s", msg.chat_id, reason)
+        await asyncio.to_thread(self.chats.deactivate, msg.chat_id, reason)
+        await asyncio.to_thread(self.outbox.mark_dead, msg.id, reason)
+        OUTBOX_DEAD.labels("chat_gone").inc()
+        report.deactivated += 1
+        report.dead += 1
+
+    async def _retry_later(self, msg: OutMessage, exc: Exception, report: DrainReport) -> None:
+        """Back off and retry within the retry window; a possibly delivered message once only."""
+        error = f"{type(exc).__name__}: {exc}"
+        now = self.clock()
+        if isinstance(exc, TimedOut) and _maybe_delivered(exc):
+            if msg.maybe_sent:
+                # Sent twice, both unanswered: a third copy is worse than an unconfirmed one.
+                log.warning(
+                    "delivery unconfirmed after a re-send chat=%s message=%s", msg.chat_id, msg.id
+                )
+                await asyncio.to_thread(
+                    self.outbox.mark_sent, msg.id, now, None, note=f"unconfirmed: {error}"
+                )
+                report.unconfirmed += 1
+                return
+            OUTBOX_RETRIES.labels("timeout").inc()
+            await asyncio.to_thread(
+                self.outbox.mark_retry,
+                msg.id,
+                now + timedelta(seconds=retry_delay(msg.attempts + 1)),
+                f"maybe sent, read timed out: {error}",
+                maybe_sent=True,
+            )
+            report.retried += 1
+            return
+        created = msg.created_at or now
+        if now - created > self.retry_window:
+            log.warning(
+                "message given up after the retry window chat=%s message=%s window=%s error=%s",
+                msg.chat_id,
+                msg.id,
+                self.retry_window,
+                error,
+            )
+            OUTBOX_DEAD.labels("retry_window").inc()
+            await asyncio.to_thread(self.outbox.mark_dead, msg.id, f"gave up: {error}")
+            report.dead += 1
+            return
+        if isinstance(exc, NetworkError):  # TimedOut (connect) and 5xx are NetworkErrors too
+            # Telegram unreachable: every chat would fail alike, so probe one message at a time.
+            self._outage_failures += 1
+            pause = retry_delay(self._outage_failures)
+            self._outage_until = now + timedelta(seconds=pause)
+            TELEGRAM_UNREACHABLE.set(1)
+            OUTBOX_RETRIES.labels("unreachable").inc()
+            log.warning(
+                "telegram unreachable, retrying chat=%s failures=%d next_in=%.0fs error=%s",
+                msg.chat_id,
+                self._outage_failures,
+                pause,
+                error,
+            )
+        else:
+            OUTBOX_RETRIES.labels("error").inc()
+            log.warning("unexpected send failure chat=%s error=%s", msg.chat_id, error)
+        await asyncio.to_thread(
+            self.outbox.mark_retry,
+            msg.id,
+            now + timedelta(seconds=retry_delay(msg.attempts + 1)),
+            error,
+        )
+        report.retried += 1
 
     async def _call(self, chat_id: int, p: dict[str, Any]) -> Any:
         if p.get("method") == "sendPhoto":
@@ -281,33 +403,35 @@ class Sender:
             parse_mode=p.get("parse_mode"),
             reply_markup=keyboard(p.get("buttons")),
             link_preview_options=LinkPreviewOptions(is_disabled=True),
+            **self._timeouts(),
         )
+
+    def _timeouts(self) -> dict[str, Any]:
+        # Passing read_timeout=None to PTB would mean "no timeout": only pass a real value.
+        return {} if self.send_timeout is None else {"read_timeout": self.send_timeout}
 
     async def _send_photo(self, chat_id: int, p: dict[str, Any]) -> Any:
         """A picture stored once in the media table; after the first upload, Telegram's file_id."""
         key = p["media"]
-        file_id = self._file_ids.get(key)
-        if file_id is None:
-            # Chats are sent to concurrently: the first send of a picture uploads it, the
-            # others wait for its file_id instead of uploading it again.
-            async with self._uploads.setdefault(key, asyncio.Lock()):
-                file_id = self._file_ids.get(key)
+        # One upload per picture: chats sent concurrently wait for the first one's file_id.
+        async with self._uploads.setdefault(key, asyncio.Lock()):
+            file_id = self._file_ids.get(key)
+            if file_id is None:
+                data, file_id = await asyncio.to_thread(self.chats.get_media, key)
                 if file_id is None:
-                    data, file_id = await asyncio.to_thread(self.chats.get_media, key)
-                    if file_id is None:
-                        sent = await self.bot.send_photo(
-                            chat_id,
-                            photo=data,
-                            caption=p.get("caption"),
-                            parse_mode=p.get("parse_mode"),
+                    sent = await self.bot.send_photo(
+                        chat_id,
+                        photo=data,
+                        caption=p.get("caption"),
+                        parse_mode=p.get("parse_mode"),
+                    )
+                    if sent.photo:
+                        self._file_ids[key] = sent.photo[-1].file_id
+                        await asyncio.to_thread(
+                            self.chats.set_media_file_id, key, sent.photo[-1].file_id
                         )
-                        if sent.photo:
-                            self._file_ids[key] = sent.photo[-1].file_id
-                            await asyncio.to_thread(
-                                self.chats.set_media_file_id, key, sent.photo[-1].file_id
-                            )
-                        return sent
-                    self._file_ids[key] = file_id
+                    return sent
+                self._file_ids[key] = file_id
         return await self.bot.send_photo(
             chat_id, photo=file_id, caption=p.get("caption"), parse_mode=p.get("parse_mode")
         )

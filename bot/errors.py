@@ -5,10 +5,10 @@ VeilleError
 ├── FetchError           a feed could not be fetched (network, status, size, redirects)
 │   ├── FetchTimeout
 │   ├── BodyTooLarge
-│   └── HTTPStatusError  carries status and optional retry_after
+│   ├── HTTPStatusError  carries status and optional retry_after
+│   └── UnsafeURL        a URL from Telegram (or a hop of its redirects) reaches a private address
 ├── ParseError           the bytes are not a usable feed
 ├── StoreError           the database refused an operation
-├── UnsafeURL            a user-supplied URL points at a private or loopback address
 └── MapDataError         the compiled region outlines are missing (run `make install`)
 """
 
@@ -54,7 +54,7 @@ class StoreError(VeilleError):
     """The database refused an operation."""
 
 
-class UnsafeURL(VeilleError):
+class UnsafeURL(FetchError):
     """A URL resolves to a private, loopback or otherwise internal address."""
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -31,6 +31,25 @@ ITEMS_NEW = Counter("veille_items_new", "New items stored by this process", regi
 MESSAGES_SENT = Counter("veille_messages_sent", "Messages accepted by Telegram", registry=REGISTRY)
 TELEGRAM_429 = Counter(
     "veille_telegram_429", "429 Too Many Requests answers received", registry=REGISTRY
+)
+OUTBOX_RETRIES = Counter(
+    "veille_outbox_retries",
+    "Sends to retry later, by reason (429, unreachable, timeout, error)",
+    ["reason"],
+    registry=REGISTRY,
+)
+OUTBOX_RESENT = Counter(
+    "veille_outbox_resent",
+    "Messages sent again after a timeout that may have delivered them",
+    registry=REGISTRY,
+)
+OUTBOX_DEAD = Counter(
+    "veille_outbox_dead", "Messages given up, by reason", ["reason"], registry=REGISTRY
+)
+TELEGRAM_UNREACHABLE = Gauge(
+    "veille_telegram_unreachable",
+    "1 while sends fail with network errors or 5xx (the outbox keeps retrying)",
+    registry=REGISTRY,
 )
 FEEDS_POLLED = Counter(
     "veille_feeds_polled", "Feed checks by outcome", ["outcome"], registry=REGISTRY
@@ -59,9 +78,9 @@ class StoreCollector(Collector):
 
 
 class MetricsServer:
-    """/metrics and /healthz on 0.0.0.0:port, inside the service's event loop."""
+    """/metrics and /healthz on host:port (VEILLE_METRICS_HOST), inside the service's event loop."""
 
-    def __init__(self, store: Store, port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, store: Store, port: int, host: str = "127.0.0.1") -> None:
         self.store = store
         self.port = port
         self.host = host
@@ -90,7 +109,7 @@ class MetricsServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
-        log.info("metrics listening port=%d", self.port)
+        log.info("metrics listening host=%s port=%d", self.host, self.port)
 
     async def stop(self) -> None:
         """Stop serving and unregister the collector."""

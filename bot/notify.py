@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.chart import weekly_chart
 from bot.delivery import media_payload, message_payload
@@ -14,6 +15,7 @@ from bot.francemap import digest_map
 from bot.i18n import t
 from bot.render import alert_html, digest_html, esc
 from bot.store.chats import ChatSettings, ChatStore
+from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from bot.weblinks import WebLinks, filters_query, week_line
 
@@ -23,21 +25,25 @@ ALERTS_PER_ROUND = 20
 
 
 def enqueue_alerts(store: Store, chats: ChatStore, item_ids: Sequence[int], now: datetime) -> int:
-    """One alert per new matching item and chat; a story carried by several feeds is one alert."""
-    if not item_ids:
+    """One alert per new matching item and chat; a story carried by several feeds is one alert.
+
+    Only tagged items whose alerts are not queued yet are considered; they are marked done in
+    the transaction that queues their alerts, so a crash loses or repeats none of them.
+    """
+    outbox = Outbox(store)
+    pending = outbox.awaiting_alerts(item_ids, limit=max(1, len(item_ids)))
+    if not pending:
         return 0
     items = [
         i
-        for i in store.recent_items(ids=list(item_ids), limit=len(item_ids))
+        for i in store.recent_items(ids=pending, limit=len(pending))
         if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE
     ]
-    if not items:
-        return 0
-    also = store.duplicates_of([i.id for i in items])
-    queued = 0
-    for chat in chats.alert_chats():
+    also = store.duplicates_of([i.id for i in items]) if items else {}
+    messages: list[dict[str, Any]] = []
+    for chat in chats.alert_chats() if items else ():
         matching = [i for i in items if chat.filters.matches(i)][:ALERTS_PER_ROUND]
-        messages = [
+        messages.extend(
             {
                 "chat_id": chat.id,
                 "kind": "alert",
@@ -45,9 +51,8 @@ def enqueue_alerts(store: Store, chats: ChatStore, item_ids: Sequence[int], now:
                 "payload": message_payload(alert_html(i, chat.language, also.get(i.id, ()))),
             }
             for i in matching
-        ]
-        queued += chats.enqueue(messages, now)
-    return queued
+        )
+    return outbox.enqueue(messages, now, items_alerted=pending)
 
 
 def _chart_key(
@@ -156,7 +161,7 @@ def _enqueue_digest(
     following = next_digest_time(
         chat.digest, chat.digest_weekday, chat.digest_hour, chat.timezone, max(now, slot)
     )
-    added = chats.enqueue(
+    added = Outbox(store).enqueue(
         messages, now, chat_update=(chat.id, {"last_digest_at": now, "next_digest_at": following})
     )
     log.info("digest queued chat=%s messages=%d next=%s", chat.id, len(messages), following)

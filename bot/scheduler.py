@@ -17,6 +17,16 @@ def build_scheduler(
 ) -> AsyncIOScheduler:
     """One interval job per name (coroutine, seconds): max one instance, missed runs coalesced."""
     scheduler = AsyncIOScheduler(timezone="UTC")
+    add_jobs(scheduler, jobs, first_run)
+    return scheduler
+
+
+def add_jobs(
+    scheduler: AsyncIOScheduler,
+    jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]],
+    first_run: datetime,
+) -> None:
+    """Add interval jobs (to a scheduler that may already run: the Telegram side starts late)."""
     for name, (func, seconds) in jobs.items():
         scheduler.add_job(
             _guarded(name, func),
@@ -28,7 +38,6 @@ def build_scheduler(
             next_run_time=first_run,
             misfire_grace_time=max(1, int(seconds)),
         )
-    return scheduler
 
 
 def _guarded(name: str, func: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,8 +13,9 @@ from typing import TYPE_CHECKING
 from bot.config import FeedList, Settings, load_feeds
 from bot.feeds.article import ArticleStage
 from bot.feeds.fetcher import Fetcher
-from bot.feeds.poller import Poller, make_parse_pool
+from bot.feeds.poller import Poller, close_parse_pool, make_parse_pool
 from bot.store.articles import ArticleStore
+from bot.store.leases import owner_name
 from bot.store.repo import Store
 
 if TYPE_CHECKING:
@@ -75,7 +75,11 @@ class Runtime:
 
     @asynccontextmanager
     async def poller(
-        self, *, tag: bool | None = None, owner: str | None = None
+        self,
+        *,
+        tag: bool | None = None,
+        owner: str | None = None,
+        alert_new: Callable[[Sequence[int]], Awaitable[int]] | None = None,
     ) -> AsyncIterator[Poller]:
         """A Poller with its fetcher, parse pool and (optionally; default VEILLE_TAGGING) tagging."""
         pool = make_parse_pool(self.settings.parse_workers)
@@ -87,6 +91,7 @@ class Runtime:
             tagging = TaggingService(
                 self.store, self.settings.models_dir, pool, tagger.version, self.clock
             )
+        poller: Poller | None = None
         try:
             async with Fetcher(self.settings) as fetcher:
                 poller = Poller(
@@ -96,7 +101,8 @@ class Runtime:
                     clock=self.clock,
                     parse_pool=pool,
                     tag_new=tagging.tag_ids if tagging else None,
-                    owner=owner or f"{os.uname().nodename}-{os.getpid()}",
+                    alert_new=alert_new,
+                    owner=owner or owner_name("poller"),
                 )
                 poller.articles = ArticleStage(
                     ArticleStore(self.store),
@@ -112,7 +118,7 @@ class Runtime:
                     await poller.articles.close()
                     await poller.close()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            close_parse_pool(pool, wait=not (poller is not None and poller.stopping))
 
     def close(self) -> None:
         """Close the database."""

@@ -33,6 +33,8 @@ from sqlalchemy import text
 from bot.config import load_feeds
 from bot.delivery import message_payload
 from bot.store.chats import ChatStore
+from bot.store.leases import owner_name
+from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from tests.support.botapi import BotAPIServer
 from tests.support.postgres import PostgresServer
@@ -210,7 +212,7 @@ def _freeze_and_kill_a_poller(
             raise AssertionError("the pollers were done before one could be killed mid-run")
         for name in names:
             proc = fleet.procs[name]
-            owner = f"{os.uname().nodename}-{proc.pid}"
+            owner = owner_name("poller", pid=proc.pid)
             if not _scalar(store, "SELECT count(*) FROM feeds WHERE lease_owner = :o", o=owner):
                 continue
             os.kill(proc.pid, signal.SIGSTOP)
@@ -261,7 +263,7 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
         chats = ChatStore(store)
         for c in range(CHATS):
             chats.ensure_chat(1000 + c, type="private", title=None, language="fr", now=now)
-        chats.enqueue(
+        Outbox(store).enqueue(
             [
                 {
                     "chat_id": 1000 + i % CHATS,

@@ -409,8 +409,11 @@ def test_untagged_leftovers_are_found_until_tagged(store: Store) -> None:
     ids = store.insert_items(
         "alpha", [item("a", "Un campus IA à Rennes"), item("b", "Data à Lyon")], NOW
     )
-    assert store.untagged_ids(NOW) == [], "items stored at NOW are not older than NOW"
-    assert store.untagged_ids(NOW + timedelta(seconds=1)) == ids
+    store.due_feeds(NOW, owner="poller@here:1", lease=timedelta(minutes=1))
+    assert store.untagged_ids(NOW) == [], "a live poller holds the feed: it tags them itself"
+    assert store.untagged_ids(NOW + timedelta(minutes=2)) == ids, "its lease ran out"
+    store.release_feed_leases("poller@here:1")
+    assert store.untagged_ids(NOW) == ids
     store.save_tags(
         [
             (

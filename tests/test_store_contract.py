@@ -29,6 +29,8 @@ from bot.store.articles import ArticleStore, CachedPage, ItemOutcome
 from bot.store.chats import ChatStore
 from bot.store.corrections import add_correction, correction_examples
 from bot.store.db import MIGRATIONS
+from bot.store.leases import owner_name
+from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from bot.store.schema import outbox
 from tests.conftest import NOW, feed_config
@@ -86,6 +88,12 @@ def db(open_store: Callable[[], Store]) -> Store:
 def chats(db: Store) -> ChatStore:
     """The chat store over db."""
     return ChatStore(db)
+
+
+@pytest.fixture
+def outbox_(db: Store) -> Outbox:
+    """The outbox over db."""
+    return Outbox(db)
 
 
 def alembic(store: Store, action: Callable[..., None], revision: str) -> None:
@@ -596,76 +604,127 @@ class TestStoreContract:
         chats.deactivate(3, "blocked")
         assert [c.id for c in chats.alert_chats()] == [1]
 
-    def test_enqueue_skips_known_keys_and_updates_the_chat_with_it(self, chats: ChatStore) -> None:
+    def test_enqueue_skips_known_keys_and_updates_the_chat_with_it(
+        self, chats: ChatStore, outbox_: Outbox
+    ) -> None:
         chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
         following = NOW + timedelta(days=1)
         update = (5, {"last_digest_at": NOW, "next_digest_at": following})
         assert (
-            chats.enqueue([message(5, "d:1"), message(5, "d:2", "Deux")], NOW, chat_update=update)
+            outbox_.enqueue([message(5, "d:1"), message(5, "d:2", "Deux")], NOW, chat_update=update)
             == 2
         )
-        assert chats.enqueue([message(5, "d:1"), message(5, "d:3")], NOW) == 1
-        assert chats.enqueue([message(5, "d:1")], NOW) == 0
-        assert chats.enqueue([], NOW) == 0
+        assert outbox_.enqueue([message(5, "d:1"), message(5, "d:3")], NOW) == 1
+        assert outbox_.enqueue([message(5, "d:1")], NOW) == 0
+        assert outbox_.enqueue([], NOW) == 0
         chat = chats.get(5)
         assert chat is not None and (chat.last_digest_at, chat.next_digest_at) == (NOW, following)
         # one transaction: when the chat update fails, nothing is queued
         with pytest.raises(IntegrityError):
-            chats.enqueue([message(5, "d:4")], NOW, chat_update=(5, {"digest": None}))
+            outbox_.enqueue([message(5, "d:4")], NOW, chat_update=(5, {"digest": None}))
         assert chats.counts()["outbox_pending"] == 3
-        [first, *_] = chats.lease(NOW, "sender")
+        [first] = outbox_.lease(NOW, "sender")
         assert first.payload == {"method": "sendMessage", "text": "Bonjour"}
+        assert first.created_at == NOW and not first.maybe_sent
 
-    def test_outbox_lease_and_outcomes(self, chats: ChatStore) -> None:
+    def test_alerts_are_queued_with_their_items_marked_in_one_transaction(
+        self, db: Store, chats: ChatStore, outbox_: Outbox
+    ) -> None:
+        ids = sorted(i for key, i in add_tagged_sample(db).items() if key != "new")
+        assert outbox_.awaiting_alerts() == ids
+        assert outbox_.awaiting_alerts(ids[:1]) == ids[:1]
         chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
-        chats.enqueue([message(5, f"m:{n}", f"Message {n} — é") for n in range(4)], NOW)
-        chats.enqueue([message(5, "later")], NOW + timedelta(hours=1))
-        leased = chats.lease(NOW, "a", limit=10)
-        assert [m.payload["text"] for m in leased] == [f"Message {n} — é" for n in range(4)]
-        assert chats.lease(NOW, "b") == []  # leased, and 'later' is not due
+        with pytest.raises(IntegrityError):  # the chat update fails: no item is marked either
+            outbox_.enqueue(
+                [message(5, "a:1")], NOW, chat_update=(5, {"digest": None}), items_alerted=ids
+            )
+        assert outbox_.awaiting_alerts() == ids
+        assert outbox_.enqueue([message(5, "a:1")], NOW, items_alerted=ids[:1]) == 1
+        assert outbox_.awaiting_alerts() == ids[1:]
+
+    def test_outbox_leases_one_message_per_chat_in_order(
+        self, chats: ChatStore, outbox_: Outbox
+    ) -> None:
+        for chat in (5, 6, 7, 8):
+            outbox_.enqueue([message(chat, f"m:{chat}", f"Message {chat} — é")], NOW)
+        outbox_.enqueue([message(5, "m:5b", "Deuxième pour 5")], NOW)
+        outbox_.enqueue([message(9, "later")], NOW + timedelta(hours=1))
+        leased = outbox_.lease(NOW, "a", limit=10)
+        assert [m.payload["text"] for m in leased] == [f"Message {c} — é" for c in (5, 6, 7, 8)]
+        assert outbox_.lease(NOW, "b") == [], "one per chat in flight; 'later' is not due"
         sent, retry, quiet, dead = leased
-        chats.mark_sent(sent.id, NOW, 991)
-        chats.mark_retry(retry.id, NOW + timedelta(seconds=30), "429 Too Many Requests")
-        chats.mark_retry(quiet.id, NOW + timedelta(seconds=10), "flood", count=False)
-        chats.mark_dead(dead.id, "403 Forbidden" * 100)
+        outbox_.mark_sent(sent.id, NOW, 991)
+        outbox_.mark_retry(retry.id, NOW + timedelta(seconds=30), "502", maybe_sent=True)
+        outbox_.mark_retry(quiet.id, NOW + timedelta(seconds=10), "flood", count=False)
+        outbox_.mark_dead(dead.id, "403 Forbidden" * 100)
         with chats.engine.connect() as conn:
             rows = {r.id: r for r in conn.execute(select(outbox))}
         done = rows[sent.id]
         assert (done.status, done.telegram_message_id, done.attempts) == ("sent", 991, 1)
         assert (rows[retry.id].status, rows[retry.id].attempts) == ("pending", 1)
+        assert rows[retry.id].maybe_sent and not rows[quiet.id].maybe_sent
         assert (rows[quiet.id].status, rows[quiet.id].attempts) == ("pending", 0)
         assert rows[dead.id].status == "dead" and len(rows[dead.id].last_error) == 500
         assert all(r.lease_owner is None for r in rows.values())
-        pending = [r.not_before for r in rows.values() if r.status == "pending"]
+        [second] = outbox_.lease(NOW, "b")
+        assert second.payload["text"] == "Deuxième pour 5", "chat 5's next one, now its turn"
+        outbox_.mark_sent(second.id, NOW, 992)
+        with chats.engine.connect() as conn:
+            pending = [r.not_before for r in conn.execute(select(outbox)) if r.status == "pending"]
         assert min(pending) == NOW + timedelta(seconds=10)
-        again = chats.lease(NOW + timedelta(minutes=1), "b")
-        assert [(m.id, m.attempts) for m in again] == [(quiet.id, 0), (retry.id, 1)]
+        again = outbox_.lease(NOW + timedelta(minutes=1), "b")
+        assert [(m.id, m.attempts, m.maybe_sent) for m in again] == [
+            (quiet.id, 0, False),
+            (retry.id, 1, True),
+        ]
         assert chats.counts() == {
-            "chats": 1,
-            "active_chats": 1,
+            "chats": 0,
+            "active_chats": 0,
             "outbox_pending": 1,
-            "outbox_sent": 1,
+            "outbox_sent": 2,
             "outbox_dead": 1,
         }
 
-    def test_an_expired_lease_is_taken_over(self, chats: ChatStore) -> None:
-        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
-        chats.enqueue([message(5, "a"), message(5, "b")], NOW)
-        lease = timedelta(minutes=2)
-        assert len(chats.lease(NOW, "crashed", lease=lease)) == 2
-        assert chats.lease(NOW + timedelta(minutes=1), "other") == []
-        taken = chats.lease(NOW + lease + timedelta(seconds=1), "other")
+    def test_a_retried_message_holds_back_its_chat_only(self, outbox_: Outbox) -> None:
+        outbox_.enqueue([message(5, "first"), message(5, "second"), message(6, "other")], NOW)
+        first, other = outbox_.lease(NOW, "a")
+        outbox_.mark_retry(first.id, NOW + timedelta(seconds=30), "timeout")
+        outbox_.mark_sent(other.id, NOW, 1)
+        assert outbox_.lease(NOW + timedelta(seconds=10), "a") == [], "'second' waits"
+        [again] = outbox_.lease(NOW + timedelta(seconds=31), "a")
+        assert again.id == first.id
+
+    def test_an_expired_lease_is_taken_over(self, chats: ChatStore, outbox_: Outbox) -> None:
+        outbox_.enqueue([message(5, "a"), message(6, "b")], NOW)
+        lease = timedelta(seconds=30)
+        assert len(outbox_.lease(NOW, "crashed", lease=lease)) == 2
+        assert outbox_.lease(NOW + timedelta(seconds=20), "other") == []
+        taken = outbox_.lease(NOW + lease + timedelta(seconds=1), "other")
         assert len(taken) == 2
         with chats.engine.connect() as conn:
             owners = {r.lease_owner for r in conn.execute(select(outbox))}
         assert owners == {"other"}
 
-    def test_concurrent_senders_never_lease_the_same_message(
-        self, chats: ChatStore, open_store: Callable[[], Store]
+    def test_a_heartbeat_keeps_a_lease_and_a_restart_takes_back_its_own(
+        self, outbox_: Outbox
     ) -> None:
-        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
-        chats.enqueue([message(5, f"m:{n}") for n in range(150)], NOW)
-        senders = {"a": chats, "b": ChatStore(open_store())}
+        outbox_.enqueue([message(5, "a"), message(6, "b")], NOW)
+        dead_owner = owner_name("sender", pid=2**22 + 12345)  # above pid_max: never alive
+        held = outbox_.lease(NOW, dead_owner, lease=timedelta(seconds=30))
+        assert outbox_.renew(dead_owner, [m.id for m in held], NOW + timedelta(minutes=5)) == 2
+        assert outbox_.lease(NOW + timedelta(minutes=1), "other") == [], "renewed"
+        other_host = "sender@elsewhere:1"
+        outbox_.release([held[1].id], dead_owner)
+        assert len(outbox_.lease(NOW, other_host)) == 1
+        assert outbox_.reclaim("sender") == 1, "only the dead local sender's lease"
+        [back] = outbox_.lease(NOW, owner_name("sender"))
+        assert back.id == held[0].id
+
+    def test_concurrent_senders_never_lease_the_same_message(
+        self, outbox_: Outbox, open_store: Callable[[], Store]
+    ) -> None:
+        outbox_.enqueue([message(1000 + n, f"m:{n}") for n in range(150)], NOW)
+        senders = {"a": outbox_, "b": Outbox(open_store())}
         got = lease_concurrently(
             lambda owner: [m.id for m in senders[owner].lease(NOW, owner, limit=7)]
         )
@@ -676,11 +735,13 @@ class TestStoreContract:
         chats.ensure_chat(-100, type="group", title="Veille IA", language="fr", now=NOW)
         chats.update(-100, alerts=True, digest="daily", next_digest_at=NOW)
         chats.set_subscription(-100, "region", "Bretagne", True)
-        chats.enqueue(
+        outbox_ = Outbox(chats.store)
+        outbox_.enqueue(
             [message(-100, "done"), message(-100, "in-flight"), message(-100, "queued")], NOW
         )
-        done, _in_flight = chats.lease(NOW, "a", limit=2)
-        chats.mark_sent(done.id, NOW, 1)
+        [done] = outbox_.lease(NOW, "a", limit=2)
+        outbox_.mark_sent(done.id, NOW, 1)
+        [_in_flight] = outbox_.lease(NOW, "a", limit=2)
         chats.migrate(-100, -1001)
         assert chats.get(-100) is None
         new = chats.get(-1001)
@@ -705,7 +766,7 @@ class TestStoreContract:
     def test_deactivate_and_come_back(self, chats: ChatStore) -> None:
         chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
         chats.update(9, alerts=True)
-        chats.enqueue([message(9, "x"), message(9, "y")], NOW)
+        Outbox(chats.store).enqueue([message(9, "x"), message(9, "y")], NOW)
         chats.deactivate(9, "Forbidden: bot was blocked by the user")
         assert chats.counts() == {
             "chats": 1,
@@ -714,7 +775,7 @@ class TestStoreContract:
             "outbox_sent": 0,
             "outbox_dead": 2,
         }
-        assert chats.alert_chats() == [] and chats.lease(NOW, "a") == []
+        assert chats.alert_chats() == [] and Outbox(chats.store).lease(NOW, "a") == []
         chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
         chat = chats.get(9)
         assert chat is not None and chat.active and chat.alerts
@@ -723,9 +784,11 @@ class TestStoreContract:
         for chat_id in (1, 2):
             chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=NOW)
             chats.set_subscription(chat_id, "type", "funding", True)
-            chats.enqueue([message(chat_id, f"{chat_id}:a"), message(chat_id, f"{chat_id}:b")], NOW)
-        [done, _] = chats.lease(NOW, "a", limit=2)
-        chats.mark_sent(done.id, NOW, 5)
+            Outbox(chats.store).enqueue(
+                [message(chat_id, f"{chat_id}:a"), message(chat_id, f"{chat_id}:b")], NOW
+            )
+        [done] = Outbox(chats.store).lease(NOW, "a", limit=1)
+        Outbox(chats.store).mark_sent(done.id, NOW, 5)
         chats.delete_chat(1)
         assert chats.get(1) is None
         assert chats.get(2) is not None and chats.get(2).types == frozenset({"funding"})  # type: ignore[union-attr]

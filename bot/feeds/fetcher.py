@@ -1,6 +1,9 @@
-"""HTTP fetching of feeds (httpx on an aiohttp transport): conditional GET, caps, limits.
+"""HTTP fetching of feeds and pages (httpx on an aiohttp transport): conditional GET, caps, limits.
 
-Library errors become FetchError subclasses here, at the boundary.
+Library errors become FetchError subclasses here, at the boundary. The body is decoded here
+too (not by httpx, which inflates a whole network chunk before any size check): one coding at
+most, inflated piece by piece under the body cap. `public_only` fetches (URLs from Telegram)
+go through a second client whose every hop and resolved address is checked (bot.feeds.safety).
 """
 
 from __future__ import annotations
@@ -9,19 +12,24 @@ import asyncio
 import hashlib
 import re
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cached_property
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
+from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport
 
 from bot.config import Settings
-from bot.errors import BodyTooLarge, FetchError, FetchTimeout, HTTPStatusError
+from bot.errors import BodyTooLarge, FetchError, FetchTimeout, HTTPStatusError, UnsafeURL
+from bot.feeds.safety import AddressCheck, PublicResolver, is_public, request_check, unsafe_cause
 
 ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 PERMANENT = {301, 308}
@@ -84,34 +92,131 @@ def parse_max_age(cache_control: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
+class BodyDecoder:
+    """Inflates a body as it arrives, refusing more than `cap` decoded bytes.
+
+    One Content-Encoding at most (gzip or deflate; identity is none): a stacked coding such as
+    "gzip, gzip" multiplies the expansion of every chunk, and no real feed server sends one.
+    """
+
+    def __init__(self, content_encoding: str | None, cap: int) -> None:
+        codings = [
+            c.strip().lower()
+            for c in (content_encoding or "").split(",")
+            if c.strip() and c.strip().lower() != "identity"
+        ]
+        if len(codings) > 1:
+            raise FetchError(f"stacked Content-Encoding refused: {content_encoding}")
+        self.coding = codings[0] if codings else None
+        if self.coding not in {None, "gzip", "x-gzip", "deflate"}:
+            raise FetchError(f"unsupported Content-Encoding: {self.coding}")
+        self.cap = cap
+        self.size = 0
+        self._raw_deflate = False
+        self._inflater: Any = self._new_inflater()
+
+    def _new_inflater(self) -> Any:
+        if self.coding in {"gzip", "x-gzip"}:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self.coding == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
+        return None
+
+    def _count(self, piece: bytes) -> bytes:
+        self.size += len(piece)
+        if self.size > self.cap:
+            raise BodyTooLarge(f"body exceeds the {self.cap}-byte cap")
+        return piece
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The decoded bytes of one raw chunk (never more than the cap allows)."""
+        if self._inflater is None:
+            return self._count(chunk)
+        out: list[bytes] = []
+        data = chunk
+        while data:
+            try:
+                piece = self._inflater.decompress(data, self.cap - self.size + 1)
+            except zlib.error as exc:
+                if self.coding == "deflate" and not self._raw_deflate and self.size == 0:
+                    # Some servers send raw deflate without the zlib header (as httpx allows).
+                    self._raw_deflate = True
+                    self._inflater = self._new_inflater()
+                    continue
+                raise FetchError(f"cannot decode the response body: {exc}") from exc
+            out.append(self._count(piece))
+            data = self._inflater.unconsumed_tail
+            if not data and self._inflater.eof and self._inflater.unused_data:
+                data = self._inflater.unused_data  # a next gzip member
+                self._inflater = self._new_inflater()
+        return b"".join(out)
+
+
 class Fetcher:
-    """A shared HTTP client with a global and a per-host concurrency limit."""
+    """A shared HTTP client with a global and a per-host concurrency limit.
+
+    `fetch(url, public_only=True)` is the one entry for URLs that came from Telegram (a feed
+    added with /addfeed and the article pages it links to): see bot.feeds.safety.
+    """
 
     def __init__(
-        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allowed: AddressCheck = is_public,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.settings = settings
-        limits = httpx.Limits(
+        self._limits = httpx.Limits(
             max_connections=settings.global_concurrency,
             max_keepalive_connections=settings.global_concurrency,
         )
-        self._client = httpx.AsyncClient(
-            transport=transport or AiohttpTransport(limits=limits),
-            timeout=httpx.Timeout(
-                settings.fetch_timeout, connect=min(10.0, settings.fetch_timeout)
-            ),
-            follow_redirects=True,
-            max_redirects=settings.max_redirects,
-            headers={
-                "User-Agent": settings.user_agent,
-                "Accept": ACCEPT,
-                "Accept-Encoding": "gzip, deflate",
-            },
-        )
+        self._client = self._make_client(transport or AiohttpTransport(limits=self._limits))
+        # Built on first use: most deployments have no feed added from Telegram.
+        self._allowed = allowed
+        self._resolver = resolver
+        self._public_client: httpx.AsyncClient | None = None
         self._global = asyncio.Semaphore(settings.global_concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host_concurrency)
         )
+
+    def _make_client(
+        self, transport: httpx.AsyncBaseTransport, *, hooks: list[Any] | None = None
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(
+                self.settings.fetch_timeout, connect=min(10.0, self.settings.fetch_timeout)
+            ),
+            follow_redirects=True,
+            max_redirects=self.settings.max_redirects,
+            headers={
+                "User-Agent": self.settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
+            event_hooks={"request": hooks or []},
+        )
+
+    def _public(self) -> httpx.AsyncClient:
+        """The client for URLs from Telegram: each hop checked, addresses pinned by the resolver."""
+        if self._public_client is None:
+            allowed, base = self._allowed, self._resolver
+
+            def session() -> aiohttp.ClientSession:
+                connector = aiohttp.TCPConnector(
+                    resolver=PublicResolver(base, allowed=allowed),
+                    limit=self.settings.global_concurrency,
+                )
+                return aiohttp.ClientSession(connector=connector)
+
+            self._public_client = self._make_client(
+                AiohttpTransport(limits=self._limits, client=session),
+                hooks=[request_check(allowed)],
+            )
+        return self._public_client
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -122,6 +227,8 @@ class Fetcher:
     async def aclose(self) -> None:
         """Close connections."""
         await self._client.aclose()
+        if self._public_client is not None:
+            await self._public_client.aclose()
 
     async def fetch(
         self,
@@ -130,15 +237,20 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         now: datetime | None = None,
+        public_only: bool = False,
         follow_redirects: bool = True,
         accept: str | None = None,
         form: Mapping[str, str] | None = None,
     ) -> FetchResult:
-        """GET url conditionally (POST form when given); raise FetchError on failure.
+        """GET url conditionally (POST form when given); raise FetchError (with retry_after when
+        given) on failure.
 
+        public_only: the URL came from Telegram; UnsafeURL when it, or any redirect hop,
+        reaches a private address (checked on the addresses actually connected to).
         With follow_redirects=False a 3xx comes back as it is (location set), so that a caller
         can check each hop before taking it.
         """
+        client = self._public() if public_only else self._client
         host = (urlsplit(url).hostname or "").lower()
         headers: dict[str, str] = {"Accept": accept} if accept else {}
         request = _Request("POST" if form is not None else "GET", form, follow_redirects)
@@ -150,7 +262,9 @@ class Fetcher:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.settings.fetch_timeout * 3):
-                    return await self._get(url, headers, started, now or datetime.now(UTC), request)
+                    return await self._get(
+                        client, url, headers, started, now or datetime.now(UTC), request
+                    )
             except TimeoutError as exc:
                 raise FetchTimeout(
                     f"no complete answer within {self.settings.fetch_timeout * 3:.0f} s"
@@ -158,6 +272,7 @@ class Fetcher:
 
     async def _get(
         self,
+        client: httpx.AsyncClient,
         url: str,
         headers: dict[str, str],
         started: float,
@@ -167,7 +282,7 @@ class Fetcher:
         cap = self.settings.max_body_bytes
         request = request or _Request()
         try:
-            async with self._client.stream(
+            async with client.stream(
                 request.method,
                 url,
                 headers=headers,
@@ -188,13 +303,10 @@ class Fetcher:
                         raise BodyTooLarge(
                             f"body of {int(declared)} bytes exceeds the {cap}-byte cap"
                         )
+                    decoder = BodyDecoder(resp.headers.get("content-encoding"), cap)
                     chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > cap:
-                            raise BodyTooLarge(f"body exceeds the {cap}-byte cap")
-                        chunks.append(chunk)
+                    async for chunk in resp.aiter_raw():
+                        chunks.append(decoder.feed(chunk))
                     body = b"".join(chunks)
                 history = resp.history
                 return FetchResult(
@@ -212,25 +324,30 @@ class Fetcher:
                     elapsed=time.perf_counter() - started,
                     location=None if request.follow_redirects else resp.headers.get("location"),
                 )
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(
-                f"too many redirects (more than {self.settings.max_redirects})"
-            ) from exc
-        except httpx.TimeoutException as exc:
+        except httpx.HTTPError as exc:
+            raise self._translate(exc) from exc
+        except (OSError, ValueError) as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _translate(self, exc: httpx.HTTPError) -> FetchError:
+        """Our error for an httpx one."""
+        unsafe = unsafe_cause(exc)
+        if unsafe is not None:
+            return UnsafeURL(str(unsafe))
+        if isinstance(exc, httpx.TooManyRedirects):
+            return FetchError(f"too many redirects (more than {self.settings.max_redirects})")
+        if isinstance(exc, httpx.TimeoutException):
             # httpx-aiohttp maps every aiohttp connection error, a refused one included, to
             # ConnectTimeout: only a cause that is a real timeout is reported as one.
             cause = exc.__cause__
             if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-                raise FetchError(f"cannot connect: {exc}") from exc
-            raise FetchTimeout(f"timed out: {type(exc).__name__}") from exc
-        except httpx.ConnectError as exc:
-            raise FetchError(f"cannot connect: {exc or type(exc).__name__}") from exc
-        except httpx.DecodingError as exc:
-            raise FetchError(f"cannot decode the response body: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
-        except (OSError, ValueError) as exc:
-            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+                return FetchError(f"cannot connect: {exc}")
+            return FetchTimeout(f"timed out: {type(exc).__name__}")
+        if isinstance(exc, httpx.ConnectError):
+            return FetchError(f"cannot connect: {exc or type(exc).__name__}")
+        if isinstance(exc, httpx.DecodingError):
+            return FetchError(f"cannot decode the response body: {exc}")
+        return FetchError(f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """One poll round: pick the due feeds, fetch them concurrently, parse on all cores, store, tag.
 
 A feed that fails never stops the others: each outcome becomes a health record on its feed.
+Each feed's new items are tagged and their alerts queued as soon as they are stored (feeds that
+arrive together share one tagging batch), while the feed is still leased: a poller killed at
+any point leaves stored items that the catch-up job finishes (see bot.runner).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import select
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -21,6 +26,7 @@ from bot.errors import FetchError, ParseError, StoreError
 from bot.feeds import schedule
 from bot.feeds.fetcher import Fetcher, FetchResult
 from bot.feeds.parser import ParsedFeed, parse_feed
+from bot.feeds.safety import must_be_public
 from bot.metrics import FEEDS_POLLED, ITEMS_NEW, POLL_SECONDS
 from bot.store.repo import Store
 from bot.store.rows import FeedState
@@ -46,19 +52,64 @@ class PollReport:
     failed: int = 0
     new_items: int = 0
     tagged: int = 0
+    alerts: int = 0
     seconds: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
     new_item_ids: list[int] = field(default_factory=list)
 
 
 def make_parse_pool(workers: int = 0) -> Executor:
-    """A process pool for CPU-bound parsing (one worker per core by default)."""
+    """A process pool for CPU-bound parsing (one worker per core by default); its workers exit
+    when this process dies, however it dies."""
     count = workers or os.cpu_count() or 1
     if count <= 1:
         return ThreadPoolExecutor(max_workers=1)
     return ProcessPoolExecutor(
-        max_workers=count, mp_context=multiprocessing.get_context("forkserver")
+        max_workers=count,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
     )
+
+
+def close_parse_pool(pool: Executor, *, wait: bool = True) -> None:
+    """Shut the pool down; wait=False (the service is stopping): end the workers now rather
+    than wait for the job each is running (a tagger loading its model takes seconds)."""
+    if not wait and isinstance(pool, ProcessPoolExecutor):
+        for worker in list((getattr(pool, "_processes", None) or {}).values()):
+            worker.terminate()
+    pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Worker initializer: exit as soon as the service process is gone (kill -9 included).
+
+    A worker's parent is the forkserver, which itself only exits once every worker has (they
+    hold its liveness pipe), so a parent-death signal would never fire: the worker watches the
+    service process instead, through a pidfd (no pid-reuse race), else by polling. Once the
+    workers are gone the forkserver and the resource tracker see their pipes close and exit.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(parent_pid)
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # no pidfd (old kernel): poll
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+            os._exit(0)
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="veille-parent-watch", daemon=True).start()
 
 
 def _parse_job(
@@ -79,6 +130,7 @@ class Poller:
         clock: Clock,
         parse_pool: Executor,
         tag_new: TagFn | None = None,
+        alert_new: TagFn | None = None,
         owner: str | None = None,
     ) -> None:
         self.store = store
@@ -87,6 +139,7 @@ class Poller:
         self.clock = clock
         self.parse_pool = parse_pool
         self.tag_new = tag_new
+        self.alert_new = alert_new  # queue the alerts of tagged items; returns how many
         self.owner = owner
         # SQLite has one writer: a single DB thread keeps writes serial and the loop free.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veille-db")
@@ -94,14 +147,22 @@ class Poller:
         # Group commit: items parsed while the DB thread is busy are written in one transaction.
         self._to_store: list[tuple[str, Sequence[Any], datetime, asyncio.Future[list[int]]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # Group tagging, likewise: feeds stored while the tagger is busy are tagged together.
+        self._to_tag: list[tuple[Sequence[int], asyncio.Future[tuple[int, int]]]] = []
+        self._tagger_task: asyncio.Task[None] | None = None
         self.stopping = False  # set on shutdown: the round ends after the batch in flight
         # The full-text stage over the same fetcher (set by the Runtime); it runs as its own
         # job after rounds, so that article pages never slow the feed poll.
         self.articles: ArticleStage | None = None
 
     async def close(self) -> None:
-        """Stop the DB thread."""
+        """Stop the DB thread; give back the feeds still leased (a cancelled round's)."""
         self._db.shutdown(wait=True)
+        if self.owner is not None:
+            try:
+                await asyncio.to_thread(self.store.release_feed_leases, self.owner)
+            except StoreError as exc:  # they expire anyway
+                log.warning("cannot release feed leases owner=%s error=%s", self.owner, exc)
 
     async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
@@ -111,9 +172,9 @@ class Poller:
     ) -> PollReport:
         """Poll every due feed once, leasing them in batches (other pollers take other batches).
 
-        Rounds never overlap within a process; new items are tagged after each batch, so a
-        killed poller leaves at most one batch untagged (and its leases expire for others).
-        Leases are renewed while a batch is in flight, so only a dead poller's ever expire.
+        Rounds never overlap within a process; each feed's new items are tagged and alerted as
+        they are stored. Leases are renewed while a batch is in flight, so only a dead poller's
+        ever expire (or are taken back when it restarts).
         """
         batch = batch or self.settings.poll_batch
         if self._lock.locked():
@@ -138,14 +199,10 @@ class Poller:
                         break
                     report.feeds += len(due)
                     changes: list[dict[str, Any]] = []
-                    first_new = len(report.new_item_ids)
                     await asyncio.gather(
                         *(self._poll_one(f, report, changes, progress) for f in due)
                     )
                     await self._in_db(self.store.save_feed_states, changes)
-                    fresh = report.new_item_ids[first_new:]
-                    if self.tag_new and fresh:
-                        report.tagged += await self.tag_new(fresh)
                     if len(due) < batch:
                         break
             finally:
@@ -215,7 +272,11 @@ class Poller:
         now = self.clock()
         try:
             result = await self.fetcher.fetch(
-                feed.url, etag=feed.etag, last_modified=feed.last_modified, now=now
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                now=now,
+                public_only=must_be_public(feed.source, self.settings.allow_private_feeds),
             )
             if result.not_modified or (result.body_hash and result.body_hash == feed.body_hash):
                 changes.append(self._success(feed, result, now))
@@ -233,6 +294,8 @@ class Poller:
                 feed.language,
             )
             new_ids = await self._store_items(feed.id, parsed.items, now)
+            if new_ids:
+                await self._tag_and_alert(feed.id, new_ids, report)
         except (FetchError, ParseError, StoreError) as exc:
             status = getattr(exc, "status", None)
             log.warning("feed failed feed=%s error=%s", feed.id, exc)
@@ -262,6 +325,43 @@ class Poller:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await done
+
+    async def _tag_and_alert(self, feed_id: str, ids: Sequence[int], report: PollReport) -> None:
+        """Tag a feed's new items and queue their alerts (grouped with other feeds' items).
+
+        A failure here does not fail the feed: its items are stored, and the catch-up job
+        tags and alerts them later.
+        """
+        if self.tag_new is None and self.alert_new is None:
+            return
+        done: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._to_tag.append((ids, done))
+        if self._tagger_task is None or self._tagger_task.done():
+            self._tagger_task = asyncio.create_task(self._tag_batches())
+        try:
+            tagged, alerts = await done
+        except Exception as exc:
+            log.warning("tagging deferred to the catch-up job feed=%s error=%s", feed_id, exc)
+            return
+        report.tagged += tagged
+        report.alerts += alerts
+
+    async def _tag_batches(self) -> None:
+        while self._to_tag:
+            batch, self._to_tag = self._to_tag[:MAX_BATCH_FEEDS], self._to_tag[MAX_BATCH_FEEDS:]
+            ids = [i for feed_ids, _ in batch for i in feed_ids]
+            try:
+                tagged = await self.tag_new(ids) if self.tag_new else 0
+                alerts = await self.alert_new(ids) if self.alert_new else 0
+            except Exception as exc:  # every waiting feed gets it, none hangs
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for n, (_, done) in enumerate(batch):
+                if not done.done():
+                    # Counts are the batch's, reported once (on its first feed).
+                    done.set_result((tagged, alerts) if n == 0 else (0, 0))
 
     async def _write_batches(self) -> None:
         while self._to_store:

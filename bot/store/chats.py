@@ -1,13 +1,13 @@
-"""Chats, their subscriptions and settings, and the persistent outbox."""
+"""Chats, their subscriptions and settings (the outbox is bot.store.outbox)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from bot.store.db import insert_for
 from bot.store.repo import Store
@@ -45,17 +45,6 @@ class ChatSettings:
     def subscribed(self) -> bool:
         """True when the chat receives anything."""
         return self.alerts or self.digest != "off"
-
-
-@dataclass(frozen=True)
-class OutMessage:
-    """One leased outbox row."""
-
-    id: int
-    chat_id: int
-    kind: str
-    payload: dict[str, Any]
-    attempts: int
 
 
 class ChatStore:
@@ -246,151 +235,7 @@ class ChatStore:
             "outbox_dead": int(dead),
         }
 
-    # ---- outbox ---------------------------------------------------------------------------
-
-    def enqueue(
-        self,
-        messages: Sequence[dict[str, Any]],
-        now: datetime,
-        *,
-        chat_update: tuple[int, dict[str, Any]] | None = None,
-    ) -> int:
-        """Queue messages ({chat_id, kind, dedup_key, payload}); a dedup_key already queued is skipped.
-
-        chat_update, when given, is written in the same transaction (a digest and its new
-        next_digest_at land together, so a restart neither skips nor repeats it).
-        """
-        rows = [
-            {**m, "status": "pending", "attempts": 0, "not_before": now, "created_at": now}
-            for m in messages
-        ]
-        with self.engine.begin() as conn:
-            added = 0
-            if rows:
-                # Count RETURNING rows: an executemany's rowcount is -1 on psycopg.
-                stmt = (
-                    insert_for(self.store.dialect, outbox)
-                    .on_conflict_do_nothing(index_elements=["dedup_key"])
-                    .returning(outbox.c.id)
-                )
-                added = len(conn.execute(stmt, rows).all())
-            if chat_update is not None:
-                conn.execute(
-                    update(chats).where(chats.c.id == chat_update[0]).values(**chat_update[1])
-                )
-        return added
-
-    def lease(
-        self,
-        now: datetime,
-        owner: str,
-        *,
-        limit: int = 100,
-        lease: timedelta = timedelta(minutes=2),
-    ) -> list[OutMessage]:
-        """Take due messages (pending, or 'sending' whose lease expired after a crash)."""
-        ready = or_(
-            and_(outbox.c.status == "pending", outbox.c.not_before <= now),
-            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
-        )
-        q = select(outbox).where(ready).order_by(outbox.c.not_before, outbox.c.id).limit(limit)
-        with self.engine.begin() as conn:
-            if self.store.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            rows = conn.execute(q).all()
-            if rows:
-                # Checked again in the UPDATE: SQLite's SELECT locks nothing, so two senders
-                # can pick the same rows, and only the first UPDATE may win them.
-                won = set(
-                    conn.execute(
-                        update(outbox)
-                        .where(outbox.c.id.in_([r.id for r in rows]), ready)
-                        .values(status="sending", lease_owner=owner, lease_until=now + lease)
-                        .returning(outbox.c.id)
-                    ).scalars()
-                )
-                rows = [r for r in rows if r.id in won]
-        return [OutMessage(r.id, r.chat_id, r.kind, dict(r.payload), r.attempts) for r in rows]
-
-    def claim(self, message_id: int, owner: str, until: datetime) -> bool:
-        """Renew owner's lease on a message just before sending it; False when another sender
-        took it over meanwhile (its lease had expired), so it must not be sent here too."""
-        with self.engine.begin() as conn:
-            won = conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id == message_id,
-                    outbox.c.status == "sending",
-                    outbox.c.lease_owner == owner,
-                )
-                .values(lease_until=until)
-                .returning(outbox.c.id)
-            ).first()
-        return won is not None
-
-    def release(self, message_ids: Sequence[int], owner: str) -> None:
-        """Give back messages owner leased but will not send (it is stopping)."""
-        with self.engine.begin() as conn:
-            for start in range(0, len(message_ids), 500):
-                conn.execute(
-                    update(outbox)
-                    .where(
-                        outbox.c.id.in_(list(message_ids[start : start + 500])),
-                        outbox.c.status == "sending",
-                        outbox.c.lease_owner == owner,
-                    )
-                    .values(status="pending", lease_owner=None, lease_until=None)
-                )
-
-    def mark_sent(self, message_id: int, now: datetime, telegram_id: int | None) -> None:
-        """The message reached Telegram."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id)
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    telegram_message_id=telegram_id,
-                    lease_owner=None,
-                    lease_until=None,
-                    attempts=outbox.c.attempts + 1,
-                )
-            )
-
-    def mark_retry(
-        self, message_id: int, not_before: datetime, error: str, *, count: bool = True
-    ) -> None:
-        """Try again later (429, 5xx, timeout)."""
-        values: dict[str, Any] = {
-            "status": "pending",
-            "not_before": not_before,
-            "last_error": error[:500],
-            "lease_owner": None,
-            "lease_until": None,
-        }
-        if count:
-            values["attempts"] = outbox.c.attempts + 1
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
-
-    def replace_payload(self, message_id: int, payload: dict[str, Any]) -> None:
-        """Give a message a new payload (e.g. plain text after Telegram refused its HTML), pending."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id)
-                .values(payload=payload, status="pending", lease_owner=None, lease_until=None)
-            )
-
-    def mark_dead(self, message_id: int, error: str) -> None:
-        """Give up on a message (Telegram refused it for good)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id)
-                .values(status="dead", last_error=error[:500], lease_owner=None, lease_until=None)
-            )
+    # ---- media (pictures sent to many chats) ------------------------------------------
 
     def put_media(self, key: str, data: bytes, now: datetime) -> None:
         """Store a picture once under key (no-op when it is already there)."""

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import FeedConfig
 from bot.errors import StoreError
+from bot.store import leases
 from bot.store.db import one_at_a_time
 from bot.store.rows import FeedState
 from bot.store.schema import feeds
@@ -178,6 +179,24 @@ class FeedQueries:
                 )
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot renew the leases of {owner}: {exc}") from exc
+
+    def release_feed_leases(self, owner: str) -> int:
+        """Give back every feed owner still holds (a stopping poller); how many."""
+        try:
+            with self.engine.begin() as conn:
+                return int(
+                    conn.execute(
+                        update(feeds)
+                        .where(feeds.c.lease_owner == owner)
+                        .values(lease_owner=None, lease_until=None)
+                    ).rowcount
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot release the leases of {owner}: {exc}") from exc
+
+    def reclaim_feed_leases(self, role: str) -> int:
+        """At start: take back the feeds this role's dead processes on this host had leased."""
+        return leases.reclaim(self.engine, feeds, role, released={})
 
     def save_feed_states(self, changes: Sequence[dict[str, Any]]) -> None:
         """Write fetch outcomes: each dict has 'id' and the columns to set; leases are released."""

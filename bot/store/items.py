@@ -153,11 +153,14 @@ class ItemQueries:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(items)).scalar_one())
 
-    def untagged_ids(self, fetched_before: datetime, limit: int = 2000) -> list[int]:
-        """Items still untagged that were stored before a time (a poller died before tagging them)."""
+    def untagged_ids(self, now: datetime, limit: int = 2000) -> list[int]:
+        """Items still untagged whose feed no live poller holds (its poller died or stopped
+        between storing and tagging them): a poller tags a feed's items before its lease ends."""
+        free = or_(feeds.c.lease_owner.is_(None), feeds.c.lease_until < now)
         q = (
             select(items.c.id)
-            .where(items.c.tagged_at.is_(None), items.c.fetched_at < fetched_before)
+            .join(feeds, feeds.c.id == items.c.feed_id)
+            .where(items.c.tagged_at.is_(None), free)
             .order_by(items.c.id)
             .limit(limit)
         )

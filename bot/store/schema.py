@@ -109,6 +109,9 @@ items = Table(
     Column("text_source", String(8), nullable=False, default="feed", server_default="feed"),
     Column("article_status", String(16)),
     Column("article_key", String(40)),  # article_pages.key of the page whose text is used
+    # Set in the transaction that queues the item's alerts: tagged but not yet set means a
+    # poller died in between, and the catch-up job queues them.
+    Column("alerts_queued_at", UtcDateTime()),
     UniqueConstraint("feed_id", "dedup_key", name="uq_items_feed_key"),
     Index("ix_items_published", "published_at"),
     Index("ix_items_canonical", "canonical_link"),
@@ -120,6 +123,12 @@ items = Table(
         "id",
         sqlite_where=text("article_status IS NULL"),
         postgresql_where=text("article_status IS NULL"),
+    ),
+    Index(
+        "ix_items_alerts_pending",
+        "tagged_at",
+        sqlite_where=text("alerts_queued_at IS NULL"),
+        postgresql_where=text("alerts_queued_at IS NULL"),
     ),
     # Partial: most items are originals, and "duplicate_of IS NULL" must not pick this index.
     Index(
@@ -244,6 +253,8 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("status", String(12), nullable=False, default="pending"),  # pending|sending|sent|dead
     Column("attempts", Integer, nullable=False, default=0),
+    # A read timed out: Telegram may have delivered it; it is sent again at most once.
+    Column("maybe_sent", Boolean, nullable=False, default=False),
     Column("not_before", UtcDateTime(), nullable=False),
     Column("lease_owner", String(64)),
     Column("lease_until", UtcDateTime()),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -28,6 +28,7 @@ from bot.commands import routes
 from bot.delivery import Sender
 from bot.i18n import t
 from bot.store.chats import ChatStore
+from bot.store.leases import owner_name
 from bot.telegram_app.handlers import Handlers
 from bot.telegram_app.sender import sender_loop
 from bot.weblinks import WebLinks
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from bot.service import Runtime
 
 log = logging.getLogger(__name__)
-STOP_GRACE_SECONDS = 30.0  # at shutdown, how long messages in flight may take
+STOP_GRACE_SECONDS = 5.0  # at shutdown, how long messages in flight may take
 
 
 @dataclass
@@ -52,8 +53,7 @@ class BotRuntime:
         if self.task is not None:
             # Let the messages in flight finish and be marked sent: cancelling a send that
             # Telegram already accepted would have it sent again by the next sender.
-            self.sender.stopping = True
-            self.sender.wake.set()
+            self.sender.stop()
             try:
                 await asyncio.wait_for(asyncio.shield(self.task), timeout=STOP_GRACE_SECONDS)
             except TimeoutError:
@@ -122,12 +122,17 @@ async def start_telegram(
         app.bot,
         chats,
         clock=rt.clock,
-        owner=f"sender-{os.getpid()}",
-        lease=timedelta(seconds=rt.settings.lease_seconds),
+        owner=owner_name("sender"),
+        retry_window=timedelta(hours=rt.settings.outbox_retry_hours),
     )
     handlers = Handlers(rt, chats, sender if role == "all" else None)
     register(app, handlers)
-    await app.initialize()
+    try:
+        await app.initialize()
+    except Exception:  # Telegram unreachable: the caller retries with a fresh application
+        with contextlib.suppress(Exception):
+            await app.shutdown()
+        raise
     if role in {"all", "bot"}:
         try:
             await app.bot.set_my_commands(menu("fr"), scope=BotCommandScopeDefault())
@@ -170,5 +175,8 @@ async def start_telegram(
                 sender.wake.set()
 
         jobs["digests"] = (digests, 30.0)
+        reclaimed = await asyncio.to_thread(sender.outbox.reclaim, "sender")
+        if reclaimed:
+            log.info("took back messages leased by a previous process messages=%d", reclaimed)
         task = asyncio.create_task(sender_loop(sender))
     return BotRuntime(app, sender, task)

@@ -21,6 +21,7 @@ from bot.commands.reply import Ctx, Reply
 from bot.delivery import Sender, keyboard, media_payload, message_payload
 from bot.i18n import lang_of, t
 from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
 
 if TYPE_CHECKING:
     from bot.service import Runtime
@@ -78,7 +79,7 @@ class Handlers:
             {
                 "chat_id": chat.id,
                 "kind": "reply",
-                "dedup_key": f"reply:{chat.id}:{update.update_id}:{n}",
+                "dedup_key": reply_key(update, chat.id, n),
                 "payload": message_payload(
                     text, reply.buttons if n == len(reply.messages) - 1 else None
                 ),
@@ -90,11 +91,11 @@ class Handlers:
                 {
                     "chat_id": chat.id,
                     "kind": "reply",
-                    "dedup_key": f"reply:{chat.id}:{update.update_id}:picture",
+                    "dedup_key": reply_key(update, chat.id, "picture"),
                     "payload": media_payload(reply.picture, ""),
                 }
             )
-        await asyncio.to_thread(self.chats.enqueue, messages, self.rt.clock())
+        await asyncio.to_thread(Outbox(self.rt.store).enqueue, messages, self.rt.clock())
         if self.sender is not None:
             self.sender.wake.set()
 
@@ -214,3 +215,15 @@ class Handlers:
                 await self._send(update, Reply((t("fr", "internal_error"),)))
             except Exception:
                 log.exception("could not report the error")
+
+
+def reply_key(update: Update, chat_id: int, part: int | str) -> str:
+    """The outbox key of a reply: the same update handled twice is answered once. Telegram
+    reuses update ids (after a week without updates they restart at random), so the key also
+    carries the message's own id and date."""
+    message = update.effective_message
+    stamp = ""
+    if message is not None:
+        when = message.edit_date or message.date
+        stamp = f"{message.message_id}:{int(when.timestamp()) if when else 0}"
+    return f"reply:{chat_id}:{update.update_id}:{stamp}:{part}"

@@ -695,7 +695,10 @@ class _FaultRule:
         self.methods = methods
         self.kw = kw
 
-    def take(self, method: str) -> bool:
+    def take(self, method: str, chat: Any = None) -> bool:
+        chats = self.kw.get("chats")
+        if chats is not None and str(chat) not in chats:
+            return False
         if self.n > 0 and (self.methods is None or method in self.methods):
             self.n -= 1
             return True
@@ -1270,15 +1273,23 @@ class BotAPIServer:
             )
 
     def delay_next(
-        self, n: int, seconds: float, *, methods: Iterable[str] | None = None, deliver: bool = True
+        self,
+        n: int,
+        seconds: float,
+        *,
+        methods: Iterable[str] | None = None,
+        deliver: bool = True,
+        chats: Iterable[int] | None = None,
     ) -> None:
         """The next n calls of ``methods`` (default: send methods) wait ``seconds`` before
         being processed.  With deliver=True the call is then processed normally (even if the
         client has already timed out — like Telegram, the message may be delivered anyway);
-        with deliver=False it then fails with 502 and nothing is recorded as sent."""
+        with deliver=False it then fails with 502 and nothing is recorded as sent.
+        With ``chats``, only calls to those chat ids count."""
         ms = frozenset(m.lower() for m in methods) if methods is not None else SEND_METHODS
+        only = frozenset(str(c) for c in chats) if chats is not None else None
         with self.lock:
-            self._delays.append(_FaultRule(n, ms, seconds=seconds, deliver=deliver))
+            self._delays.append(_FaultRule(n, ms, seconds=seconds, deliver=deliver, chats=only))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -1330,7 +1341,7 @@ class BotAPIServer:
             if handler is None:
                 raise APIError(404, "Not Found")
             params = await self._read_params(request)
-            await self._apply_delay(method)
+            await self._apply_delay(method, params.get("chat_id"))
             self._apply_faults(method)
             self._check_chat_state(method, params)
             result = handler(params)
@@ -1393,9 +1404,9 @@ class BotAPIServer:
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
 
-    async def _apply_delay(self, method: str) -> None:
+    async def _apply_delay(self, method: str, chat: Any = None) -> None:
         with self.lock:
-            rule = next((r for r in self._delays if r.take(method)), None)
+            rule = next((r for r in self._delays if r.take(method, chat)), None)
         if rule is None:
             return
         await asyncio.sleep(rule.kw["seconds"])

@@ -28,9 +28,11 @@ class Route:
 
 
 class FeedServer:
-    """Serves Routes on 127.0.0.1 from a background thread; counts requests per path."""
+    """Serves Routes on 127.0.0.1 (or another loopback host) from a background thread; counts
+    requests per path."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
         self.conditional_hits: dict[str, int] = {}
@@ -38,12 +40,12 @@ class FeedServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.port = port
 
     @property
     def base(self) -> str:
         """Base URL, e.g. http://127.0.0.1:PORT."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         """Absolute URL of a path."""
@@ -109,7 +111,7 @@ class FeedServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=2048)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=2048)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

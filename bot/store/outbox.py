@@ -1,0 +1,273 @@
+"""The persistent outbox: every message to Telegram is a row, leased just before it is sent.
+
+A chat's messages go out in the order they were queued: only the first unfinished message of a
+chat (lowest id, pending or being sent) is ever leased, so a message waiting for a retry holds
+back the rest of its own chat and nothing else. Leases are short and renewed by the sender's
+heartbeat while it holds them; a crashed sender's leases expire (or are taken back at restart,
+see bot.store.leases) and the message is sent again — at most once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from bot.store import leases
+from bot.store.db import insert_for
+from bot.store.repo import Store
+from bot.store.schema import chats, items, outbox
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next try after `attempts` failed ones: 1, 2, 4 … capped at a minute.
+
+    The one backoff of the outbox (network errors, 5xx, timeouts, odd answers). The cap is
+    short because an outage is not the message's fault: when Telegram comes back, queued
+    messages should follow within a minute.
+    """
+    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """One leased outbox row."""
+
+    id: int
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime | None = None
+    maybe_sent: bool = False
+
+
+def _message(r: Any) -> OutMessage:
+    return OutMessage(
+        r.id,
+        r.chat_id,
+        r.kind,
+        dict(r.payload),
+        r.attempts,
+        r.created_at,
+        bool(r.maybe_sent),
+    )
+
+
+class Outbox:
+    """Queue, lease and settle outbox messages."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def enqueue(
+        self,
+        messages: Sequence[dict[str, Any]],
+        now: datetime,
+        *,
+        chat_update: tuple[int, dict[str, Any]] | None = None,
+        items_alerted: Sequence[int] = (),
+    ) -> int:
+        """Queue messages ({chat_id, kind, dedup_key, payload}); a dedup_key already queued is skipped.
+
+        Written in the same transaction: chat_update (a digest and its new next_digest_at, so a
+        restart neither skips nor repeats it) and items_alerted (the items whose alerts these
+        are, marked done so that a crash between the two can neither lose nor repeat them).
+        """
+        rows = [
+            {**m, "status": "pending", "attempts": 0, "not_before": now, "created_at": now}
+            for m in messages
+        ]
+        with self.engine.begin() as conn:
+            added = 0
+            if rows:
+                # Count RETURNING rows: an executemany's rowcount is -1 on psycopg.
+                stmt = (
+                    insert_for(self.store.dialect, outbox)
+                    .on_conflict_do_nothing(index_elements=["dedup_key"])
+                    .returning(outbox.c.id)
+                )
+                added = len(conn.execute(stmt, rows).all())
+            if chat_update is not None:
+                conn.execute(
+                    update(chats).where(chats.c.id == chat_update[0]).values(**chat_update[1])
+                )
+            ids = list(items_alerted)
+            for start in range(0, len(ids), 500):
+                conn.execute(
+                    update(items)
+                    .where(items.c.id.in_(ids[start : start + 500]))
+                    .values(alerts_queued_at=now)
+                )
+        return added
+
+    def lease(
+        self,
+        now: datetime,
+        owner: str,
+        *,
+        limit: int = 30,
+        lease: timedelta = timedelta(seconds=30),
+    ) -> list[OutMessage]:
+        """Take up to limit due messages, at most one per chat: each chat's first unfinished one,
+        when it is due (pending and due, or 'sending' under a lease that expired after a crash)."""
+        heads = (
+            select(func.min(outbox.c.id).label("id"))
+            .where(outbox.c.status.in_(("pending", "sending")))
+            .group_by(outbox.c.chat_id)
+            .scalar_subquery()
+        )
+        ready = or_(
+            and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+        )
+        q = (
+            select(outbox)
+            .where(outbox.c.id.in_(heads), ready)
+            .order_by(outbox.c.not_before, outbox.c.id)
+            .limit(limit)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(q).all()
+            if rows:
+                # Checked again in the UPDATE: two senders can pick the same rows, and only the
+                # first UPDATE may win them (PostgreSQL re-checks the WHERE after the row lock).
+                won = set(
+                    conn.execute(
+                        update(outbox)
+                        .where(outbox.c.id.in_([r.id for r in rows]), ready)
+                        .values(status="sending", lease_owner=owner, lease_until=now + lease)
+                        .returning(outbox.c.id)
+                    ).scalars()
+                )
+                rows = [r for r in rows if r.id in won]
+        return [_message(r) for r in rows]
+
+    def renew(self, owner: str, message_ids: Sequence[int], until: datetime) -> int:
+        """Extend owner's leases on messages it still holds (the sender's heartbeat)."""
+        if not message_ids:
+            return 0
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id.in_(list(message_ids)),
+                    outbox.c.status == "sending",
+                    outbox.c.lease_owner == owner,
+                )
+                .values(lease_until=until)
+            )
+        return int(done.rowcount or 0)
+
+    def claim(self, message_id: int, owner: str, until: datetime) -> bool:
+        """Renew owner's lease on a message just before sending it; False when another sender
+        took it over meanwhile (its lease had expired), so it must not be sent here too."""
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == message_id,
+                    outbox.c.status == "sending",
+                    outbox.c.lease_owner == owner,
+                )
+                .values(lease_until=until)
+                .returning(outbox.c.id)
+            ).first()
+        return won is not None
+
+    def release(self, message_ids: Sequence[int], owner: str) -> None:
+        """Give back messages owner leased but will not send (it is stopping)."""
+        with self.engine.begin() as conn:
+            for start in range(0, len(message_ids), 500):
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.id.in_(list(message_ids[start : start + 500])),
+                        outbox.c.status == "sending",
+                        outbox.c.lease_owner == owner,
+                    )
+                    .values(status="pending", lease_owner=None, lease_until=None)
+                )
+
+    def reclaim(self, role: str) -> int:
+        """At start: take back the messages this role's dead processes on this host had leased."""
+        return leases.reclaim(self.engine, outbox, role, released={"status": "pending"})
+
+    def mark_sent(
+        self, message_id: int, now: datetime, telegram_id: int | None, *, note: str | None = None
+    ) -> None:
+        """The message reached Telegram (note: why that is not certain, when it is not)."""
+        values: dict[str, Any] = {
+            "status": "sent",
+            "sent_at": now,
+            "telegram_message_id": telegram_id,
+            "lease_owner": None,
+            "lease_until": None,
+            "attempts": outbox.c.attempts + 1,
+        }
+        if note is not None:
+            values["last_error"] = note[:500]
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    def mark_retry(
+        self,
+        message_id: int,
+        not_before: datetime,
+        error: str,
+        *,
+        count: bool = True,
+        maybe_sent: bool | None = None,
+    ) -> None:
+        """Try again later (429, 5xx, network, timeout); maybe_sent: Telegram may already have it."""
+        values: dict[str, Any] = {
+            "status": "pending",
+            "not_before": not_before,
+            "last_error": error[:500],
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if count:
+            values["attempts"] = outbox.c.attempts + 1
+        if maybe_sent is not None:
+            values["maybe_sent"] = maybe_sent
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    def mark_dead(self, message_id: int, error: str) -> None:
+        """Give up on a message (Telegram refused it for good, or the retry window ran out)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(status="dead", last_error=error[:500], lease_owner=None, lease_until=None)
+            )
+
+    def replace_payload(self, message_id: int, payload: dict[str, Any]) -> None:
+        """Send this payload instead (plain text when Telegram refused our HTML), as a new try."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(payload=payload, status="pending", lease_owner=None, lease_until=None)
+            )
+
+    def awaiting_alerts(self, ids: Sequence[int] | None = None, *, limit: int = 2000) -> list[int]:
+        """Tagged items whose alerts are not queued yet (among ids, or any: the catch-up job)."""
+        q = (
+            select(items.c.id)
+            .where(items.c.tagged_at.is_not(None), items.c.alerts_queued_at.is_(None))
+            .order_by(items.c.id)
+            .limit(limit)
+        )
+        if ids is not None:
+            q = q.where(items.c.id.in_(list(ids)))
+        with self.engine.connect() as conn:
+            return [int(i) for i in conn.execute(q).scalars()]
