@@ -1,5 +1,5 @@
 """The service under faults: parse workers after a kill -9, Telegram unreachable at start,
-alerts a dead poller never queued, reused update ids, listening addresses, slow commands."""
+alerts a dead poller never queued, reused update ids, listening addresses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from bot.service import Runtime
 from bot.store.alerts import AlertStore
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
-from bot.telegram_app import Handlers
+from bot.telegram_app.handlers import Handlers
 from classifiers.gazetteer import Gazetteer
 from tests.conftest import feed_config, rss
 from tests.conftest_bot import Spec, add_items, gazetteer, outbox_rows
@@ -173,7 +172,7 @@ async def test_a_reused_update_id_does_not_swallow_a_reply(
 ) -> None:
     """Telegram restarts update ids after a week without updates: a reply to a new message
     with an old update id is still sent (and the same update handled twice, once)."""
-    from bot.commands import Reply
+    from bot.commands.reply import Reply
 
     rt = Runtime.open(make_settings(), with_feeds=False)
     rt._gazetteer = gazetteer()
@@ -207,29 +206,3 @@ async def test_metrics_listen_on_loopback_unless_told(
         await server.stop()
     open_settings = make_settings(VEILLE_METRICS_HOST="0.0.0.0", VEILLE_WEBHOOK_LISTEN="::")
     assert (open_settings.metrics_host, open_settings.webhook_listen) == ("0.0.0.0", "::")
-
-
-async def test_command_handlers_query_the_database_off_the_event_loop(
-    make_settings: Callable[..., Settings],
-) -> None:
-    from bot.commands import Reply
-
-    rt = Runtime.open(make_settings(), with_feeds=False)
-    rt._gazetteer = gazetteer()
-    try:
-        handlers = Handlers(rt, ChatStore(rt.store), None)
-        threads: list[int] = []
-
-        def slow_command(ctx: Any, arg: str) -> Reply:
-            threads.append(threading.get_ident())
-            return Reply(("ok",))
-
-        update = _update(None, 5, 5, datetime.now(UTC))
-
-        class Context:
-            args: tuple[str, ...] = ()
-
-        await handlers.command(slow_command)(update, Context())  # type: ignore[arg-type]
-        assert threads and threads[0] != threading.get_ident(), "ran in a worker thread"
-    finally:
-        rt.close()
