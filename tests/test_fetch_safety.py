@@ -70,9 +70,17 @@ async def main(url):
             return f"{type(exc).__name__}: {exc}"
         return f"ok {len(result.body or b'')} bytes"
 
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def high_water_kb():
+    # VmHWM belongs to this process's own address space: ru_maxrss would carry the parent's
+    # peak over fork and exec (pytest's, late in a long run).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+before = high_water_kb()
 outcome = asyncio.run(main(sys.argv[1]))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = high_water_kb()
 print(json.dumps({"outcome": outcome, "before_mb": before / 1024, "peak_mb": peak / 1024}))
 """
 
