@@ -186,7 +186,7 @@ async def test_a_429_from_a_group_does_not_pause_private_chats(store: Store) -> 
         rig.chat(5)
         rig.queue(-300, "pour le groupe")
         rig.queue(5, "p1", "p2", "p3")
-        server.fail_next(1, status=429, retry_after=5, methods=["sendMessage"])
+        server.fail_next(1, status=429, retry_after=5, methods=["sendMessage"], chats=[-300])
         await drain_until_empty(Sender(rig.bot, rig.chats, clock=Clock(), owner="s"), rig.chats)
         sent = _sent(server)
         when = {m["text"]: m["date"] for m in sent}

@@ -1263,13 +1263,22 @@ class BotAPIServer:
         methods: Iterable[str] | None = None,
         description: str | None = None,
         retry_after: int = 1,
+        chats: Iterable[int] | None = None,
     ) -> None:
         """The next n calls of ``methods`` (default: sendMessage/sendPhoto/sendDocument)
         answer ``status`` (e.g. 500, 502, 504, or 429 with ``retry_after``)."""
         ms = frozenset(m.lower() for m in methods) if methods is not None else SEND_METHODS
+        only = frozenset(str(c) for c in chats) if chats is not None else None
         with self.lock:
             self._faults.append(
-                _FaultRule(n, ms, status=status, description=description, retry_after=retry_after)
+                _FaultRule(
+                    n,
+                    ms,
+                    status=status,
+                    description=description,
+                    retry_after=retry_after,
+                    chats=only,
+                )
             )
 
     def delay_next(
@@ -1342,7 +1351,7 @@ class BotAPIServer:
                 raise APIError(404, "Not Found")
             params = await self._read_params(request)
             await self._apply_delay(method, params.get("chat_id"))
-            self._apply_faults(method)
+            self._apply_faults(method, params.get("chat_id"))
             self._check_chat_state(method, params)
             result = handler(params)
             if asyncio.iscoroutine(result):
@@ -1413,9 +1422,9 @@ class BotAPIServer:
         if not rule.kw["deliver"]:
             raise APIError(502, "Bad Gateway")
 
-    def _apply_faults(self, method: str) -> None:
+    def _apply_faults(self, method: str, chat: Any = None) -> None:
         with self.lock:
-            rule = next((r for r in self._faults if r.take(method)), None)
+            rule = next((r for r in self._faults if r.take(method, chat)), None)
         if rule is None:
             return
         status = rule.kw["status"]
