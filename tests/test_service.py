@@ -130,9 +130,13 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(
                 assert "Euratechnologies" in resp.read().decode()
             with urllib.request.urlopen(f"{web}/feed.atom?q=Lille", timeout=30) as resp:
                 assert b"Euratechnologies" in resp.read()
-            api.user_message(104, "/settings")
-            sent = api.wait_for(lambda s: any(m["chat_id"] == 104 for m in s), timeout=30)
-            assert f"{web}/feed.atom?q=" in next(m for m in sent if m["chat_id"] == 104)["text"]
+            api.user_message(104, "/subscribe Hauts-de-France")
+            api.wait_for(lambda s: any(m["chat_id"] == 104 for m in s), timeout=30)
+            api.user_message(104, "/alerts")
+            sent = api.wait_for(
+                lambda s: sum(m["chat_id"] == 104 for m in s) >= 2, timeout=30
+            )
+            assert f"{web}/feed.atom?q=" in [m for m in sent if m["chat_id"] == 104][-1]["text"]
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
