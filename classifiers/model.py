@@ -1,9 +1,10 @@
 """The learned part of the tagger: initiative types, primary type and topic (scikit-learn).
 
 One feature extractor (TF-IDF over words, word pairs, 5-letter stems of French-normalised
-text and pooled event/partnership cue counts: character n-grams scored about the same here at three times the cost) feeds three
-heads: one-vs-rest logistic regressions for the multi-label types, a multinomial logistic
-regression for the primary type, and a binary one for topic_ai. Per-type decision thresholds
+text and pooled event/partnership cue counts: character n-grams scored about the same here
+at three times the cost) feeds three heads: one-vs-rest logistic regressions for the
+multi-label types, a multinomial logistic regression for the primary type, and a binary one
+for topic_ai. Per-type decision thresholds
 are chosen by cross-validation, on the press-style examples when there are enough of them;
 the primary type is the one whose primary and type probabilities agree best.
 """
