@@ -67,6 +67,14 @@ _CUES = {
         r"|signe|signent|signature|cooperation|memorandum|protocole|jumelage|s'associent"
         r"|main dans la main|collaboration)\b"
     ),
+    "training": re.compile(
+        r"\b(?:formations?|former|cursus|diplomes?|master|licence|certification|mooc|ecoles?"
+        r"|etudiants?|apprentis|apprentissage|bootcamp|reconversion|competences|cours)\b"
+    ),
+    "funding": re.compile(
+        r"\b(?:appel a projets|appel a candidatures|subventions?|fonds|leve|levee|dotation"
+        r"|financements?|finance|investissements?|enveloppe|millions d'euros)\b"
+    ),
 }
 
 
