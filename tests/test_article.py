@@ -147,7 +147,8 @@ class Rig:
         settings = self.make_settings(**env)
         pool = ThreadPoolExecutor(max_workers=1)
         try:
-            async with Fetcher(settings) as fetcher:
+            # The check is looked up at each call, so a test may say which addresses are public.
+            async with Fetcher(settings, allowed=lambda a: safety.is_public(a)) as fetcher:
                 poller = Poller(self.store, fetcher, settings, clock=self.clock, parse_pool=pool)
                 stage = ArticleStage(
                     ArticleStore(self.store),
@@ -356,8 +357,13 @@ async def test_redirects_to_another_host_are_followed_for_operator_feeds(rig: Ri
     assert row["final_url"] == other_host
 
 
-async def test_addfeed_links_to_private_addresses_are_refused(rig: Rig) -> None:
-    link = rig.page("/interne", article_page("Fonds", ARTICLE_FR))
+async def test_addfeed_links_to_private_addresses_are_refused(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 127.0.0.1 stands for the Internet here (the feed is fetched); 127.0.0.2 for the inside.
+    monkeypatch.setattr(safety, "is_public", lambda address: address == "127.0.0.1")
+    rig.page("/interne", article_page("Fonds", ARTICLE_FR))
+    link = f"http://127.0.0.2:{rig.server.port}/interne"
     url = rig.server.add("/bot.xml", Route(body=teaser_feed(("Lien interne", link, "T."))))
     rig.store.add_feed("from-telegram", "Depuis Telegram", url, rig.now)
     await rig.run(VEILLE_ALLOW_PRIVATE_FEEDS="false")
