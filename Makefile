@@ -25,6 +25,10 @@ install: $(STAMP) $(GAZETTEER) $(REGION_SHAPES)
 
 # The web window's tests drive Debian's chromium (Playwright, no browser download).
 browser:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "make test: installing Debian's chromium for the web window's browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 	@test -x $(CHROMIUM) || { echo "make test: $(CHROMIUM) is missing; the web window's browser tests need Debian's chromium: apt-get install chromium (.ci/run installs it)" >&2; exit 1; }
 
 demo: install
