@@ -338,11 +338,13 @@ def test_pollers_and_senders_share_postgres_and_survive_kills(
         assert set(extra) <= held_paths, (extra, held_paths)
         assert all(n == 1 for n in extra.values()), extra
         assert set(overlaps) <= held_paths, overlaps
-        # Messages: each delivered, at most one twice (the killed sender's message in flight).
+        # Messages: each delivered; the killed sender's messages in flight (one per chat being
+        # sent, about a second's worth) may go out once more, and no message a third time.
         sent = Counter(m["text"] for m in api.snapshot())
         assert set(sent) == {f"msg-{i:04d}" for i in range(MESSAGES)}
         resent = sum(n - 1 for n in sent.values())
-        assert resent <= 1, sent.most_common(3)
+        assert max(sent.values()) <= 2, sent.most_common(3)
+        assert resent <= 29, sent.most_common(3)
 
         # The survivors stop cleanly on SIGTERM.
         killed = {killed_sender, killed_poller}
