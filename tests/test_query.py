@@ -14,6 +14,7 @@ from bot.query.model import NATIONAL, Query
 from bot.query.parse import canonical, explain, parse, resolve_type
 from bot.query.stems import index_text, stems
 from classifiers.gazetteer import Gazetteer
+from classifiers.taxonomy import REGIONS
 
 PARIS = ZoneInfo("Europe/Paris")
 # A Wednesday evening in Paris (20:30 local, winter time).
@@ -148,6 +149,16 @@ def test_lowercase_common_words_are_not_small_towns(gaz: Gazetteer) -> None:
     assert query.regions == ()
 
 
+def test_every_region_name_reads_as_its_region_stop_words_included(gaz: Gazetteer) -> None:
+    # "Grand Est": "est" is also a French stop word ("c'est"), yet the name is the region.
+    for region in REGIONS:
+        for text in (region, region.lower(), f"{region} financement 30j"):
+            query = q(text, gaz)
+            assert query.regions == (region,), text
+            assert query.terms == (), text
+    assert q("ce qui est nouveau", gaz).regions == ()
+
+
 # ---- periods ---------------------------------------------------------------------------------
 
 
@@ -183,6 +194,14 @@ def test_lowercase_common_words_are_not_small_towns(gaz: Gazetteer) -> None:
         ),
         ("between October 1 and October 3", paris(2026, 10, 1), paris(2026, 10, 4), None),
         ("avant octobre", None, paris(2026, 11, 1), "jusqu'au 31 octobre"),
+        (
+            "2026-11-09..2026-11-15",
+            paris(2026, 11, 9),
+            paris(2026, 11, 16),
+            "du 9 novembre au 15 novembre",
+        ),
+        ("2026-11-15..2026-11-09", paris(2026, 11, 9), paris(2026, 11, 16), None),
+        ("2026-11-09", paris(2026, 11, 9), None, "depuis le 9 novembre"),
     ],
 )
 def test_periods(
@@ -205,6 +224,8 @@ def test_periods_follow_the_time_zone(gaz: Gazetteer) -> None:
 def test_an_impossible_date_is_a_word(gaz: Gazetteer) -> None:
     assert q("depuis le 31 février", gaz).period is None
     assert q("99999999j", gaz).period is not None  # capped, not an overflow
+    assert q("2026-13-40", gaz).period is None  # no month 13: words, not a date
+    assert q("budget 2026 10 millions", gaz).period is None
 
 
 # ---- typos -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import asyncio
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
 import feedparser
@@ -16,11 +16,10 @@ import pytest
 from PIL import Image
 
 from bot.i18n import type_label
+from bot.query.parse import canonical, parse
 from bot.store.repo import Store
-from bot.store.rows import Filters
 from bot.web.app import WebConfig, WebWindow
 from bot.web.search import parse_query
-from bot.weblinks import filters_query
 from tests.conftest_bot import Spec, add_items, gazetteer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -130,6 +129,10 @@ async def test_query_filters_by_region_type_and_words(window: WebWindow) -> None
     assert '<html lang="en">' in words and "Lille lance" in words and "Brest" not in words
     longer = (await get(window, "/", params={"q": "Bretagne 60j"})).text
     assert "Vieil article breton" in longer
+    plural = (await get(window, "/", params={"q": "jumeaux numériques ce mois-ci"})).text
+    assert "Lille lance" in plural and "Brest" not in plural  # stems, as in the bot
+    week = (await get(window, "/", params={"q": "Bretagne 2026-11-27..2026-11-27"})).text
+    assert "Brest finance" in week and "Rennes forme" not in week
 
 
 async def test_region_pages_and_404_with_suggestions(window: WebWindow) -> None:
@@ -192,7 +195,7 @@ async def test_a_query_of_ten_thousand_characters(window: WebWindow) -> None:
     assert len(query) >= 10_000
     response = await get(window, "/", params={"q": query})
     assert response.status_code == 200
-    assert "seuls les 500 premiers caractères" in response.text
+    assert "seuls les 400 premiers caractères" in response.text
     assert "<b><b>" not in response.text and len(response.text) < 200_000
     assert (await get(window, "/feed.atom", params={"q": query})).status_code == 200
     assert (await get(window, "/region/" + quote(query))).status_code == 404
@@ -249,17 +252,23 @@ async def test_a_flood_of_requests_is_bounded_and_the_loop_stays_free(window: We
     assert ticks > 10  # the loop was never blocked for the whole flood
 
 
-def test_subscription_filters_read_back_as_the_same_query() -> None:
-    filters = Filters(
-        regions=frozenset({"Pays de la Loire", "Bretagne", "national"}),
-        types=frozenset({"funding", "business_support"}),
-        keywords=("jumeau numérique", "IA"),
-        excludes=("crypto", "web 3"),
-    )
-    text = filters_query(filters)
-    again = parse_query(text, gazetteer(), NOW)
-    assert again.filters == filters
-    assert parse_query("", gazetteer(), NOW).filters == Filters()
+def test_the_web_reads_a_query_as_the_bot_does() -> None:
+    text = 'Pays de la Loire Bretagne national financement accompagnement "jumeau numérique" OU robotique -crypto -"web 3"'
+    bot = parse(text, gazetteer(), now=NOW, tz="Europe/Paris")
+    web = parse_query(canonical(bot), gazetteer(), NOW).query  # an alert's query, on the web
+    assert bot.regions == ("Pays de la Loire", "Bretagne", "national")
+    for got in (web, parse_query(text, gazetteer(), NOW).query):
+        assert (got.regions, got.types, got.terms, got.excludes) == (
+            bot.regions,
+            bot.types,
+            bot.terms,
+            bot.excludes,
+        )
+    everything = parse_query("", gazetteer(), NOW)
+    assert everything.query.empty and everything.end - everything.start == timedelta(days=7)
+    week = parse_query("Bretagne 2026-11-23..2026-11-29", gazetteer(), NOW)
+    assert (week.start.date(), week.end.date()) == (date(2026, 11, 22), date(2026, 11, 29))
+    assert week.end.hour == 23  # midnight in Paris
 
 
 def test_alerts_give_their_feed_and_digest_preview_links_the_week(store: Store) -> None:
@@ -294,7 +303,7 @@ def test_alerts_give_their_feed_and_digest_preview_links_the_week(store: Store) 
     feed = text.split("Flux Atom : ")[1].split("\n")[0].replace("&amp;", "&")
     assert feed.startswith("http://127.0.0.1:8080/feed.atom?")
     query = parse_qs(urlsplit(feed).query)["q"][0]
-    assert "Hauts-de-France" in parse_query(query, gazetteer(), NOW).filters.regions
+    assert "Hauts-de-France" in parse_query(query, gazetteer(), NOW).query.regions
     assert "/opml?q=" in text
     assert "Voir la semaine sur le web" in digest_preview(on).messages[-1]
 

@@ -24,7 +24,7 @@ from bot.query.model import NATIONAL, Query
 from bot.query.period import Period, describe_period, period_at
 from bot.query.stems import stem, term
 from classifiers.gazetteer import Gazetteer
-from classifiers.taxonomy import TYPE_ALIASES, TYPE_LABELS_EN, TYPE_LABELS_FR, TYPES
+from classifiers.taxonomy import REGIONS, TYPE_ALIASES, TYPE_LABELS_EN, TYPE_LABELS_FR, TYPES
 from classifiers.text import fold_key
 
 MAX_QUERY_CHARS = 400  # the rest of a longer text is not read (and said so)
@@ -73,6 +73,7 @@ _QUOTES = str.maketrans({"«": '"', "»": '"', "“": '"', "”": '"', "„": '"
 _CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _PIECE = re.compile(r"[\W_]+")
 _FOLDED_ALIASES: dict[str, str] = {fold_key(k): v for k, v in TYPE_ALIASES.items()}
+_REGION_KEYS: dict[str, str] = {fold_key(r): r for r in REGIONS}
 _ALIAS_STEMS: dict[str, str] = {
     stem(k): v for k, v in _FOLDED_ALIASES.items() if " " not in k and len(k) > 3
 }
@@ -189,6 +190,9 @@ def _region_at(words: list[_Word], i: int, gazetteer: Gazetteer) -> tuple[str, i
     """The longest place name at words[i]: (region, words used, name as written)."""
     for n in range(min(MAX_NGRAM, len(words) - i), 0, -1):
         span = words[i : i + n]
+        key = " ".join(w.fold for w in span)
+        if key in _REGION_KEYS:  # a region's own name, even with a stop word in it ("Grand Est")
+            return _REGION_KEYS[key], n, " ".join(w.shown for w in span)
         if span[0].fold in STOP_WORDS or (span[-1].fold in STOP_WORDS and n > 1):
             continue
         if n == 1 and (
@@ -196,7 +200,7 @@ def _region_at(words: list[_Word], i: int, gazetteer: Gazetteer) -> tuple[str, i
         ):
             continue
         shown = " ".join(w.shown for w in span)
-        found = gazetteer.resolve_place(" ".join(w.fold for w in span))
+        found = gazetteer.resolve_place(key)
         if found is None:
             continue
         region, kind = found

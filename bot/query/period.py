@@ -1,4 +1,5 @@
-"""Periods in a query: "cette semaine", "ce mois-ci", "7j", "depuis le 1er octobre", "entre ... et ...".
+"""Periods in a query: "cette semaine", "ce mois-ci", "7j", "depuis le 1er octobre", "entre ... et ...",
+and ISO dates: "2026-11-24..2026-11-30" (both days included) or "2026-11-24" alone (since that day).
 
 Pure: the caller passes `now` and the time zone; dates are read in that zone and returned as
 UTC instants, the end exclusive. Tokens come folded (lowercase ASCII, see bot.query.parse).
@@ -144,6 +145,14 @@ def _date_at(tokens: list[str], i: int, today: date) -> tuple[date, int, bool] |
     return None
 
 
+def _iso_at(tokens: list[str], i: int) -> tuple[date, int] | None:
+    """A year-first date at tokens[i] ("2026-11-24", folded to "2026 11 24") and its length."""
+    if i >= len(tokens) or not re.fullmatch(r"\d{4}", tokens[i]):
+        return None
+    found = _date_at(tokens, i, date.max)
+    return (found[0], found[1]) if found and found[1] == 3 else None
+
+
 def _month_end(day: date) -> date:
     nxt = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return nxt - timedelta(days=1)
@@ -204,6 +213,18 @@ def period_at(tokens: list[str], i: int, now: datetime, tz: ZoneInfo) -> tuple[P
                 used += 1
             return Period("days", now - timedelta(days=days), None, days=days), used
     # "depuis le 1er octobre", "since October 1", "a partir du 3/11"
+    if iso := _iso_at(tokens, i):
+        first_day, used = iso
+        second = _iso_at(tokens, i + used)
+        if second is None:
+            return Period("since", _midnight(first_day, tz), None, first=first_day), used
+        last_day, used2 = second
+        if first_day > last_day:
+            first_day, last_day = last_day, first_day
+        end = _midnight(last_day + timedelta(days=1), tz)
+        return Period(
+            "between", _midnight(first_day, tz), end, first=first_day, last=last_day
+        ), used + used2
     if n := starts("depuis", "since", "a partir du", "a partir de", "apres le", "after"):
         found = _date_at(tokens, i + n, today)
         if found:

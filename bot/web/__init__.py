@@ -1,7 +1,7 @@
 """The web window: pages per query and per region, the map of the period, Atom and OPML out.
 
-`app.py` (aiohttp routes, access token, bounded concurrency), `search.py` (query -> items; the
-one place to swap in the bot's query language), `pages.py` (what a page shows, as values),
+`app.py` (aiohttp routes, access token, bounded concurrency), `search.py` (a query read by
+bot.query -> the items of its period), `pages.py` (what a page shows, as values),
 `feeds.py` (Atom with feedgen), `templates/` (Jinja2, autoescaped), `static/` (CSS; no CDN).
 """
 

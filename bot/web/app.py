@@ -28,11 +28,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.feeds.opml import document as opml_document
 from bot.francemap import picture_size, render_map
 from bot.i18n import t
+from bot.query.parse import MAX_QUERY_CHARS
 from bot.render import http_link
 from bot.store.repo import Store
 from bot.web.feeds import atom_feed
-from bot.web.pages import describe, results
-from bot.web.search import MAX_QUERY_CHARS, parse_query
+from bot.web.pages import results
+from bot.web.search import describe, parse_query
 from bot.weblinks import WebLinks
 from classifiers.gazetteer import Gazetteer
 from classifiers.taxonomy import REGIONS
@@ -250,7 +251,7 @@ class WebWindow:
                 detail=t(lang, "web_region_unknown", query=asked[:80]),
                 suggestions=gazetteer.suggest_regions(asked[:200]),
             )
-        text = f'"{name}" {REGION_DAYS}j'
+        text = f"{name} {REGION_DAYS}j"
         query = parse_query(text, gazetteer, self.clock())
         found = await self._call(results, self.store, query, lang)
         html = await self._call(

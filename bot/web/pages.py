@@ -88,13 +88,3 @@ def results(store: Store, query: WebQuery, lang: str, *, limit: int = PAGE_ITEMS
         for i in shown
     )
     return Results(query=query, items=views, total=len(found), counts=region_counts(found))
-
-
-def describe(query: WebQuery, lang: str) -> str:
-    """What the query was understood as, in words ("Bretagne · financement · « jumeau »")."""
-    f = query.filters
-    parts = [r if r != "national" else t(lang, "web_national") for r in sorted(f.regions)]
-    parts += [type_label(k, lang) for k in sorted(f.types)]
-    parts += [f"« {k} »" if lang == "fr" else f"“{k}”" for k in f.keywords]
-    parts += [f"-{k}" for k in f.excludes]
-    return " · ".join(parts) or t(lang, "web_everything")
