@@ -8,8 +8,9 @@ item's own text is short); the page is fetched once per canonical URL under the 
 is re-tagged on title + article text. A page that fails leaves the item with its feed text and
 a status; no exception leaves the stage.
 
-Feeds added from Telegram (/addfeed) get the private-address refusal at every fetch: each
-redirect hop is checked before it is followed.
+Feeds added from Telegram (/addfeed) get the private-address refusal at every fetch: the page
+goes through the fetcher's public client, which checks each redirect hop and pins the address
+it connects to.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
 
 from bot.config import Settings
 from bot.errors import (
@@ -38,7 +38,7 @@ from bot.feeds import extract, gnews
 from bot.feeds.extract import Extracted
 from bot.feeds.fetcher import Fetcher, FetchResult
 from bot.feeds.normalize import canonical_url
-from bot.feeds.safety import check_public_url
+from bot.feeds.safety import check_public_url, must_be_public
 from bot.store.articles import ArticleStore, CachedPage, ItemOutcome, PendingItem
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ UNSAFE = "unsafe"  # a Telegram-added feed's link (or a redirect hop) is a priva
 UNRESOLVED = "unresolved"  # a Google News link whose publisher URL could not be found
 SHORTER = "shorter"  # the page's text is no longer than the feed's
 
+# The poller's own aliases (bot.feeds.poller): not imported, the poller imports this module.
 TagFn = Callable[[Sequence[int]], Awaitable[int]]
 Clock = Callable[[], datetime]
 
@@ -201,7 +202,7 @@ class ArticleStage:
         if not link or not wants_article(item.full_text, item.text):
             return ItemOutcome(item.id, SKIPPED)
         url = canonical_url(link) or link
-        public_only = item.feed_source == "bot" and not self.settings.allow_private_feeds
+        public_only = must_be_public(item.feed_source, self.settings.allow_private_feeds)
         if public_only:
             try:
                 await check_public_url(url)
@@ -300,26 +301,13 @@ class ArticleStage:
         )
 
     async def _get(self, url: str, cached: CachedPage | None, public_only: bool) -> FetchResult:
-        """GET the page; for a Telegram-added feed, redirects are followed one hop at a time and
-        each hop's address is checked before it is requested."""
-        etag = cached.etag if cached else None
-        last_modified = cached.last_modified if cached else None
-        if not public_only:
-            return await self.fetcher.fetch(
-                url, etag=etag, last_modified=last_modified, now=self.clock(), accept=HTML_ACCEPT
-            )
-        current = url
-        for hop in range(self.settings.max_redirects + 1):
-            result = await self.fetcher.fetch(
-                current,
-                etag=etag if hop == 0 else None,
-                last_modified=last_modified if hop == 0 else None,
-                now=self.clock(),
-                accept=HTML_ACCEPT,
-                follow_redirects=False,
-            )
-            if not result.is_redirect:
-                return result
-            current = urljoin(current, result.location or "")
-            await check_public_url(current)
-        raise FetchError(f"too many redirects (more than {self.settings.max_redirects})")
+        """GET the page conditionally; for a Telegram-added feed through the fetcher's public
+        client (every redirect hop checked, the address connected to pinned)."""
+        return await self.fetcher.fetch(
+            url,
+            etag=cached.etag if cached else None,
+            last_modified=cached.last_modified if cached else None,
+            now=self.clock(),
+            accept=HTML_ACCEPT,
+            public_only=public_only,
+        )
