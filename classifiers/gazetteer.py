@@ -16,8 +16,9 @@ import math
 import re
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import accumulate
+from functools import cached_property, lru_cache
+from itertools import accumulate, compress, count, pairwise
+from operator import or_
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from classifiers.gazetteer_build import (
     write,
 )
 from classifiers.taxonomy import REGIONS
-from classifiers.text import strip_accents
+from classifiers.text import LATIN_FOLD, strip_accents, translate_non_ascii
 
 assert tuple(pd.REGION_CODES.values()) == REGIONS, "places_data and taxonomy disagree"
 
@@ -186,6 +187,11 @@ class _Match:
     hits: list[PlaceHit] = field(default_factory=list)
 
 
+# Typographic punctuation is a separator: folded here so that French text (apostrophes,
+# guillemets, non-breaking spaces) never takes strip_accents' per-character path.
+_FOLD = {**LATIN_FOLD, **{c: "?" for c in map(ord, "’‘“”«»–—\u00a0\u202f\u2009•·")}, 0x2026: "."}
+
+
 def _fold(text: str) -> str:
     """Lowercase ASCII version of a text with the same word boundaries (in C, not per token).
 
@@ -193,9 +199,10 @@ def _fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    if "\u2026" in text:
-        text = text.replace("\u2026", ".")
-    return strip_accents(text).encode("ascii", "replace").decode("ascii").lower()
+    folded = translate_non_ascii(text, _FOLD)
+    if not folded.isascii():
+        folded = strip_accents(folded)
+    return folded.encode("ascii", "replace").decode("ascii").lower()
 
 
 def _longest(
@@ -223,7 +230,7 @@ class _Tokens:
     kept every character in place (the usual case) the folded text alone is split.
     """
 
-    __slots__ = ("bounds", "norm", "text")
+    __slots__ = ("bounds", "norm", "pairs", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -237,6 +244,16 @@ class _Tokens:
                 nparts = [p if k % 2 == 0 else _norm_token(p) for k, p in enumerate(parts)]
         self.norm: list[str] = nparts[1::2]
         self.bounds: list[int] = list(accumulate(map(len, parts)))
+        # "word next-word" at each token (the last one pairs with nothing).
+        self.pairs: list[str] = [*map(" ".join, pairwise(self.norm)), ""]
+
+    def starts(self, table: Container[str], prefixes: Container[str]) -> Iterator[int]:
+        """Token indices where a key of table may start: the token is a key, or the token and
+        the next one begin a key. Found by C-level iteration, not a Python loop per token."""
+        return compress(
+            count(),
+            map(or_, map(table.__contains__, self.norm), map(prefixes.__contains__, self.pairs)),
+        )
 
     def __len__(self) -> int:
         return len(self.norm)
@@ -285,10 +302,19 @@ class Gazetteer:
             parts = key.split(" ")
             for n in range(1, len(parts) + 1):
                 self._national_prefixes.add(" ".join(parts[:n]))
-        self._lookup = self._build_lookup()
-        # Edit-distance suggestions: regions, departments and towns of some size, each as
-        # (region, rank of its kind, population).
-        self._fuzzy_names: dict[str, tuple[str, int, int]] = {}
+
+    # The user-lookup tables are built on first use: a tagging worker never needs them, and
+    # building them is most of the load time.
+
+    @cached_property
+    def _lookup(self) -> dict[str, tuple[str, str]]:
+        return self._build_lookup()
+
+    @cached_property
+    def _fuzzy_names(self) -> dict[str, tuple[str, int, int]]:
+        """Edit-distance suggestions: regions, departments and towns of some size, each as
+        (region, rank of its kind, population)."""
+        names: dict[str, tuple[str, int, int]] = {}
         for k, cands in self._entries.items():
             c = cands[0]
             if not c[1] or c[0] not in _LOOKUP_ORDER or len(k) < 3 or k.isdigit():
@@ -297,10 +323,14 @@ class Gazetteer:
                 continue
             if c[0] in ("institution", "demonym"):
                 continue
-            self._fuzzy_names[k] = (c[1], _LOOKUP_ORDER[c[0]], int(c[3] or 0))
+            names[k] = (c[1], _LOOKUP_ORDER[c[0]], int(c[3] or 0))
+        return names
+
+    @cached_property
+    def _suggest_names(self) -> dict[str, str]:
         # Suggestions come from region-level names only: a fuzzy hit on one of 15,000
         # communes says little about which region the user meant.
-        self._suggest_names = {
+        return {
             k: c[1]
             for k, cands in self._entries.items()
             for c in cands[:1]
@@ -431,21 +461,20 @@ class Gazetteer:
     def _match(self, toks: _Tokens, src: str, in_title: bool, english: bool) -> Iterator[_Match]:
         entries, prefixes = self._entries, self._prefixes
         norms = toks.norm
-        n = len(norms)
-        i = 0
-        while i < n:
+        nxt = 0
+        for i in toks.starts(entries, prefixes):
+            if i < nxt:
+                continue
             found = _longest(norms, i, entries, prefixes)
             if found is None:
-                i += 1
                 continue
             end, key = found
             m = self._check(toks, i, end, key, src, in_title, english)
             if m is None:
-                i += 1
                 continue
             if m.cands:
                 yield m
-            i = end
+            nxt = end
 
     def _check(
         self, toks: _Tokens, i: int, end: int, key: str, src: str, in_title: bool, english: bool
@@ -585,7 +614,7 @@ class Gazetteer:
                 w = _hit_weight(h, m)
                 if h.region:
                     region_raw[h.region] = region_raw.get(h.region, 0.0) + w
-                    region_kinds.setdefault(h.region, set()).add(normalize(h.surface))
+                    region_kinds.setdefault(h.region, set()).add(m.key)
                     label = h.region
                 elif h.country:
                     if h.kind == "demonym":
@@ -646,19 +675,19 @@ class Gazetteer:
         cues, prefixes = self._national, self._national_prefixes
         for toks, src, factor in sources:
             norms = toks.norm
-            n = len(norms)
-            i = 0
-            while i < n:
+            nxt = 0
+            for i in toks.starts(cues, prefixes):
+                if i < nxt:
+                    continue
                 found = _longest(norms, i, cues, prefixes)
                 if found is None:
-                    i += 1
                     continue
                 end, key = found
                 total += cues[key] * factor
                 surface = src[toks.bounds[2 * i] : toks.bounds[2 * end - 1]]
                 if surface not in ev:
                     ev.append(surface)
-                i = end
+                nxt = end
         return total, ev
 
 
@@ -685,6 +714,6 @@ def _is_english(*token_lists: _Tokens) -> bool:
     en = fr = 0
     for toks in token_lists:
         head = toks.norm[:400]
-        en += sum(1 for t in head if t in _EN_WORDS)
-        fr += sum(1 for t in head if t in _FR_WORDS)
+        en += sum(map(_EN_WORDS.__contains__, head))
+        fr += sum(map(_FR_WORDS.__contains__, head))
     return en > fr

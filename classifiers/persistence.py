@@ -23,7 +23,7 @@ from classifiers.taxonomy import taxonomy_hash
 MODEL_FILE = "types.skops"
 META_FILE = "metadata.json"
 # Bump when TypeModel's fitted attributes change shape: older files are then refused and retrained.
-MODEL_FORMAT = 3
+MODEL_FORMAT = 4
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "classifiers.model.")
 
 

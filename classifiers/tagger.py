@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,21 @@ class TagResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (TAXONOMY fields first)."""
-        return asdict(self)
+        """A JSON-ready dict (TAXONOMY fields first).
+
+        Built field by field: dataclasses.asdict deep-copies every nested dict and list, which
+        cost as much as the gazetteer scan on the poll workers' hot path.
+        """
+        return {
+            "regions": list(self.regions),
+            "countries": list(self.countries),
+            "national": self.national,
+            "types": list(self.types),
+            "primary_type": self.primary_type,
+            "topic_ai": self.topic_ai,
+            "scores": self.scores,
+            "evidence": self.evidence,
+        }
 
 
 class Tagger:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Set
+from collections.abc import Mapping, Set
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -35,11 +35,26 @@ _KEY_FOLD = {**LATIN_FOLD, **{c: " " for c in map(ord, "’‘“”«»–—�
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def translate_non_ascii(text: str, table: Mapping[int, str]) -> str:
+    """text.translate(table) for a table that leaves ASCII alone, at a fraction of its cost.
+
+    str.translate looks every character up in the dict once the text holds one non-ASCII
+    character; French prose has a few accented letters per line, so only those runs are
+    translated.
+    """
+    if text.isascii():
+        return text
+    return _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), text)
+
+
 def strip_accents(text: str) -> str:
     """The text with accents and ligatures removed (case kept); other characters untouched."""
     if text.isascii():
         return text
-    folded = text.translate(LATIN_FOLD)
+    folded = translate_non_ascii(text, LATIN_FOLD)
     if folded.isascii():
         return folded
     # Letters outside Latin-1/Extended-A: decompose them.

@@ -276,3 +276,14 @@ def test_load_builds_missing_file(tmp_path: Path) -> None:
     gaz = Gazetteer.load(path)
     assert path.exists() and path.stat().st_size < 5_000_000
     assert gaz.resolve_region("Brest") == "Bretagne"
+
+
+def test_keys_that_start_with_a_common_word_and_keys_at_the_very_end(gaz: Gazetteer) -> None:
+    """Matching starts only where a key or a key's first two words begin: neither "thonon"
+    nor "thonon les" is a place, "Thonon-les-Bains" is; the last word of a text has no next
+    word and still matches."""
+    loc = gaz.locate("", "Un atelier sur la donnée se tient à Thonon-les-Bains mardi")
+    assert loc.regions == ("Auvergne-Rhône-Alpes",)
+    assert gaz.locate("", "La start-up vient de Brest").regions == ("Bretagne",)
+    assert gaz.locate("", "Rendez-vous mardi à Besançon").regions == ("Bourgogne-Franche-Comté",)
+    assert gaz.locate("Fonds", "Le gouvernement dévoile un plan national").national

@@ -328,3 +328,46 @@ def test_press_examples_calibrate_the_thresholds() -> None:
     pred = press.predict(["forum annonce fonds subvention article"], evidence=False)[0]
     assert {"event", "funding"} <= set(pred.types)
     assert pred.primary_type in pred.types
+
+
+def test_the_fast_feature_path_gives_what_scikit_learn_gives(models_dir: Path) -> None:
+    """TypeModel.transform and .probabilities are the vectorizer's and heads' own results."""
+    import numpy as np
+
+    from classifiers.model import prepare
+
+    model, _ = persistence.load(models_dir)
+    texts = [prepare(e.title, e.text) for e in load_examples()[:60]]
+    texts += ["", "zzz qqq", prepare("Forum", "le forum et la table ronde, appel à projets")]
+    fast = model.transform(texts)
+    reference = model.features_.transform(texts)
+    assert fast.shape == reference.shape
+    assert abs(fast - reference).max() < 1e-12
+    p_types, p_primary, p_topic = model.probabilities(fast)
+    assert np.allclose(p_types, model.types_.predict_proba(reference))
+    assert np.allclose(p_primary, model.primary_.predict_proba(reference))
+    assert np.allclose(p_topic, model.topic_.predict_proba(reference)[:, 1])
+
+
+def test_cue_features_pool_words_and_word_pairs() -> None:
+    from classifiers.model import analyze
+
+    feats = analyze("le forum et la table ronde : appel a projets de 3 millions d'euros")
+    assert feats.count("~cue:event") == 2  # "forum", "table ronde"
+    assert feats.count("~cue:funding") == 2  # "appel (a) projets", "millions (d') euros"
+    assert "~cue:training" not in feats
+
+
+def test_to_dict_copies_the_label_lists(tagger: Tagger) -> None:
+    result = tagger.tag("Forum IA à Lille", "La Région Hauts-de-France réunit les PME à Lille.")
+    out = result.to_dict()
+    out["regions"].append("Corse")
+    assert "Corse" not in result.regions
+    assert list(out)[:6] == [
+        "regions",
+        "countries",
+        "national",
+        "types",
+        "primary_type",
+        "topic_ai",
+    ]

@@ -13,6 +13,7 @@ from classifiers.text import (
     page_parts,
     slugify,
     strip_accents,
+    translate_non_ascii,
     visible_text,
 )
 
@@ -39,6 +40,15 @@ def test_the_fold_table_agrees_with_unicode_decomposition() -> None:
 )
 def test_strip_accents_keeps_case_and_other_characters(raw: str, expected: str) -> None:
     assert strip_accents(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "plain ascii 2026", "Île-de-France, l’État « à Brest » œuvre…", "日本 Ærø ǅ", "éé ee éé"],
+)
+def test_translate_non_ascii_is_str_translate(raw: str) -> None:
+    table = {**LATIN_FOLD, ord("’"): "'", ord("…"): "."}
+    assert translate_non_ascii(raw, table) == raw.translate(table)
 
 
 def test_fold_key_is_words_only() -> None:
