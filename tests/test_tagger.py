@@ -371,3 +371,25 @@ def test_to_dict_copies_the_label_lists(tagger: Tagger) -> None:
         "primary_type",
         "topic_ai",
     ]
+
+
+def test_recall_weighted_thresholds_are_lower() -> None:
+    """threshold_beta > 1 favours recall: no type's threshold goes up, some go down."""
+    from classifiers.model import TypeModel
+
+    # "annonce region" is an event 4 times in 14: worth including only when recall counts more.
+    rows = (
+        [("forum salon rencontres", ["event"])] * 30
+        + [("fonds subvention projets", ["funding"])] * 30
+        + [("annonce region", ["event"])] * 4
+        + [("annonce region", ["funding"])] * 10
+        + [("match football score buts", ["event"])] * 20
+    )
+    texts = [f"{t} article {i}" for i, (t, _) in enumerate(rows)]
+    types = [ty for _, ty in rows]
+    primary = [ty[0] for ty in types]
+    topic = ["football" not in t for t in texts]
+    strict = TypeModel(cv_folds=3, threshold_beta=1.0).fit(texts, types, primary, topic)
+    generous = TypeModel(cv_folds=3, threshold_beta=3.0).fit(texts, types, primary, topic)
+    assert (generous.thresholds_ <= strict.thresholds_).all()
+    assert (generous.thresholds_ < strict.thresholds_).any()
