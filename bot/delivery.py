@@ -9,6 +9,12 @@ deactivated. Group migrated — its data moves and the message is sent to the ne
 errors and 5xx — Telegram is unreachable, not the message's fault: capped backoff for the whole
 retry window (hours), one probe at a time. Read timeout — Telegram may have delivered: sent
 again at most once. Only Telegram's permanent answers (4xx) end a message before its window.
+
+Crashes: Telegram has no idempotency key, so a message whose request left but whose outcome
+was not yet recorded is sent again after a crash. Only as many sends are under way as the rate
+needs (InFlight): on a fast API one at a time, so a kill -9 re-sends at most one message. Of
+several senders (processes) on one database, one leads and sends (bot.store.leases.Leadership):
+Telegram's limits are the bot's, so one process paces them all.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from bot.metrics import (
     TELEGRAM_UNREACHABLE,
 )
 from bot.store.chats import ChatStore
+from bot.store.leases import Leadership
 from bot.store.outbox import Outbox, OutMessage, retry_delay
 from classifiers.text import visible_text
 
@@ -50,7 +57,7 @@ GONE_CHAT = ("chat not found", "bot was kicked", "user is deactivated", "group c
 class Limits:
     """Sending rates."""
 
-    global_per_second: float = 29.0  # Telegram allows about 30; a margin for clock jitter
+    global_per_second: float = 29.5  # Telegram allows 30 in any second; a margin for jitter
     private_interval: float = 1.05
     group_interval: float = 3.05  # 20 per minute
 
@@ -67,7 +74,61 @@ class DrainReport:
     deactivated: int = 0
     resent: int = 0  # sent again after a timeout that may have delivered it
     unconfirmed: int = 0  # a second timeout: counted as sent rather than risk a third copy
+    most_in_flight: int = 0  # the most sends under way at once (each one re-sent after a crash)
     errors: list[str] = field(default_factory=list)
+
+
+class InFlight:
+    """How many sends may be under way at once: as many as the rate needs, no more.
+
+    A send is under way from its request until its outcome is recorded; a crash in between
+    sends it again. Little's law: `rate` messages/s taking `latency` s each need
+    ceil(rate x latency) under way, which is 1 on a fast API. The latency is a moving average
+    of finished sends, or the age of the oldest unfinished one when that is longer: a slow
+    answer widens the window for the other chats instead of holding them back.
+    """
+
+    def __init__(
+        self, rate: float, *, clock: Callable[[], float] = time.monotonic, smoothing: float = 0.2
+    ) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.smoothing = smoothing
+        self.latency = 0.0
+        self.admitted = 0
+        self._started: dict[int, float] = {}  # message id -> when its request left
+        self._changed = asyncio.Event()
+
+    def size(self) -> int:
+        """The window now: ceil(rate x latency), at least 1."""
+        latency = self.latency
+        if self._started:
+            latency = max(latency, self.clock() - min(self._started.values()))
+        return max(1, math.ceil(self.rate * latency - 1e-9))
+
+    def full(self) -> bool:
+        """True when one more send would exceed the window."""
+        return self.admitted >= self.size()
+
+    async def enter(self) -> None:
+        """Wait for room in the window (re-checked as the oldest send ages), then take it."""
+        while self.full():
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=1.0 / self.rate)
+        self.admitted += 1
+
+    def request(self, message_id: int) -> None:
+        """The request of an admitted send leaves now."""
+        self._started[message_id] = self.clock()
+
+    def leave(self, message_id: int) -> None:
+        """An admitted send is over (its outcome recorded, or it never left)."""
+        self.admitted -= 1
+        started = self._started.pop(message_id, None)
+        if started is not None:
+            self.latency += self.smoothing * (self.clock() - started - self.latency)
+        self._changed.set()
 
 
 def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -116,6 +177,10 @@ class Sender:
         self.retry_window = retry_window
         self.send_timeout = send_timeout  # the read timeout of one send (None: the bot's)
         self.wake = asyncio.Event()
+        self.in_flight = InFlight(self.limits.global_per_second)
+        self.leadership = Leadership(chats.store.engine, "sender")
+        self._lead_checked = -math.inf  # monotonic time of the last leadership check
+        self._leads = False
         self._chat_ready: dict[int, float] = {}
         self._global_next = 0.0
         self._outage_failures = 0
@@ -174,6 +239,8 @@ class Sender:
             heartbeat = asyncio.create_task(self._heartbeat())
             try:
                 while not self.stopping:
+                    if not await self._lead():
+                        break  # another process sends; the messages under way end here
                     outage = self._outage_left()
                     if outage > 0 and not tasks:
                         break  # Telegram is unreachable: nothing is leased until the next probe
@@ -208,6 +275,16 @@ class Sender:
                 await asyncio.gather(heartbeat, return_exceptions=True)
         return report
 
+    async def _lead(self) -> bool:
+        """True while this sender leads (checked at most once a second)."""
+        if time.monotonic() - self._lead_checked >= 1.0:
+            leads = await asyncio.to_thread(self.leadership.hold)
+            if leads != self._leads:
+                log.info("outbox sender %s owner=%s", "leads" if leads else "stands by", self.owner)
+            self._leads = leads
+            self._lead_checked = time.monotonic()
+        return self._leads
+
     async def _heartbeat(self) -> None:
         """Renew the leases of the messages this sender holds, every third of a lease."""
         while True:
@@ -236,18 +313,22 @@ class Sender:
                     "message taken over by another sender message=%s chat=%s", msg.id, msg.chat_id
                 )
                 return
-            # The global slot is taken only now, right before the request: a slot reserved
-            # ahead for a chat that is not ready would push every other chat back.
-            interval = 1.0 / self.limits.global_per_second
-            now = time.monotonic()
-            slot = max(now, self._global_next, now + self._outage_left())
-            self._global_next = slot + interval
-            if not await self._pause(slot - now):
-                await asyncio.to_thread(self.outbox.release, [msg.id], self.owner)
-                return
+            await self.in_flight.enter()
             try:
+                # The global slot is taken only now, right before the request: a slot reserved
+                # ahead for a chat that is not ready would push every other chat back.
+                interval = 1.0 / self.limits.global_per_second
+                now = time.monotonic()
+                slot = max(now, self._global_next, now + self._outage_left())
+                self._global_next = slot + interval
+                if not await self._pause(slot - now):
+                    await asyncio.to_thread(self.outbox.release, [msg.id], self.owner)
+                    return
+                self.in_flight.request(msg.id)
+                report.most_in_flight = max(report.most_in_flight, self.in_flight.admitted)
                 await self._send_one(msg, report)
             finally:
+                self.in_flight.leave(msg.id)
                 # Counted from the answer, not the request: Telegram counts from when the
                 # request reached it, which may be anywhere in between.
                 self._chat_ready[msg.chat_id] = max(

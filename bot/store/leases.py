@@ -3,15 +3,24 @@
 An owner is named `<role>@<host>:<pid>`. A process restarted on the same host (a crash, a
 `docker restart`) takes back at start the leases its role's dead processes held there, rather
 than waiting for them to expire.
+
+Leadership: one process at a time does a job for the whole deployment (sending, whose rate limit
+is the bot's). On PostgreSQL the leader holds a session advisory lock on a connection of its
+own; when it dies, its connection closes, the lock goes, and the next candidate takes it. SQLite
+serves one process: it always leads.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import zlib
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, text, update
+
+log = logging.getLogger(__name__)
 
 
 def owner_name(role: str, *, pid: int | None = None, host: str | None = None) -> str:
@@ -71,3 +80,69 @@ def reclaim(engine: Engine, table: Any, role: str, *, released: dict[str, Any]) 
             .values(lease_owner=None, lease_until=None, **released)
         )
         return int(done.rowcount or 0)
+
+
+class Leadership:
+    """One leader among the processes that share a database, for one named job."""
+
+    def __init__(self, engine: Engine, job: str) -> None:
+        self.engine = engine
+        self.job = job
+        # Advisory locks are keyed by a number: a stable one from the job's name.
+        self.key = zlib.crc32(f"veille:{job}".encode())
+        self._conn: Connection | None = None
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes may share the database (PostgreSQL)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def hold(self) -> bool:
+        """True while this process leads: takes the lock when it is free, checks it when held."""
+        if not self.shared:
+            return True
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                return True
+            except Exception as exc:  # the session is gone, and the lock with it
+                log.warning("leadership lost job=%s error=%s", self.job, exc)
+                self._drop()
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except Exception as exc:
+            log.warning("leadership not checked job=%s error=%s", self.job, exc)
+            return False
+        try:
+            won = bool(
+                conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
+            )
+        except Exception as exc:
+            log.warning("leadership not checked job=%s error=%s", self.job, exc)
+            won = False
+        if not won:
+            conn.close()
+            return False
+        self._conn = conn
+        log.info("leadership taken job=%s", self.job)
+        return True
+
+    def release(self) -> None:
+        """Give up the lead (a clean stop): another process takes it at once."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+        except Exception as exc:  # the session is gone: so is the lock
+            log.warning("leadership release failed job=%s error=%s", self.job, exc)
+        self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                # A pooled connection would keep the session, and a lock with it: never reuse it.
+                conn.invalidate()
+                conn.close()
+            except Exception as exc:
+                log.debug("leadership connection close failed job=%s error=%s", self.job, exc)
