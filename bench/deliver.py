@@ -7,10 +7,14 @@
   rate (first to last accepted message), 429s received, messages lost (queued but never
   accepted) and duplicated (accepted twice), comparing server.sent with the outbox.
   The ceiling is Telegram's limit, so the rate is also given as a ratio of 30/s.
+- two senders (--two-senders): two `veille run --role sender` processes on one PostgreSQL
+  (started on loopback, tests/support/postgres.py) drain one outbox of plain messages to
+  private chats; Telegram's limits are the bot's, so together they must stay under them.
+  Reports the combined rate, 429s, lost and duplicated, and how many of them led.
 - region lookup: ask.region(ctx, "Hauts-de-France") (the query language) timed on a store of 100,000 tagged
   items spread over regions, types and a year of dates.
 
-    .venv/bin/python bench/deliver.py --chats 2000 --items 100000
+    .venv/bin/python bench/deliver.py --chats 2000 --items 100000 [--two-senders]
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,10 +40,11 @@ from bot.alerting import enqueue_due_profile_digests
 from bot.commands.ask import region
 from bot.commands.reply import Ctx
 from bot.config import Settings, load_settings
-from bot.delivery import Sender
+from bot.delivery import Sender, message_payload
 from bot.query.model import Query
 from bot.service import Runtime
 from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from bot.store.schema import alerts as alerts_table
 from bot.store.schema import chats as chats_table
@@ -45,7 +52,9 @@ from bot.telegram_app import build_application
 from classifiers.taxonomy import REGIONS, TYPES
 from tests.conftest_bot import Spec, add_items, gazetteer, outbox_rows
 from tests.support.botapi import BotAPIServer
+from tests.support.postgres import PostgresServer
 
+ROOT = Path(__file__).resolve().parents[1]
 TELEGRAM_GLOBAL_RATE = 30.0
 WORDS = (
     "intelligence artificielle",
@@ -185,9 +194,7 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
         got = Counter((m["chat_id"], m["method"], m["text"] or m["caption"]) for m in sent)
         lost = sum(max(0, n - got[k]) for k, n in expected.items())
         duplicated = sum(max(0, n - expected[k]) for k, n in got.items())
-        dates = sorted(m["date"] for m in sent)
-        seconds = dates[-1] - dates[0] if len(dates) > 1 else 0.0
-        rate = (len(sent) - 1) / seconds if seconds else 0.0
+        seconds, rate = _sustained(sent)
         return {
             "chats": n_chats,
             "messages": len(rows),
@@ -206,6 +213,99 @@ async def bench_delivery(n_chats: int, workdir: Path) -> dict[str, Any]:
     finally:
         store.close()
         await asyncio.to_thread(server.stop)
+
+
+def _sustained(sent: list[dict[str, Any]]) -> tuple[float, float]:
+    """Seconds from the first to the last accepted message, and the rate in between."""
+    dates = sorted(m["date"] for m in sent)
+    seconds = dates[-1] - dates[0] if len(dates) > 1 else 0.0
+    return seconds, (len(sent) - 1) / seconds if seconds else 0.0
+
+
+def bench_two_senders(n_messages: int, n_chats: int, workdir: Path) -> dict[str, Any]:
+    """Two sender processes on one PostgreSQL drain n_messages under the bot's one budget."""
+    token = "424242:BENCH-two-senders"
+    with PostgresServer() as pg, BotAPIServer(token=token, enforce_limits=True) as api:
+        db_url = pg.new_database("deliver_two")
+        store = Store.open(db_url)
+        now = datetime.now(UTC)
+        chats = ChatStore(store)
+        for c in range(n_chats):
+            chats.ensure_chat(20_000 + c, type="private", title=None, language="fr", now=now)
+        Outbox(store).enqueue(
+            [
+                {
+                    "chat_id": 20_000 + i % n_chats,
+                    "kind": "reply",
+                    "dedup_key": f"bench:{i}",
+                    "payload": message_payload(f"bench-{i:05d}"),
+                }
+                for i in range(n_messages)
+            ],
+            now,
+        )
+        env = {
+            **os.environ,
+            "VEILLE_DATABASE_URL": db_url,
+            "VEILLE_STATE_DIR": str(workdir / "two-senders"),
+            "TELEGRAM_BOT_TOKEN": token,
+            "TELEGRAM_API_URL": api.base_url,
+            "VEILLE_TAGGING": "off",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("VEILLE_METRICS_PORT", None)
+        logs = [workdir / f"sender-{n}.log" for n in range(2)]
+        procs = []
+        for log_path in logs:
+            with log_path.open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bot", "run", "--role", "sender"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        t0 = time.perf_counter()
+        try:
+            deadline = time.monotonic() + 60 + 3 * n_messages / TELEGRAM_GLOBAL_RATE
+            while time.monotonic() < deadline:
+                with store.engine.connect() as conn:
+                    left = conn.exec_driver_sql(
+                        "SELECT count(*) FROM outbox WHERE status <> 'sent'"
+                    ).scalar()
+                if not left:
+                    break
+                if any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"a sender exited: {[p.returncode for p in procs]}")
+                time.sleep(0.5)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(30)
+            store.close()
+        drain_seconds = time.perf_counter() - t0
+        sent = api.snapshot()
+        with api.lock:
+            received_429 = api.received_429
+    got = Counter(m["text"] for m in sent)
+    expected = {f"bench-{i:05d}" for i in range(n_messages)}
+    seconds, rate = _sustained(sent)
+    led = [n for n, path in enumerate(logs) if "outbox sender leads" in path.read_text()]
+    return {
+        "two_senders_messages": n_messages,
+        "two_senders_chats": n_chats,
+        "two_senders_seconds": round(seconds, 2),
+        "two_senders_drain_seconds": round(drain_seconds, 2),
+        "two_senders_messages_per_second": round(rate, 2),
+        "two_senders_ratio_to_telegram_limit": round(rate / TELEGRAM_GLOBAL_RATE, 3),
+        "two_senders_received_429": received_429,
+        "two_senders_lost": len(expected - set(got)),
+        "two_senders_duplicated": sum(n - 1 for n in got.values()),
+        "two_senders_that_led": len(led),
+    }
 
 
 def bench_region(n_items: int, workdir: Path, repeats: int = 200) -> dict[str, Any]:
@@ -254,6 +354,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--skip-delivery", action="store_true")
     parser.add_argument("--skip-region", action="store_true")
+    parser.add_argument(
+        "--two-senders", action="store_true", help="also two sender processes on PostgreSQL"
+    )
+    parser.add_argument("--two-senders-messages", type=int, default=1500)
     args = parser.parse_args()
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
@@ -261,6 +365,8 @@ def main() -> None:
             result.update(bench_region(args.items, Path(tmp)))
         if not args.skip_delivery:
             result.update(asyncio.run(bench_delivery(args.chats, Path(tmp))))
+        if args.two_senders:
+            result.update(bench_two_senders(args.two_senders_messages, 300, Path(tmp)))
     print(json.dumps(result, indent=2))
 
 

@@ -20,6 +20,7 @@ Telegram's limits are the bot's, so one process paces them all.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -57,7 +58,7 @@ GONE_CHAT = ("chat not found", "bot was kicked", "user is deactivated", "group c
 class Limits:
     """Sending rates."""
 
-    global_per_second: float = 29.5  # Telegram allows 30 in any second; a margin for jitter
+    global_per_second: float = 30.0  # the pace; Telegram allows 30 in any second (see Budget)
     private_interval: float = 1.05
     group_interval: float = 3.05  # 20 per minute
 
@@ -76,6 +77,45 @@ class DrainReport:
     unconfirmed: int = 0  # a second timeout: counted as sent rather than risk a third copy
     most_in_flight: int = 0  # the most sends under way at once (each one re-sent after a crash)
     errors: list[str] = field(default_factory=list)
+
+
+class Budget:
+    """Telegram's overall limit, kept whatever the network's jitter: at most `limit` messages
+    in any second, as Telegram counts them.
+
+    Telegram counts a request at some moment between when it left and when its answer came
+    back, and the network moves that moment. A request may leave only while fewer than `limit`
+    others are unanswered or were answered less than a second ago: then no second, wherever
+    Telegram's moments fall in those spans, can hold more than `limit`. (Of any `limit` + 1
+    requests Telegram counted in one second, the last to leave would have seen the other
+    `limit` unanswered or answered within the second before it left.)
+    """
+
+    def __init__(self, limit: int = 30, period: float = 1.0) -> None:
+        self.limit = limit
+        self.period = period
+        self._unanswered: set[int] = set()
+        self._answered: collections.deque[float] = collections.deque()  # answer times, in order
+
+    def wait(self, now: float) -> float | None:
+        """Seconds before a request may leave: 0 now, None when it waits for an answer."""
+        while self._answered and self._answered[0] <= now - self.period:
+            self._answered.popleft()
+        if len(self._unanswered) + len(self._answered) < self.limit:
+            return 0.0
+        if self._answered:
+            return self._answered[0] + self.period - now
+        return None
+
+    def leave(self, key: int) -> None:
+        """A request leaves now (after wait said 0, with no await in between)."""
+        self._unanswered.add(key)
+
+    def answer(self, key: int, now: float) -> None:
+        """The request's answer (or failure) came back."""
+        if key in self._unanswered:
+            self._unanswered.discard(key)
+            self._answered.append(now)
 
 
 class InFlight:
@@ -178,6 +218,7 @@ class Sender:
         self.send_timeout = send_timeout  # the read timeout of one send (None: the bot's)
         self.wake = asyncio.Event()
         self.in_flight = InFlight(self.limits.global_per_second)
+        self.budget = Budget(math.floor(self.limits.global_per_second))
         self.leadership = Leadership(chats.store.engine, "sender")
         self._lead_checked = -math.inf  # monotonic time of the last leadership check
         self._leads = False
@@ -275,6 +316,13 @@ class Sender:
                 await asyncio.gather(heartbeat, return_exceptions=True)
         return report
 
+    async def _budget_turn(self) -> bool:
+        """Wait until Telegram's overall limit allows one more request (False: stopping)."""
+        while (wait := self.budget.wait(time.monotonic())) != 0:
+            if not await self._pause(0.005 if wait is None else wait):
+                return False
+        return True
+
     async def _lead(self) -> bool:
         """True while this sender leads (checked at most once a second)."""
         if time.monotonic() - self._lead_checked >= 1.0:
@@ -321,9 +369,10 @@ class Sender:
                 now = time.monotonic()
                 slot = max(now, self._global_next, now + self._outage_left())
                 self._global_next = slot + interval
-                if not await self._pause(slot - now):
+                if not await self._pause(slot - now) or not await self._budget_turn():
                     await asyncio.to_thread(self.outbox.release, [msg.id], self.owner)
                     return
+                self.budget.leave(msg.id)
                 self.in_flight.request(msg.id)
                 report.most_in_flight = max(report.most_in_flight, self.in_flight.admitted)
                 await self._send_one(msg, report)
@@ -345,7 +394,10 @@ class Sender:
             report.resent += 1
             OUTBOX_RESENT.inc()
         try:
-            sent = await self._call(msg.chat_id, p)
+            try:
+                sent = await self._call(msg.chat_id, p)
+            finally:
+                self.budget.answer(msg.id, time.monotonic())
         except RetryAfter as exc:
             with warnings.catch_warnings():  # PTB 22 deprecates the int form
                 warnings.simplefilter("ignore")

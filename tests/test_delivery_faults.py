@@ -5,7 +5,9 @@ of sends under way, which bounds what a crash sends twice."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from telegram.ext import AIORateLimiter, ApplicationBuilder
 
-from bot.delivery import InFlight, Sender
+from bot.delivery import Budget, InFlight, Sender
 from bot.store.chats import ChatStore
 from bot.store.leases import owner_name
 from bot.store.outbox import Outbox
@@ -311,3 +313,44 @@ async def test_enter_waits_for_room_and_leave_makes_it() -> None:
     window.leave(1)
     await asyncio.wait_for(second, 1)
     assert window.admitted == 1
+
+
+def test_the_budget_keeps_telegrams_second_whatever_the_jitter() -> None:
+    """Requests with random latencies leave whenever the budget allows; wherever Telegram
+    counts each one between its departure and its answer, no second holds more than 30."""
+    rng = random.Random(5)
+    for trial in range(20):
+        budget = Budget(30)
+        now = 0.0
+        spans: list[tuple[float, float]] = []  # (left, answered)
+        flying: list[tuple[float, int, float]] = []  # (answer time, key, left)
+        for key in range(400):
+            flying.sort()
+            while (wait := budget.wait(now)) != 0 or (flying and flying[0][0] <= now):
+                if wait is None or (flying and flying[0][0] <= now + (wait or 0.0)):
+                    answer, done, left = flying.pop(0)
+                    now = max(now, answer)
+                    budget.answer(done, now)
+                    spans.append((left, now))
+                else:
+                    now += wait
+            budget.leave(key)
+            flying.append((now + rng.choice((0.001, 0.01, 0.05, 0.3)) * rng.random(), key, now))
+            now += rng.random() * 0.01
+        counted = sorted(left + rng.random() * (answer - left) for left, answer in spans)
+        worst = max(bisect.bisect_left(counted, t + 1.0) - i for i, t in enumerate(counted))
+        assert worst <= 30, (trial, worst)
+        assert len(counted) / (counted[-1] - counted[0]) > 20, "and it still sends"
+
+
+def test_the_budget_lets_the_31st_leave_a_second_after_the_first_answer() -> None:
+    budget = Budget(30)
+    for key in range(30):
+        assert budget.wait(10.0) == 0
+        budget.leave(key)
+    assert budget.wait(10.0) is None, "all 30 unanswered: wait for an answer"
+    budget.answer(0, 10.02)
+    for key in range(1, 30):
+        budget.answer(key, 10.05)
+    assert budget.wait(10.5) == pytest.approx(0.52)
+    assert budget.wait(11.02) == 0
