@@ -289,12 +289,16 @@ class Sender:
                     leased: list[OutMessage] = []
                     probing = self._outage_failures > 0  # one message at a time until one passes
                     if outage <= 0 and (not tasks or (not probing and free >= max(1, window // 4))):
+                        # Chats that must wait their turn first are skipped while others can go
+                        # now; when none can, their messages are taken and wait for their turn.
+                        waiting = self._waiting_chats() if tasks else []
                         leased = await asyncio.to_thread(
                             self.outbox.lease,
                             self.clock(),
                             self.owner,
                             limit=1 if probing else free,
                             lease=self.lease,
+                            skip_chats=waiting,
                         )
                     for msg in leased:
                         self._held.add(msg.id)
@@ -315,6 +319,14 @@ class Sender:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
         return report
+
+    def _waiting_chats(self) -> list[int]:
+        """Chats whose next turn is more than a lease round away: their messages are not leased
+        yet, so that the messages taken are ones that can go out now."""
+        now = time.monotonic()
+        for chat in [c for c, ready in self._chat_ready.items() if ready <= now]:
+            del self._chat_ready[chat]  # past turns: forget them, the table stays small
+        return [c for c, ready in self._chat_ready.items() if ready > now + 0.25]
 
     async def _budget_turn(self) -> bool:
         """Wait until Telegram's overall limit allows one more request (False: stopping)."""

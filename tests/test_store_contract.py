@@ -694,6 +694,12 @@ class TestStoreContract:
         [again] = outbox_.lease(NOW + timedelta(seconds=31), "a")
         assert again.id == first.id
 
+    def test_a_chat_the_sender_cannot_send_to_yet_is_left_for_later(self, outbox_: Outbox) -> None:
+        outbox_.enqueue([message(5, "five"), message(6, "six"), message(7, "seven")], NOW)
+        leased = outbox_.lease(NOW, "a", skip_chats=[5, 7])
+        assert [m.chat_id for m in leased] == [6]
+        assert [m.chat_id for m in outbox_.lease(NOW, "a")] == [5, 7]
+
     def test_an_expired_lease_is_taken_over(self, chats: ChatStore, outbox_: Outbox) -> None:
         outbox_.enqueue([message(5, "a"), message(6, "b")], NOW)
         lease = timedelta(seconds=30)

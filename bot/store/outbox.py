@@ -115,9 +115,13 @@ class Outbox:
         *,
         limit: int = 30,
         lease: timedelta = timedelta(seconds=30),
+        skip_chats: Sequence[int] = (),
     ) -> list[OutMessage]:
         """Take up to limit due messages, at most one per chat: each chat's first unfinished one,
-        when it is due (pending and due, or 'sending' under a lease that expired after a crash)."""
+        when it is due (pending and due, or 'sending' under a lease that expired after a crash).
+
+        skip_chats: chats the caller cannot send to yet (their pace), left for a later lease.
+        """
         heads = (
             select(func.min(outbox.c.id).label("id"))
             .where(outbox.c.status.in_(("pending", "sending")))
@@ -134,6 +138,8 @@ class Outbox:
             .order_by(outbox.c.not_before, outbox.c.id)
             .limit(limit)
         )
+        if skip_chats:
+            q = q.where(outbox.c.chat_id.not_in(list(skip_chats)))
         with self.engine.begin() as conn:
             rows = conn.execute(q).all()
             if rows:
