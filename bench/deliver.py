@@ -260,7 +260,16 @@ def bench_two_senders(n_messages: int, n_chats: int, workdir: Path) -> dict[str,
             with log_path.open("wb") as log:
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "bot", "run", "--role", "sender"],
+                        [
+                            sys.executable,
+                            "-m",
+                            "bot",
+                            "run",
+                            "--role",
+                            "sender",
+                            "--log-level",
+                            "INFO",
+                        ],
                         env=env,
                         cwd=ROOT,
                         stdout=log,
