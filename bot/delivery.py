@@ -24,6 +24,7 @@ import collections
 import contextlib
 import logging
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -123,35 +124,48 @@ class InFlight:
 
     A send is under way from its request until its outcome is recorded; a crash in between
     sends it again. Little's law: `rate` messages/s taking `latency` s each need
-    ceil(rate x latency) under way, which is 1 on a fast API. The latency is a moving average
-    of finished sends, or the age of the oldest unfinished one when that is longer: a slow
-    answer widens the window for the other chats instead of holding them back.
+    ceil(rate x latency) under way, which is 1 on a fast API. The latency is the median of the
+    last sends (one slow chat does not widen the window for long). A send unanswered for
+    `stuck` seconds (4 latencies, at least half a second) steps aside: it no longer counts, so
+    a slow answer holds the other chats back half a second at most.
     """
 
     def __init__(
-        self, rate: float, *, clock: Callable[[], float] = time.monotonic, smoothing: float = 0.2
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        samples: int = 16,
+        min_stuck: float = 0.5,
     ) -> None:
         self.rate = rate
         self.clock = clock
-        self.smoothing = smoothing
-        self.latency = 0.0
+        self.min_stuck = min_stuck
         self.admitted = 0
+        self._recent: collections.deque[float] = collections.deque(maxlen=samples)
         self._started: dict[int, float] = {}  # message id -> when its request left
         self._changed = asyncio.Event()
 
+    @property
+    def latency(self) -> float:
+        """The median time from request to recorded outcome of the last sends (0: none yet)."""
+        return statistics.median(self._recent) if self._recent else 0.0
+
     def size(self) -> int:
         """The window now: ceil(rate x latency), at least 1."""
-        latency = self.latency
-        if self._started:
-            latency = max(latency, self.clock() - min(self._started.values()))
-        return max(1, math.ceil(self.rate * latency - 1e-9))
+        return max(1, math.ceil(self.rate * self.latency - 1e-9))
+
+    def counted(self) -> int:
+        """Sends under way that hold a place in the window (the stuck ones stepped aside)."""
+        stuck = self.clock() - max(self.min_stuck, 4 * self.latency)
+        return self.admitted - sum(1 for t in self._started.values() if t < stuck)
 
     def full(self) -> bool:
         """True when one more send would exceed the window."""
-        return self.admitted >= self.size()
+        return self.counted() >= self.size()
 
     async def enter(self) -> None:
-        """Wait for room in the window (re-checked as the oldest send ages), then take it."""
+        """Wait for room in the window (re-checked as sends end or get stuck), then take it."""
         while self.full():
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -167,7 +181,7 @@ class InFlight:
         self.admitted -= 1
         started = self._started.pop(message_id, None)
         if started is not None:
-            self.latency += self.smoothing * (self.clock() - started - self.latency)
+            self._recent.append(self.clock() - started)
         self._changed.set()
 
 
