@@ -232,6 +232,7 @@ class Sender:
         self.send_timeout = send_timeout  # the read timeout of one send (None: the bot's)
         self.wake = asyncio.Event()
         self.in_flight = InFlight(self.limits.global_per_second)
+        self._under_way_said = (1, 0.0)  # the most sends under way logged, and since when
         self.budget = Budget(math.floor(self.limits.global_per_second))
         self.leadership = Leadership(chats.store.engine, "sender")
         self._lead_checked = -math.inf  # monotonic time of the last leadership check
@@ -334,6 +335,22 @@ class Sender:
                 await asyncio.gather(heartbeat, return_exceptions=True)
         return report
 
+    def _say_under_way(self) -> None:
+        """Log a new high of sends under way (each is sent again if the process dies now);
+        the high is forgotten after a minute, so a slow spell is told once a minute at most."""
+        under_way, now = self.in_flight.admitted, time.monotonic()
+        said, since = self._under_way_said
+        if now - since > 60:
+            said = 1
+        if under_way > said:
+            log.info(
+                "sends under way=%d window=%d latency_ms=%.0f",
+                under_way,
+                self.in_flight.size(),
+                self.in_flight.latency * 1000,
+            )
+            self._under_way_said = (under_way, now if said == 1 else since)
+
     def _waiting_chats(self) -> list[int]:
         """Chats whose next turn is more than a lease round away: their messages are not leased
         yet, so that the messages taken are ones that can go out now."""
@@ -388,6 +405,7 @@ class Sender:
                 )
                 return
             await self.in_flight.enter()
+            self._say_under_way()
             try:
                 # The global slot is taken only now, right before the request: a slot reserved
                 # ahead for a chat that is not ready would push every other chat back.

@@ -37,6 +37,10 @@ def test_kills_during_delivery_lose_nothing_resend_little_and_stall_not(
         counts = delivery_phase(camp, messages=150, chats=30, kills=2)
     print("delivery", counts.as_dict())
     assert counts.lost == 0, counts
-    assert counts.duplicated <= counts.kills, "at most the message in flight, once per kill"
+    # Telegram has no idempotency key: a kill re-sends the sends under way, and only as many
+    # are under way as the rate needs — one on a fast API.
+    assert counts.duplicated <= sum(counts.under_way_at_kills), counts
+    if max(counts.under_way_at_kills) == 1:
+        assert counts.duplicated <= counts.kills, "one send under way: one re-send per kill"
     assert counts.orphans == 0, counts
     assert counts.stall_seconds < 15, counts

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -102,6 +103,9 @@ class Counts:
     stall_seconds: float = 0.0
     stop_seconds: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # Per kill, the most sends the killed process had under way (its log says so when more than
+    # one): Telegram has no idempotency key, so these are what a kill may send twice.
+    under_way_at_kills: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -115,6 +119,7 @@ class Counts:
             "stall_seconds": round(self.stall_seconds, 2),
             "max_stop_seconds": round(max(self.stop_seconds, default=0.0), 2),
             "seconds": round(self.seconds, 1),
+            "under_way_at_kills": self.under_way_at_kills,
         }
 
 
@@ -207,6 +212,11 @@ class Campaign:
         left = {p for p in family if alive(p)}
         self.leftovers |= left
         return len(left)
+
+    def most_under_way(self) -> int:
+        """The most sends the current run had under way at once (1 unless its log says more)."""
+        found = re.findall(r"sends under way=(\d+)", self.log.read_text(errors="replace"))
+        return max([1, *(int(n) for n in found)])
 
     def wait_log(self, text: str, timeout: float) -> float:
         """Wait until the current run's log contains text; the time it was seen."""
@@ -375,6 +385,7 @@ def delivery_phase(camp: Campaign, *, messages: int, chats: int, kills: int) -> 
         until(lambda b=before: arrived() >= b + max(5, messages // (3 * kills)), 400, "sending")
         counts.orphans += camp.kill9()
         counts.kills += 1
+        counts.under_way_at_kills.append(camp.most_under_way())
         camp.start_service(VEILLE_TAGGING="off")
         ready = camp.wait_log("telegram started", 300)
         now_arrived = arrived()
