@@ -421,6 +421,7 @@ class Sender:
                 report.most_in_flight = max(report.most_in_flight, self.in_flight.admitted)
                 await self._send_one(msg, report)
             finally:
+                self.budget.answer(msg.id, time.monotonic())  # when cancelled before the call
                 self.in_flight.leave(msg.id)
                 # Counted from the answer, not the request: Telegram counts from when the
                 # request reached it, which may be anywhere in between.
