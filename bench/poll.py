@@ -166,7 +166,8 @@ async def ours(urls: list[str], db_url: str, settings: Any) -> dict[str, Any]:
     """First poll and steady-state poll through the real code path."""
     from bot.config import FeedConfig
     from bot.feeds.fetcher import Fetcher
-    from bot.feeds.poller import Poller, make_parse_pool
+    from bot.feeds.poller import Poller
+    from bot.feeds.workers import make_parse_pool
     from bot.store.repo import Store
 
     store = Store.open(db_url)

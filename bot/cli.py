@@ -411,7 +411,7 @@ def _classify_batch(tagger: Any, batch: list[dict[str, Any]], out: Any) -> None:
 
 def cmd_retag(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Re-tag every stored item with the current model."""
-    from bot.feeds.poller import make_parse_pool
+    from bot.feeds.workers import make_parse_pool
     from bot.tagging import TaggingService
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from bot.config import FeedList, Settings, load_feeds
 from bot.feeds.article import ArticleStage
 from bot.feeds.fetcher import Fetcher
-from bot.feeds.poller import Poller, close_parse_pool, make_parse_pool
+from bot.feeds.poller import Poller
+from bot.feeds.workers import close_parse_pool, make_parse_pool
 from bot.store.articles import ArticleStore
 from bot.store.leases import owner_name
 from bot.store.repo import Store
@@ -103,6 +104,7 @@ class Runtime:
                     tag_new=tagging.tag_ids if tagging else None,
                     alert_new=alert_new,
                     owner=owner or owner_name("poller"),
+                    models_dir=self.settings.models_dir if tagging else None,
                 )
                 poller.articles = ArticleStage(
                     ArticleStore(self.store),
