@@ -415,7 +415,7 @@ def cmd_retag(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from bot.tagging import TaggingService
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
-    pool = make_parse_pool(rt.settings.parse_workers)
+    pool = make_parse_pool(rt.settings.parse_workers, idle_seconds=rt.settings.worker_idle_seconds)
     try:
         tagger = rt.tagger()
         service = TaggingService(rt.store, rt.settings.models_dir, pool, tagger.version, rt.clock)

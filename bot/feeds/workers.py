@@ -43,6 +43,13 @@ def _tagger(models_dir: str) -> Tagger:
     return tagger
 
 
+def stored_model_version(models_dir: str) -> str:
+    """The version of the stored model; ModelMissing or ModelMismatch when it is unusable."""
+    from classifiers import persistence
+
+    return persistence.read_info(Path(models_dir)).version
+
+
 def tag_texts(models_dir: str, texts: Sequence[tuple[str, str, str | None]]) -> list[TagResult]:
     """Tag (title, text, region hint) triples with the stored model, in batches."""
     tagger = _tagger(models_dir)
@@ -85,7 +92,10 @@ def parse_and_tag(
         return parsed, {}
     fresh = [p for p in parsed.items if p.dedup_key not in known]
     texts = [(p.title, p.content or p.summary or "", region_hint) for p in fresh]
-    results = tag_texts(models_dir, texts) if texts else []
+    try:
+        results = tag_texts(models_dir, texts) if texts else []
+    except Exception:  # an unusable model: the items are stored untagged, the poller tags them
+        return parsed, {}
     return parsed, {p.dedup_key: res for p, res in zip(fresh, results, strict=True)}
 
 
