@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         from classifiers.train import load_or_train
 
         load_or_train(settings.models_dir)
-    timeout = 60 + args.feeds * 0.5
+    timeout = 600 + args.feeds * 1.0
     with feed_server(args.feeds, args.items, timeout=120) as (port, corpus_bytes):
         urls = [f"http://127.0.0.1:{port}/feed/{i}.xml" for i in range(args.feeds)]
         sample = urls[:: max(1, args.feeds // max(1, args.baseline_sample))][: args.baseline_sample]

@@ -101,11 +101,14 @@ class Runtime:
         alert_new: Callable[[Sequence[int]], Awaitable[int]] | None = None,
     ) -> AsyncIterator[Poller]:
         """A Poller with its fetcher, parse pool and (optionally; default VEILLE_TAGGING) tagging."""
+        tag = self.settings.tagging if tag is None else tag
         pool = make_parse_pool(
-            self.settings.parse_workers, idle_seconds=self.settings.worker_idle_seconds
+            self.settings.parse_workers,
+            idle_seconds=self.settings.worker_idle_seconds,
+            models_dir=self.settings.models_dir if tag else None,
         )
         tagging: TaggingService | None = None
-        if self.settings.tagging if tag is None else tag:
+        if tag:
             from bot.tagging import TaggingService  # imported only when tagging
 
             version = await self.model_version(pool)

@@ -9,6 +9,7 @@ they have been idle a while (`WorkerPool`): a service at rest holds no worker at
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import select
@@ -99,8 +100,17 @@ def parse_and_tag(
     return parsed, {p.dedup_key: res for p, res in zip(fresh, results, strict=True)}
 
 
+def start_worker(parent_pid: int, models_dir: str | None) -> None:
+    """Worker initializer: watch the service process; with a models_dir, load the tagger now
+    (while the first fetches are in flight) rather than on the first job."""
+    watch_parent(parent_pid)
+    if models_dir is not None:
+        with contextlib.suppress(Exception):  # unusable: each tagging job says so in turn
+            _tagger(models_dir)
+
+
 def watch_parent(parent_pid: int) -> None:
-    """Worker initializer: exit as soon as the service process is gone (kill -9 included).
+    """Exit as soon as the service process is gone (kill -9 included).
 
     A worker's parent is the forkserver, which itself only exits once every worker has (they
     hold its liveness pipe), so a parent-death signal would never fire: the worker watches the
@@ -135,9 +145,12 @@ class WorkerPool(Executor):
     themselves start one per job in flight, up to `workers`), ended after `idle_seconds` with
     nothing submitted. Its workers exit when this process dies, however it dies."""
 
-    def __init__(self, workers: int, *, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self, workers: int, *, idle_seconds: float = IDLE_SECONDS, models_dir: str | None = None
+    ) -> None:
         self.workers = workers
         self.idle_seconds = idle_seconds
+        self.models_dir = models_dir
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._running = 0
@@ -154,8 +167,8 @@ class WorkerPool(Executor):
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("forkserver"),
-                    initializer=watch_parent,
-                    initargs=(os.getpid(),),
+                    initializer=start_worker,
+                    initargs=(os.getpid(), self.models_dir),
                 )
             self._running += 1
             future = self._pool.submit(fn, *args, **kwargs)
@@ -211,12 +224,17 @@ class WorkerPool(Executor):
         pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
-def make_parse_pool(workers: int = 0, *, idle_seconds: float = IDLE_SECONDS) -> Executor:
-    """The pool for CPU-bound parsing and tagging: up to one worker per core by default."""
+def make_parse_pool(
+    workers: int = 0, *, idle_seconds: float = IDLE_SECONDS, models_dir: Path | None = None
+) -> Executor:
+    """The pool for CPU-bound parsing and tagging: up to one worker per core by default; with a
+    models_dir (tagging on), each worker loads the tagger as it starts."""
     count = workers or os.cpu_count() or 1
     if count <= 1:
         return ThreadPoolExecutor(max_workers=1)
-    return WorkerPool(count, idle_seconds=idle_seconds)
+    return WorkerPool(
+        count, idle_seconds=idle_seconds, models_dir=str(models_dir) if models_dir else None
+    )
 
 
 def close_parse_pool(pool: Executor, *, wait: bool = True) -> None:
