@@ -46,6 +46,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/poll.py --feeds 1000
 	$(PY) bench/classify.py
 	$(PY) bench/map.py

@@ -1,15 +1,21 @@
-"""Poll speed: our poller against `feedparser.parse(url)` in a loop, on one loopback server.
+"""Poll speed: our poller, with tagging, against `feedparser.parse(url)` in a loop and against
+the `reader` library, on one loopback server.
 
 Prints one JSON object. The feed server runs in its own process (it competes for the two
 cores like any server would, but never for the poller's event loop or GIL) and serves N
 synthetic RSS 2.0 feeds of M items, each with about 1 KB of French HTML, with ETag and 304.
 
-- first poll: Store.open on a fresh SQLite file, sync_feeds, Poller.poll_due() with the real
-  Fetcher and parse pool (tagging off). The baseline is sequential `feedparser.parse(url)`
-  (urllib, default settings, sanitiser on) timed on a sample of the feeds and extrapolated.
-- steady state: force_due, then a second poll where every feed answers 304.
-- memory: peak RSS of this process, and of the largest child (server, parse workers).
+- first poll: in a process of its own, Store.open on a fresh SQLite file, sync_feeds, then
+  Poller.poll_due() as `veille run` wires it (Runtime.poller: real Fetcher, parse/tag pool,
+  tags and alerts queued per feed; `--no-tagging` for the poll alone). Baselines in the same
+  run: sequential `feedparser.parse(url)` (urllib, default settings, sanitiser on) timed on a
+  sample of the feeds and extrapolated, and reader (lemon24/reader: SQLite, `update_feeds` with
+  16 workers), each in a process of its own.
+- steady state: a second poll where every feed answers 304 (reader: `scheduled=False`).
+- memory: the peak of the summed RSS of each system's process tree (ours: the poller, its
+  parse/tag workers, the forkserver), sampled every 0.1 s.
 
+    .venv/bin/pip install -e '.[bench]'    # reader (make bench does it)
     .venv/bin/python bench/poll.py --feeds 1000
 """
 
@@ -21,12 +27,13 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+import os
 import random
-import resource
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -35,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
 WORDS = """
 région Hauts-de-France intelligence artificielle numérique innovation startup agence
 laboratoire recherche université Lille Lyon Bordeaux Toulouse Nantes Rennes Grenoble
@@ -149,6 +157,70 @@ def feed_server(feeds: int, items: int, *, timeout: float) -> Iterator[tuple[int
         server.join(10)
 
 
+def tree_rss(root: int) -> int:
+    """Bytes resident in a process and all its descendants (RSS summed, shared pages counted in
+    each process: an upper bound)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    total = 0
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    return total
+
+
+def in_process(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float) -> dict[str, Any]:
+    """Run fn(*args) in a fresh process; its result with `tree_peak_rss_mb`, the peak summed RSS
+    of that process and its children."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, fn, args))
+    proc.start()
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            with contextlib.suppress(Exception):
+                peak = max(peak, tree_rss(proc.pid or 0))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        ok, result = queue.get(timeout=timeout)
+    finally:
+        done.set()
+        sampler.join()
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+    if not ok:
+        raise SystemExit(result)
+    return {**result, "tree_peak_rss_mb": round(peak / 2**20, 1)}
+
+
+def _child(queue: Any, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]) -> None:
+    try:
+        queue.put((True, fn(*args)))
+    except BaseException as exc:
+        queue.put((False, f"{fn.__name__} failed: {type(exc).__name__}: {exc}"))
+
+
 def baseline(urls: list[str]) -> float:
     """Seconds for the naive loop: feedparser fetches and parses each URL, one after another."""
     import feedparser
@@ -162,41 +234,65 @@ def baseline(urls: list[str]) -> float:
     return time.perf_counter() - started
 
 
-async def ours(urls: list[str], db_url: str, settings: Any) -> dict[str, Any]:
-    """First poll and steady-state poll through the real code path."""
-    from bot.config import FeedConfig
-    from bot.feeds.fetcher import Fetcher
-    from bot.feeds.poller import Poller, make_parse_pool
-    from bot.store.repo import Store
+def with_reader(urls: list[str], workers: int) -> dict[str, Any]:
+    """reader's first update of every feed, then a second one (every feed answers 304)."""
+    from reader import make_reader
 
-    store = Store.open(db_url)
+    with tempfile.TemporaryDirectory(prefix="veille-bench-reader-") as tmp:
+        reader = make_reader(f"{tmp}/reader.sqlite")
+        for url in urls:
+            reader.add_feed(url)
+        started = time.perf_counter()
+        reader.update_feeds(workers=workers)
+        first = time.perf_counter() - started
+        entries = reader.get_entry_counts().total
+        started = time.perf_counter()
+        reader.update_feeds(workers=workers, scheduled=False)  # else nothing is due yet
+        steady = time.perf_counter() - started
+        reader.close()
+    return {"first_poll_seconds": first, "steady_state_seconds": steady, "entries": entries}
+
+
+def ours(urls: list[str], tmp: str, settings: Any) -> dict[str, Any]:
+    """First poll and steady-state poll through the path `veille run` takes."""
+    return asyncio.run(_ours(urls, tmp, settings))
+
+
+async def _ours(urls: list[str], tmp: str, settings: Any) -> dict[str, Any]:
+    from bot.alerting import enqueue_profile_alerts
+    from bot.config import FeedConfig
+    from bot.service import Runtime
+    from bot.store.chats import ChatStore
+
+    settings = settings.model_copy(update={"database_url": f"sqlite:///{tmp}/bench.db"})
     now = datetime.now(UTC)
-    store.sync_feeds(
+    rt = Runtime.open(settings, clock=lambda: now, with_feeds=False)  # time frozen: both polls
+    rt.store.sync_feeds(
         [FeedConfig(id=f"bench-{i}", name=f"Bench {i}", url=url) for i, url in enumerate(urls)], now
     )
-    clock = lambda: now  # noqa: E731 - the bench freezes time: both polls see the same now
-    pool = make_parse_pool(settings.parse_workers)
+    chats = ChatStore(rt.store)
+
+    async def alert(ids: Any) -> int:
+        return await asyncio.to_thread(enqueue_profile_alerts, rt.store, chats, ids, now)
+
     try:
-        async with Fetcher(settings) as fetcher:
-            poller = Poller(store, fetcher, settings, clock=clock, parse_pool=pool, tag_new=None)
-            try:
-                first = await poller.poll_due()
-                stored = store.count_items()
-                store.force_due(now)
-                steady = await poller.poll_due()
-            finally:
-                await poller.close()
+        async with rt.poller(alert_new=alert if settings.tagging else None) as poller:
+            first = await poller.poll_due()
+            stored = rt.store.count_items()
+            untagged = len(rt.store.untagged_ids(now + timedelta(days=1), limit=10**9))
+            rt.store.force_due(now)
+            steady = await poller.poll_due()
     finally:
-        pool.shutdown(wait=True)
-        store.close()
+        rt.close()
     if first.failed or steady.failed:
         errors = dict(list((first.errors | steady.errors).items())[:3])
         raise SystemExit(f"bench feeds failed: {errors}")
     return {
-        "first_poll_seconds": round(first.seconds, 3),
-        "steady_state_seconds": round(steady.seconds, 3),
+        "first_poll_seconds": first.seconds,
+        "steady_state_seconds": steady.seconds,
         "steady_state_not_modified": steady.not_modified,
         "items_stored": stored,
+        "items_untagged": untagged,
         "first_poll_new_items": first.new_items,
     }
 
@@ -214,46 +310,89 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--concurrency", type=int, default=64, help="Settings.global_concurrency")
     ap.add_argument("--per-host", type=int, default=16, help="Settings.per_host_concurrency")
+    ap.add_argument("--reader-workers", type=int, default=16, help="reader's update_feeds workers")
+    ap.add_argument("--no-reader", action="store_true", help="leave reader out")
+    ap.add_argument(
+        "--no-tagging", action="store_true", help="poll without tagging (and without alerts)"
+    )
     args = ap.parse_args(argv)
 
     from bot.config import Settings
 
+    settings = Settings(
+        global_concurrency=args.concurrency,
+        per_host_concurrency=args.per_host,
+        tagging=not args.no_tagging,
+    )
+    if settings.tagging:  # trained beforehand: a first start's training is not polling
+        from classifiers.train import load_or_train
+
+        load_or_train(settings.models_dir)
+    timeout = 600 + args.feeds * 1.0
     with feed_server(args.feeds, args.items, timeout=120) as (port, corpus_bytes):
         urls = [f"http://127.0.0.1:{port}/feed/{i}.xml" for i in range(args.feeds)]
         sample = urls[:: max(1, args.feeds // max(1, args.baseline_sample))][: args.baseline_sample]
-        # Half the baseline before our polls and half after, so a load change on this shared
+        # Half the baseline before the polls and half after, so a load change on this shared
         # machine weighs on both sides of the ratio.
         half = len(sample) // 2
         base_seconds = baseline(sample[:half])
-        settings = Settings(global_concurrency=args.concurrency, per_host_concurrency=args.per_host)
         with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
-            result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))
+            result = in_process(ours, urls, tmp, settings, timeout=timeout)
+        rdr = (
+            None
+            if args.no_reader
+            else in_process(with_reader, urls, args.reader_workers, timeout=timeout)
+        )
         base_seconds += baseline(sample[half:])
         per_feed = base_seconds / len(sample)
 
     baseline_total = per_feed * args.feeds
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    out = {
+    first, steady = result["first_poll_seconds"], result["steady_state_seconds"]
+    out: dict[str, Any] = {
         "feeds": args.feeds,
         "items_per_feed": args.items,
         "corpus_mb": round(corpus_bytes / 1e6, 1),
-        "first_poll_speedup_vs_sequential": round(baseline_total / result["first_poll_seconds"], 2),
-        "first_poll_seconds": result["first_poll_seconds"],
+        "tagging": settings.tagging,
+        "first_poll_speedup_vs_sequential": round(baseline_total / first, 2),
+        "first_poll_speedup_vs_reader": round(rdr["first_poll_seconds"] / first, 2)
+        if rdr
+        else None,
+        "first_poll_seconds": round(first, 3),
+        "items_per_second": round(result["first_poll_new_items"] / first, 1),
+        "steady_state_seconds": round(steady, 3),
+        "steady_state_speedup_vs_reader": round(rdr["steady_state_seconds"] / steady, 2)
+        if rdr
+        else None,
+        "steady_state_not_modified": result["steady_state_not_modified"],
+        "tree_peak_rss_mb": result["tree_peak_rss_mb"],
+        "items_stored": result["items_stored"],
+        "items_untagged": result["items_untagged"],
         "baseline_seconds_per_feed": round(per_feed, 4),
         "baseline_seconds_extrapolated": round(baseline_total, 2),
         "baseline_sample_feeds": len(sample),
-        "steady_state_seconds": result["steady_state_seconds"],
-        "steady_state_not_modified": result["steady_state_not_modified"],
-        "items_stored": result["items_stored"],
-        "peak_rss_mb": round(self_rss, 1),
-        "children_peak_rss_mb": round(child_rss, 1),
+        "reader": None
+        if rdr is None
+        else {
+            "version": _reader_version(),
+            "workers": args.reader_workers,
+            "first_poll_seconds": round(rdr["first_poll_seconds"], 3),
+            "steady_state_seconds": round(rdr["steady_state_seconds"], 3),
+            "entries": rdr["entries"],
+            "tree_peak_rss_mb": rdr["tree_peak_rss_mb"],
+        },
         "global_concurrency": settings.global_concurrency,
         "per_host_concurrency": settings.per_host_concurrency,
         "parse_workers": settings.parse_workers or multiprocessing.cpu_count(),
         "cpu_count": multiprocessing.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(out, indent=2))
+
+
+def _reader_version() -> str:
+    from importlib.metadata import version
+
+    return version("reader")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
 """Poll throughput with 1, 2 and 4 `veille run --role poller` processes on one PostgreSQL.
 
 Prints one JSON object. The harness starts a throwaway PostgreSQL (tests.support.postgres) and
-bench/poll.py's synthetic feed server in a process of its own (5,000 feeds; 10 items each by
-default, smaller than poll.py's 50, so one run takes seconds rather than minutes). For each
+bench/poll.py's synthetic feed server in a process of its own (1,000 feeds of 10 items by
+default, smaller than poll.py's 50 items, so one run takes seconds rather than minutes). For each
 process count: a fresh database, the feeds synced and made not due, N pollers started (tagging
-off: VEILLE_TAGGING=off, no model needed), and once every process is up, every feed is made due
-at once; the clock stops when the last feed's check is saved. Then the pollers get SIGTERM.
+on, as the service runs: each feed's new items tagged and their alerts queued before its check
+is saved; `--no-tagging` for the poll alone), and once every process is up, every feed is made
+due at once; the clock stops when the last feed's check is saved. Then the pollers get SIGTERM.
+Items/s is items stored (and tagged) over that time.
 
 The ratio to the one-process run is what to read: this machine is shared and noisy, and the
 feed server and PostgreSQL run on the same cores as the pollers.
 
-    .venv/bin/python bench/scale.py            # 5,000 feeds, 1/2/4 pollers
-    .venv/bin/python bench/scale.py --feeds 1000 --processes 1 2
+    .venv/bin/python bench/scale.py            # 1,000 feeds, 1/2/4 pollers, tagging on
+    .venv/bin/python bench/scale.py --feeds 5000 --no-tagging --processes 1 2
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ def run_once(
         seconds = time.perf_counter() - started
         failed = _sql(store, "SELECT count(*) FROM feeds WHERE status <> 'ok'")
         items = _sql(store, "SELECT count(*) FROM items")
+        untagged = _sql(store, "SELECT count(*) FROM items WHERE tagged_at IS NULL")
         owners = _sql(store, "SELECT count(DISTINCT lease_owner) FROM feeds")  # 0: all released
     finally:
         for proc in procs:
@@ -147,7 +150,9 @@ def run_once(
         "processes": processes,
         "seconds": round(seconds, 2),
         "feeds_per_second": round(feeds / seconds, 1),
+        "items_per_second": round(items / seconds, 1),
         "items_stored": items,
+        "items_untagged": untagged,
         "feeds_failed": failed,
         "leases_left": owners,
         "exit_codes": codes,
@@ -157,11 +162,18 @@ def run_once(
 def main(argv: list[str] | None = None) -> None:
     """Run the bench and print JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--feeds", type=int, default=5000)
+    ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--items", type=int, default=10, help="items per feed")
     ap.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--timeout", type=float, default=240, help="seconds allowed per run")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per run")
+    ap.add_argument("--no-tagging", action="store_true", help="poll without tagging")
     args = ap.parse_args(argv)
+    tagging = not args.no_tagging
+    models = ROOT / "state" / "models"
+    if tagging:  # trained beforehand: a first start's training is not polling
+        from classifiers.train import load_or_train
+
+        load_or_train(models)
 
     runs = []
     with (
@@ -172,10 +184,13 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_name)
         feeds_file = tmp / "feeds.yaml"
         write_feeds(feeds_file, port, args.feeds)
+        (tmp / "state").mkdir()
+        if tagging:
+            (tmp / "state" / "models").symlink_to(models)
         env = {
             **os.environ,
             "VEILLE_STATE_DIR": str(tmp / "state"),
-            "VEILLE_TAGGING": "off",
+            "VEILLE_TAGGING": "on" if tagging else "off",
             "VEILLE_POLL_TICK_SECONDS": "1",
             "VEILLE_PARSE_WORKERS": "1",
             "VEILLE_CONCURRENCY": "64",
@@ -192,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "feeds": args.feeds,
         "items_per_feed": args.items,
         "corpus_mb": round(corpus_bytes / 1e6, 1),
+        "tagging": tagging,
         "runs": runs,
     }
     for r in runs:
@@ -200,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     out.update(
         {
             "cpu_count": cpus,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "note": (
                 f"{cpus} cores shared by the pollers, the feed server (one process) and "
                 f"PostgreSQL: more than {cpus} pollers cannot scale linearly"
@@ -209,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
                 "global_concurrency": 64,
                 "per_host_concurrency": 16,
                 "poll_batch": 500,
-                "tagging": "off",
+                "tagging": "on" if tagging else "off",
             },
         }
     )

@@ -411,11 +411,11 @@ def _classify_batch(tagger: Any, batch: list[dict[str, Any]], out: Any) -> None:
 
 def cmd_retag(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Re-tag every stored item with the current model."""
-    from bot.feeds.poller import make_parse_pool
+    from bot.feeds.workers import make_parse_pool
     from bot.tagging import TaggingService
 
     rt = Runtime.open(_settings(args, environ), with_feeds=False)
-    pool = make_parse_pool(rt.settings.parse_workers)
+    pool = make_parse_pool(rt.settings.parse_workers, idle_seconds=rt.settings.worker_idle_seconds)
     try:
         tagger = rt.tagger()
         service = TaggingService(rt.store, rt.settings.models_dir, pool, tagger.version, rt.clock)

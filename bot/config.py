@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     webhook_listen: str = Field("127.0.0.1", validation_alias="VEILLE_WEBHOOK_LISTEN")
     webhook_port: int = Field(8443, ge=1, validation_alias="VEILLE_WEBHOOK_PORT")
     parse_workers: int = Field(0, validation_alias="VEILLE_PARSE_WORKERS")  # 0: one per core
+    # Parse/tag workers start when there is work and end after this long without any.
+    worker_idle_seconds: float = Field(120.0, gt=0, validation_alias="VEILLE_WORKER_IDLE_SECONDS")
     metrics_port: int | None = Field(None, validation_alias="VEILLE_METRICS_PORT")
     # The web window (pages, map, Atom feeds) when a port is set; private when a token is.
     web_port: int | None = Field(None, validation_alias="VEILLE_WEB_PORT")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +15,8 @@ from typing import TYPE_CHECKING
 from bot.config import FeedList, Settings, load_feeds
 from bot.feeds.article import ArticleStage
 from bot.feeds.fetcher import Fetcher
-from bot.feeds.poller import Poller, close_parse_pool, make_parse_pool
+from bot.feeds.poller import Poller
+from bot.feeds.workers import close_parse_pool, make_parse_pool, stored_model_version
 from bot.store.articles import ArticleStore
 from bot.store.leases import owner_name
 from bot.store.repo import Store
@@ -73,6 +76,22 @@ class Runtime:
             )
         return self._tagger
 
+    async def model_version(self, pool: Executor) -> str:
+        """The stored model's version, trained first when there is none usable. A worker of the
+        pool reads it: the model (and scikit-learn) live in the workers that tag, one copy each,
+        not in this process, which only loads it to train a missing one."""
+        if self._tagger is None:
+            loop = asyncio.get_running_loop()
+            try:
+                return str(
+                    await loop.run_in_executor(
+                        pool, stored_model_version, str(self.settings.models_dir)
+                    )
+                )
+            except Exception as exc:  # ModelMissing, ModelMismatch: train here, once
+                log.info("no usable model yet: %s", exc)
+        return self.tagger().version
+
     @asynccontextmanager
     async def poller(
         self,
@@ -82,14 +101,19 @@ class Runtime:
         alert_new: Callable[[Sequence[int]], Awaitable[int]] | None = None,
     ) -> AsyncIterator[Poller]:
         """A Poller with its fetcher, parse pool and (optionally; default VEILLE_TAGGING) tagging."""
-        pool = make_parse_pool(self.settings.parse_workers)
+        tag = self.settings.tagging if tag is None else tag
+        pool = make_parse_pool(
+            self.settings.parse_workers,
+            idle_seconds=self.settings.worker_idle_seconds,
+            models_dir=self.settings.models_dir if tag else None,
+        )
         tagging: TaggingService | None = None
-        if self.settings.tagging if tag is None else tag:
-            from bot.tagging import TaggingService  # scikit-learn: imported only when tagging
+        if tag:
+            from bot.tagging import TaggingService  # imported only when tagging
 
-            tagger = self.tagger()
+            version = await self.model_version(pool)
             tagging = TaggingService(
-                self.store, self.settings.models_dir, pool, tagger.version, self.clock
+                self.store, self.settings.models_dir, pool, version, self.clock
             )
         poller: Poller | None = None
         try:
@@ -103,6 +127,7 @@ class Runtime:
                     tag_new=tagging.tag_ids if tagging else None,
                     alert_new=alert_new,
                     owner=owner or owner_name("poller"),
+                    models_dir=self.settings.models_dir if tagging else None,
                 )
                 poller.articles = ArticleStage(
                     ArticleStore(self.store),

@@ -10,42 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.feeds.extract import without_headline
+from bot.feeds.workers import tag_rows
 from bot.store.repo import Store
-from classifiers.tagger import Tagger
 
 log = logging.getLogger(__name__)
 BATCH = 200
-
-_TAGGERS: dict[str, Tagger] = {}
-
-
-def _tagger(models_dir: str) -> Tagger:
-    tagger = _TAGGERS.get(models_dir)
-    if tagger is None:
-        tagger = _TAGGERS[models_dir] = Tagger.load(Path(models_dir))
-    return tagger
-
-
-def tag_rows(models_dir: str, rows: Sequence[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """Tag item rows (id, title, summary, content, article_text, region_hint): runs in a worker
-    process. An item whose article page was read is tagged on the article's text."""
-    tagger = _tagger(models_dir)
-    batch = [
-        (
-            r["title"],
-            without_headline(r["article_text"], r["title"])
-            if r.get("article_text")
-            else r["content"] or r["summary"] or "",
-            r["region_hint"],
-        )
-        for r in rows
-    ]
-    results = tagger.tag_batch(batch)
-    return [
-        (r["id"], res.to_dict() | {"model_version": tagger.version})
-        for r, res in zip(rows, results, strict=True)
-    ]
 
 
 class TaggingService:

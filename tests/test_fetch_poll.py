@@ -13,7 +13,8 @@ import pytest
 from bot.config import FeedConfig, Settings
 from bot.errors import BodyTooLarge, FetchError, FetchTimeout, HTTPStatusError
 from bot.feeds.fetcher import Fetcher, parse_max_age, parse_retry_after
-from bot.feeds.poller import Poller, PollReport, make_parse_pool
+from bot.feeds.poller import Poller, PollReport
+from bot.feeds.workers import make_parse_pool
 from bot.store.repo import Store
 from bot.store.rows import FeedState
 from tests.conftest import FEED_FILES, NOW, feed_config, rss

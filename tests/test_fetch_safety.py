@@ -25,7 +25,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from bot.config import Settings
 from bot.errors import UnsafeURL
 from bot.feeds.fetcher import Fetcher
-from bot.feeds.poller import Poller, make_parse_pool
+from bot.feeds.poller import Poller
+from bot.feeds.workers import make_parse_pool
 from bot.store.repo import Store
 from tests.conftest import NOW, feed_config, rss
 from tests.support.feedserver import FeedServer, Route

@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 POOL_SCRIPT = """
 import json, multiprocessing.forkserver as fs, multiprocessing.resource_tracker as rt, sys, time
-from bot.feeds.poller import make_parse_pool
+from bot.feeds.workers import make_parse_pool
 
 pool = make_parse_pool(2)
 list(pool.map(time.sleep, [0.5, 0.5]))  # both workers up
-pids = list(pool._processes) + [fs._forkserver._forkserver_pid, rt._resource_tracker._pid]
+pids = pool.processes + [fs._forkserver._forkserver_pid, rt._resource_tracker._pid]
 print(json.dumps(pids), flush=True)
 time.sleep(600)
 """

@@ -385,6 +385,23 @@ class TestStoreContract:
         assert (stored.feed_name, stored.title) == ("Beta", "Un article breton")
         assert is_utc(stored.published_at) and stored.published_at == NOW
 
+    def test_items_stored_with_their_tags_in_one_transaction(self, db: Store) -> None:
+        """The poll path: tags computed by the parse workers, keyed by dedup key, are stored
+        with the new items; items without tags stay untagged, for the tagging step."""
+        lille = {**tags(["Hauts-de-France"], ["research"]), "model_version": "m1"}
+        batch = [item("t1", "Un laboratoire lillois d'IA"), item("t2", "Sans étiquette")]
+        [new] = db.insert_items_batch([("alpha", batch, NOW)], [{"guid:t1": lille}])
+        assert isinstance(new, list) and len(new) == 2
+        untagged = set(db.untagged_ids(NOW + timedelta(days=1)))
+        assert untagged == {new[1]}
+        [stored] = db.recent_items(ids=[new[0]])
+        assert stored.regions == ("Hauts-de-France",) and stored.types == ("research",)
+        assert stored.primary_type == "research" and stored.topic_ai is True
+        assert db.item_result(new[0])["model_version"] == "m1"  # type: ignore[index]
+        assert Outbox(db).awaiting_alerts(new) == [new[0]]  # tagged: its alerts are next
+        assert db.insert_items_batch([("alpha", batch, NOW)], [{"guid:t1": lille}]) == [[]]
+        assert [i.id for i in db.recent_items(search="laboratoire", topic_only=False)] == [new[0]]
+
     def test_the_same_story_in_another_feed_is_a_duplicate(self, db: Store) -> None:
         story = item(
             "s", "La même histoire racontée par deux sources", link="https://x.org/s?utm_source=a"

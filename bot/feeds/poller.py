@@ -1,32 +1,32 @@
-"""One poll round: pick the due feeds, fetch them concurrently, parse on all cores, store, tag.
+"""One poll round: pick the due feeds, fetch them concurrently, parse and tag on all cores, store.
 
 A feed that fails never stops the others: each outcome becomes a health record on its feed.
-Each feed's new items are tagged and their alerts queued as soon as they are stored (feeds that
-arrive together share one tagging batch), while the feed is still leased: a poller killed at
-any point leaves stored items that the catch-up job finishes (see bot.runner).
+Each fetched feed goes to a worker process that parses it and tags its items not seen before
+(bot.feeds.workers), as fetches complete; its new items are stored with their tags in one
+transaction (feeds that arrive together share it), then the per-feed tag-and-alert step tags
+whatever is still untagged and queues the alerts, while the feed is still leased: a poller
+killed at any point leaves stored items that the catch-up job finishes (see bot.runner).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-import select
-import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.errors import FetchError, ParseError, StoreError
 from bot.feeds import schedule
 from bot.feeds.fetcher import Fetcher, FetchResult
-from bot.feeds.parser import ParsedFeed, parse_feed
+from bot.feeds.parser import ParsedFeed
 from bot.feeds.safety import must_be_public
+from bot.feeds.workers import TagResult, parse_and_tag
 from bot.metrics import FEEDS_POLLED, ITEMS_NEW, POLL_SECONDS
 from bot.store.repo import Store
 from bot.store.rows import FeedState
@@ -58,66 +58,6 @@ class PollReport:
     new_item_ids: list[int] = field(default_factory=list)
 
 
-def make_parse_pool(workers: int = 0) -> Executor:
-    """A process pool for CPU-bound parsing (one worker per core by default); its workers exit
-    when this process dies, however it dies."""
-    count = workers or os.cpu_count() or 1
-    if count <= 1:
-        return ThreadPoolExecutor(max_workers=1)
-    return ProcessPoolExecutor(
-        max_workers=count,
-        mp_context=multiprocessing.get_context("forkserver"),
-        initializer=watch_parent,
-        initargs=(os.getpid(),),
-    )
-
-
-def close_parse_pool(pool: Executor, *, wait: bool = True) -> None:
-    """Shut the pool down; wait=False (the service is stopping): end the workers now rather
-    than wait for the job each is running (a tagger loading its model takes seconds)."""
-    if not wait and isinstance(pool, ProcessPoolExecutor):
-        for worker in list((getattr(pool, "_processes", None) or {}).values()):
-            worker.terminate()
-    pool.shutdown(wait=wait, cancel_futures=True)
-
-
-def watch_parent(parent_pid: int) -> None:
-    """Worker initializer: exit as soon as the service process is gone (kill -9 included).
-
-    A worker's parent is the forkserver, which itself only exits once every worker has (they
-    hold its liveness pipe), so a parent-death signal would never fire: the worker watches the
-    service process instead, through a pidfd (no pid-reuse race), else by polling. Once the
-    workers are gone the forkserver and the resource tracker see their pipes close and exit.
-    """
-    try:
-        pidfd: int | None = os.pidfd_open(parent_pid)
-    except ProcessLookupError:
-        os._exit(0)
-    except (AttributeError, OSError):  # no pidfd (old kernel): poll
-        pidfd = None
-
-    def watch() -> None:
-        if pidfd is not None:
-            select.select([pidfd], [], [])
-            os._exit(0)
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass
-
-    threading.Thread(target=watch, name="veille-parent-watch", daemon=True).start()
-
-
-def _parse_job(
-    body: bytes, now: datetime, content_type: str | None, language: str | None
-) -> ParsedFeed:
-    return parse_feed(body, now=now, content_type=content_type, language=language)
-
-
 class Poller:
     """Polls due feeds into the store."""
 
@@ -132,6 +72,7 @@ class Poller:
         tag_new: TagFn | None = None,
         alert_new: TagFn | None = None,
         owner: str | None = None,
+        models_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
@@ -141,11 +82,18 @@ class Poller:
         self.tag_new = tag_new
         self.alert_new = alert_new  # queue the alerts of tagged items; returns how many
         self.owner = owner
+        # With a models_dir, the parse workers tag new items on the text they parsed.
+        self.models_dir = str(models_dir) if models_dir is not None else None
+        # Dedup keys each feed had at its last parse: its workers tag only the others (none
+        # known after a restart: every item of a changed feed is tagged once, then skipped).
+        self._known: dict[str, frozenset[str]] = {}
         # SQLite has one writer: a single DB thread keeps writes serial and the loop free.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veille-db")
         self._lock = asyncio.Lock()
         # Group commit: items parsed while the DB thread is busy are written in one transaction.
-        self._to_store: list[tuple[str, Sequence[Any], datetime, asyncio.Future[list[int]]]] = []
+        self._to_store: list[
+            tuple[str, Sequence[Any], datetime, Mapping[str, TagResult], asyncio.Future[list[int]]]
+        ] = []
         self._writer: asyncio.Task[None] | None = None
         # Group tagging, likewise: feeds stored while the tagger is busy are tagged together.
         self._to_tag: list[tuple[Sequence[int], asyncio.Future[tuple[int, int]]]] = []
@@ -285,15 +233,23 @@ class Poller:
                     return "not_modified"
                 report.unchanged += 1
                 return "unchanged"
-            parsed: ParsedFeed = await asyncio.get_running_loop().run_in_executor(
+            parsed: ParsedFeed
+            tags: dict[str, TagResult]
+            parsed, tags = await asyncio.get_running_loop().run_in_executor(
                 self.parse_pool,
-                _parse_job,
+                parse_and_tag,
                 result.body or b"",
                 now,
                 result.content_type,
                 feed.language,
+                feed.region_hint,
+                self.models_dir,
+                self._known.get(feed.id, frozenset()),
             )
-            new_ids = await self._store_items(feed.id, parsed.items, now)
+            new_ids = await self._store_items(feed.id, parsed.items, now, tags)
+            self._known[feed.id] = frozenset(p.dedup_key for p in parsed.items)
+            if tags:  # new items are among the unknown ones its worker tagged
+                report.tagged += len(new_ids)
             if new_ids:
                 await self._tag_and_alert(feed.id, new_ids, report)
         except (FetchError, ParseError, StoreError) as exc:
@@ -318,16 +274,25 @@ class Poller:
         report.new_item_ids.extend(new_ids)
         return "ok"
 
-    async def _store_items(self, feed_id: str, items: Sequence[Any], now: datetime) -> list[int]:
-        """Queue one feed's items for the next batch write; its new ids, or its StoreError."""
+    async def _store_items(
+        self,
+        feed_id: str,
+        items: Sequence[Any],
+        now: datetime,
+        tags: Mapping[str, TagResult],
+    ) -> list[int]:
+        """Queue one feed's items (and their tags by dedup key) for the next batch write; its new
+        ids, or its StoreError."""
         done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._to_store.append((feed_id, items, now, done))
+        self._to_store.append((feed_id, items, now, tags, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await done
 
     async def _tag_and_alert(self, feed_id: str, ids: Sequence[int], report: PollReport) -> None:
-        """Tag a feed's new items and queue their alerts (grouped with other feeds' items).
+        """The per-feed durable step after storing: tag the feed's new items that are still
+        untagged (those its worker tagged were stored tagged) and queue their alerts, grouped
+        with other feeds' items.
 
         A failure here does not fail the feed: its items are stored, and the catch-up job
         tags and alerts them later.
@@ -372,11 +337,12 @@ class Poller:
             try:
                 results = await self._in_db(
                     self.store.insert_items_batch,
-                    [(fid, items, now) for fid, items, now, _ in batch],
+                    [(fid, items, now) for fid, items, now, _, _ in batch],
+                    [tags for _, _, _, tags, _ in batch],
                 )
             except Exception as exc:  # a bug: every waiting feed gets it, none hangs
                 results = [exc] * len(batch)
-            for (_, _, _, done), result in zip(batch, results, strict=True):
+            for (_, _, _, _, done), result in zip(batch, results, strict=True):
                 if done.done():
                     continue
                 if isinstance(result, BaseException):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -89,6 +90,52 @@ def one_at_a_time(conn: Connection) -> None:
     the transaction's): roles started together on a fresh database would race otherwise."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+
+
+class RawWriter:
+    """Bulk writes on a Connection's own DBAPI cursor, inside its transaction: one executemany
+    per table, values converted by the columns' own SQLAlchemy types (so they read back exactly
+    as Core-written ones). SQLAlchemy's per-row work costs more than SQLite's own."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+
+    def insert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        conflict: Sequence[str] = (),
+    ) -> None:
+        """INSERT rows (values in `columns` order); with `conflict`, rows that would repeat that
+        unique key are skipped (ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike)."""
+        if not rows:
+            return
+        types = [table.c[name].type.dialect_impl(self.dialect) for name in columns]
+        procs = [type_.bind_processor(self.dialect) for type_ in types]
+        params = [
+            tuple(
+                v if proc is None or v is None else proc(v)
+                for proc, v in zip(procs, row, strict=True)
+            )
+            for row in rows
+        ]
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([self.mark] * len(columns))})"
+        )
+        if conflict:
+            sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        cursor = self.conn.connection.cursor()
+        try:
+            cursor.executemany(sql, params)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise StoreError(f"cannot write {table.name}: {exc}") from exc
+        finally:
+            cursor.close()
 
 
 def insert_for(dialect: str, table: Any) -> Any:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
 from bot.query.model import Query
 from bot.query.stems import CONTENT_CHARS, index_text
 from bot.store import search as search_
-from bot.store.db import insert_for
+from bot.store.db import RawWriter
 from bot.store.rows import ParsedItem, StoredItem
 from bot.store.schema import article_pages, feeds, item_labels, item_tags, items
 from bot.store.search import matching_ids
@@ -44,38 +44,58 @@ class ItemQueries:
             raise StoreError(f"cannot store items of feed {feed_id}: {exc}") from exc
 
     def insert_items_batch(
-        self, batch: Sequence[tuple[str, Sequence[ParsedItem], datetime]]
+        self,
+        batch: Sequence[tuple[str, Sequence[ParsedItem], datetime]],
+        tags: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
     ) -> list[list[int] | StoreError]:
         """insert_items for several feeds in one transaction (one commit instead of one per feed).
 
-        Returns, per feed, its new ids or the StoreError it met: when the shared transaction
-        fails, each feed is retried alone so one bad feed does not fail the others.
+        tags: per feed, tagger results by dedup key (bot.feeds.workers.parse_and_tag); the new
+        items they cover are stored tagged, in the same transaction. Returns, per feed, its new
+        ids or the StoreError it met: when the shared transaction fails, each feed is retried
+        alone so one bad feed does not fail the others.
         """
         if not batch:
             return []
+        per_feed = list(tags) if tags is not None else [{}] * len(batch)
         try:
             with self.engine.begin() as conn:
                 done: list[list[int] | StoreError] = [
-                    self._insert_items(conn, fid, items_, now) if items_ else []
-                    for fid, items_, now in batch
+                    self._insert_items(conn, fid, items_, now, feed_tags) if items_ else []
+                    for (fid, items_, now), feed_tags in zip(batch, per_feed, strict=True)
                 ]
                 return done
-        except SQLAlchemyError:
+        except (SQLAlchemyError, StoreError):
             if len(batch) == 1:
                 fid, items_, now = batch[0]
-                return [self._insert_one(fid, items_, now)]
-        return [self._insert_one(fid, items_, now) for fid, items_, now in batch]
+                return [self._insert_one(fid, items_, now, per_feed[0])]
+        return [
+            self._insert_one(fid, items_, now, feed_tags)
+            for (fid, items_, now), feed_tags in zip(batch, per_feed, strict=True)
+        ]
 
     def _insert_one(
-        self, feed_id: str, parsed: Sequence[ParsedItem], now: datetime
+        self,
+        feed_id: str,
+        parsed: Sequence[ParsedItem],
+        now: datetime,
+        tags: Mapping[str, Mapping[str, Any]],
     ) -> list[int] | StoreError:
         try:
-            return self.insert_items(feed_id, parsed, now)
+            with self.engine.begin() as conn:
+                return self._insert_items(conn, feed_id, parsed, now, tags)
+        except SQLAlchemyError as exc:
+            return StoreError(f"cannot store items of feed {feed_id}: {exc}")
         except StoreError as exc:
             return exc
 
     def _insert_items(
-        self, conn: Any, feed_id: str, parsed: Sequence[ParsedItem], now: datetime
+        self,
+        conn: Connection,
+        feed_id: str,
+        parsed: Sequence[ParsedItem],
+        now: datetime,
+        tags: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[int]:
         keys = [p.dedup_key for p in parsed]
         existing: set[str] = set()
@@ -87,26 +107,46 @@ class ItemQueries:
                     )
                 ).scalars()
             )
-        fresh = [p for p in parsed if p.dedup_key not in existing]
+        first: dict[str, ParsedItem] = {}
+        for p in parsed:
+            if p.dedup_key not in existing:
+                first.setdefault(p.dedup_key, p)
+        fresh = list(first.values())
         if not fresh:
             return []
+        tags = tags or {}
         originals = self._find_originals(conn, feed_id, fresh)
+        # Raw DBAPI executemany (the ORM-free Core path costs more than SQLite's own work):
+        # one statement for the batch, ids read back in one query, tags in the same transaction.
         # Every field of ParsedItem is a column of items: a new feed field needs no code here.
         rows = [
-            {
-                **{f.name: getattr(p, f.name) for f in PARSED_FIELDS},
-                "feed_id": feed_id,
-                "fetched_at": now,
-                "duplicate_of": originals.get(p.dedup_key),
-            }
+            (
+                *(getattr(p, f.name) for f in PARSED_FIELDS),
+                feed_id,
+                now,
+                originals.get(p.dedup_key),
+                now if p.dedup_key in tags else None,
+            )
             for p in fresh
         ]
-        stmt = (
-            insert_for(self.dialect, items)
-            .on_conflict_do_nothing(index_elements=["feed_id", "dedup_key"])
-            .returning(items.c.id)
-        )
-        new_ids = [r[0] for r in conn.execute(stmt, rows)] if len(rows) else []
+        raw = RawWriter(conn)
+        raw.insert(items, ITEM_COLUMNS, rows, conflict=("feed_id", "dedup_key"))
+        ids: dict[str, int] = {}
+        for chunk in _chunks([p.dedup_key for p in fresh], 500):
+            ids.update(
+                (key, id_)
+                for id_, key in conn.execute(
+                    select(items.c.id, items.c.dedup_key).where(
+                        items.c.feed_id == feed_id, items.c.dedup_key.in_(chunk)
+                    )
+                )
+            )
+        new_ids = [ids[p.dedup_key] for p in fresh if p.dedup_key in ids]
+        tagged = [(ids[key], res) for key, res in tags.items() if key in ids]
+        if tagged:
+            label_rows, tag_rows = _tag_rows(tagged, now, None)
+            raw.insert(item_labels, LABEL_COLUMNS, label_rows)
+            raw.insert(item_tags, TAG_COLUMNS, tag_rows)
         conn.execute(
             update(feeds)
             .where(feeds.c.id == feed_id)
@@ -209,28 +249,9 @@ class ItemQueries:
         if not tagged:
             return
         ids = [i for i, _ in tagged]
-        labels: list[dict[str, Any]] = []
-        tag_rows: list[dict[str, Any]] = []
-        for item_id, res in tagged:
-            scores = res.get("scores", {})
-            for kind, key in (("region", "regions"), ("country", "countries"), ("type", "types")):
-                for value in res.get(key, []):
-                    score = float(scores.get(key, {}).get(value, 1.0))
-                    labels.append(
-                        {"item_id": item_id, "kind": kind, "value": value, "score": score}
-                    )
-            tag_rows.append(
-                {
-                    "item_id": item_id,
-                    "national": bool(res.get("national")),
-                    "primary_type": res.get("primary_type"),
-                    "topic_ai": bool(res.get("topic_ai")),
-                    "topic_score": float(scores.get("topic_ai", 0.0)),
-                    "result": res,
-                    "model_version": model_version,
-                    "tagged_at": now,
-                }
-            )
+        label_rows, tag_rows = _tag_rows(tagged, now, model_version)
+        labels = [dict(zip(LABEL_COLUMNS, r, strict=True)) for r in label_rows]
+        tag_dicts = [dict(zip(TAG_COLUMNS, r, strict=True)) for r in tag_rows]
         try:
             with self.engine.begin() as conn:
                 for chunk in _chunks(ids, 500):
@@ -238,7 +259,7 @@ class ItemQueries:
                     conn.execute(item_tags.delete().where(item_tags.c.item_id.in_(chunk)))
                 if labels:
                     conn.execute(item_labels.insert(), labels)
-                conn.execute(item_tags.insert(), tag_rows)
+                conn.execute(item_tags.insert(), tag_dicts)
                 for chunk in _chunks(ids, 500):
                     conn.execute(update(items).where(items.c.id.in_(chunk)).values(tagged_at=now))
         except SQLAlchemyError as exc:
@@ -436,6 +457,53 @@ class ItemQueries:
                 select(item_tags.c.result).where(item_tags.c.item_id == item_id)
             ).first()
         return dict(row.result) if row else None
+
+
+ITEM_COLUMNS = (
+    *(f.name for f in PARSED_FIELDS),
+    "feed_id",
+    "fetched_at",
+    "duplicate_of",
+    "tagged_at",
+)
+LABEL_COLUMNS = ("item_id", "kind", "value", "score")
+TAG_COLUMNS = (
+    "item_id",
+    "national",
+    "primary_type",
+    "topic_ai",
+    "topic_score",
+    "result",
+    "model_version",
+    "tagged_at",
+)
+
+
+def _tag_rows(
+    tagged: Iterable[tuple[int, Mapping[str, Any]]], now: datetime, model_version: str | None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Tagger results as item_labels and item_tags rows (LABEL_COLUMNS, TAG_COLUMNS); the model
+    version is the given one, else the result's own."""
+    labels: list[tuple[Any, ...]] = []
+    tags: list[tuple[Any, ...]] = []
+    for item_id, res in tagged:
+        scores = res.get("scores", {})
+        for kind, key in (("region", "regions"), ("country", "countries"), ("type", "types")):
+            for value in res.get(key, []):
+                labels.append((item_id, kind, value, float(scores.get(key, {}).get(value, 1.0))))
+        tags.append(
+            (
+                item_id,
+                bool(res.get("national")),
+                res.get("primary_type"),
+                bool(res.get("topic_ai")),
+                float(scores.get("topic_ai", 0.0)),
+                dict(res),
+                model_version or res.get("model_version"),
+                now,
+            )
+        )
+    return labels, tags
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
