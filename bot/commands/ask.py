@@ -108,10 +108,13 @@ def ask(ctx: Ctx, text: str, page: int = 0, *, expect: str = "") -> Reply:
 
 def _page_data(query: Query, text: str) -> Callable[[int], str] | None:
     """Callback data that brings a page back: the region alone, or the whole text."""
-    plain = (query.terms, query.excludes, query.types, query.period) == ((), (), (), None)
-    if plain and len(query.regions) == 1 and query.regions[0] in REGIONS:
+    plain = (query.terms, query.excludes, query.period) == ((), (), None)
+    if plain and not query.types and len(query.regions) == 1 and query.regions[0] in REGIONS:
         region = query.regions[0]
         return lambda p: encode("rg", region, p)
+    if plain and not query.regions and len(query.types) == 1:
+        kind = query.types[0]
+        return lambda p: encode("ty", kind, p)
     line = " ".join(text.split())
     if line.isprintable() and encode("se", MAX_PAGE, line).endswith(":" + line):
         return lambda p: encode("se", p, line)

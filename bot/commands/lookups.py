@@ -1,4 +1,5 @@
-"""Look-ups: /region, /type, /search, /latest, /regions and /help, paged with buttons."""
+"""Look-ups: /latest, /regions and /help, and the paged listing every list of items uses
+(/search, /region and /type are questions in the query language: bot.commands.ask)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.commands.callbacks import encode
-from bot.commands.reply import Button, Ctx, Reply, excerpt
-from bot.i18n import t, type_label
-from bot.query.parse import resolve_type
+from bot.commands.reply import Button, Ctx, Reply
+from bot.i18n import t
 from bot.render import esc, item_line, split_chunks
 from bot.store.rows import StoredItem
-from classifiers.taxonomy import REGIONS, TYPES
+from classifiers.taxonomy import REGIONS
 
 PAGE = 8
 MAX_QUERY_CHARS = 200  # a search longer than this is cut (nobody types more; FTS stays cheap)
@@ -46,73 +46,6 @@ def _listing(
         head += f" ({t(ctx.lang, 'page', page=page + 1)})"
     blocks = [head, *(item_line(i, ctx.lang, also_in=also.get(i.id, ())) for i in items)]
     return Reply(tuple(split_chunks(blocks)), pager(page, has_more, ctx.lang, data))
-
-
-def region(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
-    """/region <name>: the latest items of a region, newest first, paged."""
-    query = query.strip()
-    if not query:
-        return Reply((t(ctx.lang, "region_usage"),))
-    name = ctx.gazetteer.resolve_region(query[:MAX_QUERY_CHARS])
-    if name is None:
-        text = t(ctx.lang, "region_unknown", query=excerpt(query))
-        suggestions = ctx.gazetteer.suggest_regions(query[:MAX_QUERY_CHARS])
-        if suggestions:
-            text += "\n" + t(
-                ctx.lang, "region_suggest", names=", ".join(esc(s) for s in suggestions)
-            )
-        buttons = tuple((Button(s, encode("rg", s, 0)),) for s in suggestions if s in REGIONS)
-        return Reply((text,), buttons)
-    items = ctx.store.recent_items(
-        regions=[name], since=ctx.now - timedelta(days=days), limit=PAGE + 1, offset=page * PAGE
-    )
-    return _listing(
-        ctx,
-        t(ctx.lang, "region_title", region=esc(name)),
-        items,
-        page,
-        t(ctx.lang, "region_none", region=esc(name)),
-        lambda p: encode("rg", name, p),
-    )
-
-
-def type_(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
-    """/type <type>: the latest items of an initiative type."""
-    names = ", ".join(type_label(k, ctx.lang) for k in TYPES)
-    if not query.strip():
-        return Reply((t(ctx.lang, "type_usage", names=names),))
-    kind = resolve_type(query[:MAX_QUERY_CHARS])
-    if kind is None:
-        return Reply((t(ctx.lang, "type_unknown", query=excerpt(query), names=names),))
-    items = ctx.store.recent_items(
-        types=[kind], since=ctx.now - timedelta(days=days), limit=PAGE + 1, offset=page * PAGE
-    )
-    label = type_label(kind, ctx.lang)
-    return _listing(
-        ctx,
-        t(ctx.lang, "type_title", type=esc(label)),
-        items,
-        page,
-        t(ctx.lang, "none"),
-        lambda p: encode("ty", kind, p),
-    )
-
-
-def search(ctx: Ctx, query: str, page: int = 0) -> Reply:
-    """/search <words>: full-text search, newest first."""
-    query = " ".join(query.split())[:MAX_QUERY_CHARS]
-    if not query:
-        return Reply((t(ctx.lang, "search_usage"),))
-    items = ctx.store.recent_items(search=query, limit=PAGE + 1, offset=page * PAGE)
-    # The page goes before the query in the button: a long query is cut to fit, the page never.
-    return _listing(
-        ctx,
-        t(ctx.lang, "search_title", query=excerpt(query)),
-        items,
-        page,
-        t(ctx.lang, "search_none", query=excerpt(query)),
-        lambda p: encode("se", p, query),
-    )
 
 
 def latest(ctx: Ctx, page: int = 0) -> Reply:
