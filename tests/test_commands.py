@@ -146,14 +146,40 @@ def test_why_shows_evidence_and_correction_buttons(ctx: Ctx) -> None:
     assert "IA : oui" in reply.text
     fix_region, fix_type, off = buttons(reply)
     regions = buttons(click(ctx, fix_region[1]))
-    assert [text for text, _ in regions] == list(REGIONS)
-    assert "Merci" in click(ctx, dict(regions)["Bretagne"]).text
+    assert [text for text, _ in regions] == [
+        *REGIONS,
+        "🇫🇷 National",
+        "Aucune région",
+        "✖ Annuler",
+    ]
+    assert "Pourquoi ces étiquettes" in click(ctx, dict(regions)["✖ Annuler"]).text
+    assert correction_examples(ctx.store) == []
+    fixed = click(ctx, dict(regions)["Bretagne"]).text
+    assert "Merci" in fixed and "📍 Bretagne" in fixed and "corrigé par un utilisateur" in fixed
     types = buttons(click(ctx, fix_type[1]))
-    assert len(types) == len(TYPES)
+    assert len(types) == len(TYPES) + 1
     assert "Merci" in click(ctx, types[0][1]).text
     assert "Merci" in click(ctx, off[1]).text
     (example,) = correction_examples(ctx.store)
     assert example.regions == ("Bretagne",) or list(example.regions) == ["Bretagne"]
+    none = click(ctx, dict(regions)["Aucune région"]).text
+    assert "📍 Aucune région ← ✏️ corrigé par un utilisateur" in none
+    [stored] = ctx.store.recent_items(ids=[item], topic_only=False)
+    assert (stored.regions, stored.national, stored.topic_ai) == ((), False, False)
+
+
+def test_why_evidence_reads_as_the_text_was_written() -> None:
+    text = "La Région Bretagne lance un appel à projets de 2 M€ pour les PME d'Île-de-France en 2026."
+    cues = ["appel", "appel projets", "un appel", "region", "la region", "pme", "ile de", "m0"]
+    assert why.readable(cues, text) == [
+        "un appel à projets",
+        "La Région",
+        "PME",
+        "Île-de",
+        "m0",  # a cue the text does not hold as words is shown as it is
+    ]
+    assert why.readable(["jamais vu"], text) == ["jamais vu"]  # not in the text: as it is
+    assert why.readable([], text) == []
 
 
 def test_why_usage_unknown_and_overflowing_numbers(ctx: Ctx) -> None:

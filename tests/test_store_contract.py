@@ -537,6 +537,31 @@ class TestStoreContract:
         )
         assert examples[f"correction-{tagged['foot']}"].topic_ai is True
 
+    def test_a_correction_shows_at_once_and_survives_a_retag(
+        self, db: Store, tagged: dict[str, int]
+    ) -> None:
+        bzh = tagged["bzh"]
+        add_correction(db, bzh, "regions", ["Occitanie"], chat_id=42, now=NOW)
+        add_correction(db, bzh, "primary_type", "strategy", chat_id=42, now=NOW)
+        add_correction(db, bzh, "regions", ["Atlantide"], chat_id=42, now=NOW)  # ignored
+
+        def stored() -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+            [i] = db.recent_items(ids=[bzh], limit=1)
+            return i.regions, i.primary_type, i.types
+
+        assert stored() == (("Occitanie",), "strategy", ("funding", "strategy"))
+        assert [i.id for i in db.recent_items(regions=["Occitanie"], types=["strategy"])] == [bzh]
+        result = db.item_result(bzh)
+        assert result is not None and result["corrected_by_user"] == ["regions", "primary_type"]
+        db.save_tags([(bzh, tags(["Bretagne"], ["funding"]))], NOW, "v2")  # veille retag
+        assert stored() == (("Occitanie",), "strategy", ("funding", "strategy"))
+        add_correction(db, bzh, "national", True, chat_id=42, now=NOW)
+        [i] = db.recent_items(ids=[bzh], limit=1)
+        assert (i.regions, i.national) == ((), True)
+        assert bzh in [x.id for x in db.recent_items(query=Query(regions=("national",)))]
+        add_correction(db, bzh, "topic_ai", False, chat_id=42, now=NOW)
+        assert db.recent_items(ids=[bzh]) == []  # off topic: out of every list at once
+
     # ---- chats -----------------------------------------------------------------------------
 
     def test_chats_settings(self, chats: ChatStore) -> None:

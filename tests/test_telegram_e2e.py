@@ -319,13 +319,62 @@ async def test_why_and_corrections(bot: Bot) -> None:
     assert "Pourquoi ces étiquettes" in why["plain_text"] and "Hauts-de-France" in why["plain_text"]
     fix = button(why, "Corriger la région")
     pick = await bot.press(chat, why["message_id"], fix["callback_data"])
-    bretagne = button(pick, "Bretagne")
-    saved = await bot.press(chat, why["message_id"], bretagne["callback_data"])
-    assert "Correction enregistrée" in saved["plain_text"]
+    assert {"Bretagne", "🇫🇷 National", "Aucune région", "✖ Annuler"} <= {
+        b["text"] for b in buttons(pick)
+    }
+    back = await bot.press(chat, why["message_id"], button(pick, "Annuler")["callback_data"])
+    assert (
+        "Pourquoi ces étiquettes" in back["plain_text"] and correction_examples(bot.rt.store) == []
+    )
+    pick = await bot.press(chat, why["message_id"], fix["callback_data"])
+    saved = await bot.press(chat, why["message_id"], button(pick, "Bretagne")["callback_data"])
+    # the tags change at once: /why says so, and lists put the item under Bretagne
+    assert "Les étiquettes sont corrigées" in saved["plain_text"]
+    assert (
+        "📍 Bretagne" in saved["plain_text"] and "corrigé par un utilisateur" in saved["plain_text"]
+    )
+    assert "📍 Hauts-de-France" not in saved["plain_text"]
+    (listing,) = await bot.ask(chat, "/region Bretagne")
+    assert "fonds de 10 M€" in listing["plain_text"]
     examples = correction_examples(bot.rt.store)
     assert [list(e.regions) for e in examples] == [["Bretagne"]]
+    pick = await bot.press(chat, why["message_id"], fix["callback_data"])
+    national = await bot.press(chat, why["message_id"], button(pick, "National")["callback_data"])
+    assert "🇫🇷 national" in national["plain_text"] and "📍" not in national["plain_text"]
     (short,) = await bot.ask(chat, f"/why_{bot.ids['bzh']}")
     assert "Bretagne" in short["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_in_groups_only_admins_correct(bot: Bot) -> None:
+    group, item = -7101, bot.ids["hdf_mid"]
+    bot.server.set_chat(group, "group", title="Club")
+    bot.server.set_admins(group, [72])
+    (why,) = await bot.ask(group, f"/why@veille_test_bot {item}", user_id=71)
+    fix = button(why, "Corriger le type")
+    with bot.server.lock:
+        answered = len(bot.server.callback_answers)
+    bot.server.press_button(group, why["message_id"], fix["callback_data"], user_id=71)
+    await bot.server.await_until(lambda: len(bot.server.callback_answers) > answered, timeout=15)
+    with bot.server.lock:
+        refusal = bot.server.callback_answers[-1]
+    assert "réservée aux administrateurs" in (refusal.get("text") or "")
+    assert any(c["method"].lower() == "getchatmember" for c in bot.server.calls)
+    with bot.server.lock:
+        before = len(bot.server.edits)
+    bot.server.press_button(group, why["message_id"], fix["callback_data"], user_id=72)
+    await bot.server.await_until(lambda: len(bot.server.edits) > before, timeout=15)
+    with bot.server.lock:
+        pick = dict(bot.server.edits[-1])
+    with bot.server.lock:
+        before = len(bot.server.edits)
+    bot.server.press_button(
+        group, why["message_id"], button(pick, "vénement")["callback_data"], user_id=72
+    )
+    await bot.server.await_until(lambda: len(bot.server.edits) > before, timeout=15)
+    [stored] = bot.rt.store.recent_items(ids=[item], limit=1)
+    assert stored.primary_type == "event" and "event" in stored.types
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
 

@@ -96,11 +96,13 @@ BUTTONS: dict[str, ButtonRoute] = {
     **{
         route: ButtonRoute(fields, lambda c, *_: alerts.alerts(c), True) for route, fields in LEGACY
     },
-    # /why corrections
-    "fx": ButtonRoute((cb.item_id, cb.fix), why.correction_keyboard),
-    "fxr": ButtonRoute((cb.item_id, cb.region), why.correct_region),
-    "fxt": ButtonRoute((cb.item_id, cb.kind), why.correct_type),
-    "fxn": ButtonRoute((cb.item_id,), why.correct_off_topic),
+    # /why corrections: in groups, the chat's administrators only
+    "fx": ButtonRoute((cb.item_id, cb.fix), why.correction_keyboard, True),
+    "fxr": ButtonRoute((cb.item_id, cb.region), why.correct_region, True),
+    "fxp": ButtonRoute((cb.item_id, cb.place), why.correct_place, True),
+    "fxt": ButtonRoute((cb.item_id, cb.kind), why.correct_type, True),
+    "fxn": ButtonRoute((cb.item_id,), why.correct_off_topic, True),
+    "fxc": ButtonRoute((cb.item_id,), why.cancel),
 }
 SCHEMAS = {name: route.fields for name, route in BUTTONS.items()}
 

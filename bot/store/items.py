@@ -15,11 +15,13 @@ from bot.query.model import Query
 from bot.query.stems import CONTENT_CHARS, index_text
 from bot.store import search as search_
 from bot.store.db import insert_for
+from bot.store.fixes import apply_fixes
 from bot.store.rows import ParsedItem, StoredItem
-from bot.store.schema import article_pages, feeds, item_labels, item_tags, items
+from bot.store.schema import article_pages, corrections, feeds, item_labels, item_tags, items
 from bot.store.search import matching_ids
 
 DUPLICATE_WINDOW = timedelta(days=3)
+TEXT_CHARS = 20_000  # of an item's text read back for /why (the tagger reads less)
 PARSED_FIELDS = fields(ParsedItem)
 
 
@@ -205,16 +207,55 @@ class ItemQueries:
     def save_tags(
         self, tagged: Sequence[tuple[int, dict[str, Any]]], now: datetime, model_version: str
     ) -> None:
-        """Store tagger results: each (item_id, result dict with the TAXONOMY fields)."""
+        """Store tagger results: each (item_id, result dict with the TAXONOMY fields).
+
+        Users' corrections of an item are laid over its result (bot.store.fixes), so a re-tag
+        keeps them."""
         if not tagged:
             return
+        ids = [i for i, _ in tagged]
+        try:
+            with self.engine.begin() as conn:
+                fixes = _fixes_of(conn, ids)
+                self._write_tags(
+                    conn,
+                    [(i, apply_fixes(res, fixes[i]) if i in fixes else res) for i, res in tagged],
+                    now,
+                    model_version,
+                )
+                for chunk in _chunks(ids, 500):
+                    conn.execute(update(items).where(items.c.id.in_(chunk)).values(tagged_at=now))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store tags: {exc}") from exc
+
+    def refresh_corrections(self, item_id: int) -> bool:
+        """Lay an item's corrections over its stored tags now; False when it is not tagged."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(item_tags.c.result, item_tags.c.model_version, item_tags.c.tagged_at).where(
+                    item_tags.c.item_id == item_id
+                )
+            ).first()
+            if row is None:
+                return False
+            fixed = apply_fixes(dict(row.result or {}), _fixes_of(conn, [item_id]).get(item_id, []))
+            self._write_tags(conn, [(item_id, fixed)], row.tagged_at, row.model_version or "")
+        return True
+
+    def _write_tags(
+        self,
+        conn: Any,
+        tagged: Sequence[tuple[int, dict[str, Any]]],
+        now: datetime,
+        model_version: str,
+    ) -> None:
         ids = [i for i, _ in tagged]
         labels: list[dict[str, Any]] = []
         tag_rows: list[dict[str, Any]] = []
         for item_id, res in tagged:
             scores = res.get("scores", {})
             for kind, key in (("region", "regions"), ("country", "countries"), ("type", "types")):
-                for value in res.get(key, []):
+                for value in res.get(key) or []:
                     score = float(scores.get(key, {}).get(value, 1.0))
                     labels.append(
                         {"item_id": item_id, "kind": kind, "value": value, "score": score}
@@ -231,18 +272,12 @@ class ItemQueries:
                     "tagged_at": now,
                 }
             )
-        try:
-            with self.engine.begin() as conn:
-                for chunk in _chunks(ids, 500):
-                    conn.execute(item_labels.delete().where(item_labels.c.item_id.in_(chunk)))
-                    conn.execute(item_tags.delete().where(item_tags.c.item_id.in_(chunk)))
-                if labels:
-                    conn.execute(item_labels.insert(), labels)
-                conn.execute(item_tags.insert(), tag_rows)
-                for chunk in _chunks(ids, 500):
-                    conn.execute(update(items).where(items.c.id.in_(chunk)).values(tagged_at=now))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot store tags: {exc}") from exc
+        for chunk in _chunks(ids, 500):
+            conn.execute(item_labels.delete().where(item_labels.c.item_id.in_(chunk)))
+            conn.execute(item_tags.delete().where(item_tags.c.item_id.in_(chunk)))
+        if labels:
+            conn.execute(item_labels.insert(), labels)
+        conn.execute(item_tags.insert(), tag_rows)
 
     def recent_items(
         self,
@@ -429,6 +464,18 @@ class ItemQueries:
                     }
         return out
 
+    def item_text(self, item_id: int) -> str:
+        """An item's title and text as the tagger read them ('' when there is no such item)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    items.c.title,
+                    items.c.summary,
+                    func.substr(items.c.content, 1, TEXT_CHARS).label("content"),
+                ).where(items.c.id == item_id)
+            ).first()
+        return f"{row.title}\n{row.content or row.summary or ''}" if row else ""
+
     def item_result(self, item_id: int) -> dict[str, Any] | None:
         """The stored tagger result of an item (with evidence), or None."""
         with self.engine.connect() as conn:
@@ -436,6 +483,20 @@ class ItemQueries:
                 select(item_tags.c.result).where(item_tags.c.item_id == item_id)
             ).first()
         return dict(row.result) if row else None
+
+
+def _fixes_of(conn: Any, ids: Sequence[int]) -> dict[int, list[tuple[str, Any]]]:
+    """Users' corrections of these items, oldest first."""
+    out: dict[int, list[tuple[str, Any]]] = {}
+    for chunk in _chunks(list(ids), 500):
+        q = (
+            select(corrections.c.item_id, corrections.c.field, corrections.c.value)
+            .where(corrections.c.item_id.in_(chunk))
+            .order_by(corrections.c.id)
+        )
+        for r in conn.execute(q):
+            out.setdefault(r.item_id, []).append((r.field, r.value))
+    return out
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
