@@ -169,7 +169,9 @@ def test_why_shows_evidence_and_correction_buttons(ctx: Ctx) -> None:
 
 
 def test_why_evidence_reads_as_the_text_was_written() -> None:
-    text = "La Région Bretagne lance un appel à projets de 2 M€ pour les PME d'Île-de-France en 2026."
+    text = (
+        "La Région Bretagne lance un appel à projets de 2 M€ pour les PME d'Île-de-France en 2026."
+    )
     cues = ["appel", "appel projets", "un appel", "region", "la region", "pme", "ile de", "m0"]
     assert why.readable(cues, text) == [
         "un appel à projets",

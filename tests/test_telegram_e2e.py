@@ -221,21 +221,61 @@ async def test_region_lookups(bot: Bot) -> None:
 async def test_listing_commands(bot: Bot) -> None:
     (latest,) = await bot.ask(301, "/latest")
     assert "Derniers articles" in latest["plain_text"]
+    assert "14 article(s) · page 1/2" in latest["plain_text"]
     nxt = button(latest, "Suivant")
     page2 = await bot.press(301, latest["message_id"], nxt["callback_data"])
-    assert "page 2" in page2["plain_text"]
+    assert "14 article(s) · page 2/2" in page2["plain_text"]
+    (region,) = await bot.ask(300, "/region Bretagne")
+    assert "11 article(s) · page 1/2" in region["plain_text"]
+    # each line: linked title, source, date, regions and main type
+    day = days_ago(utcnow(), 2).astimezone(PARIS)
+    assert f"La Voix du Nord · {day:%d/%m/%Y} · Bretagne · formation" in region["plain_text"]
+    lines = [x for x in region["plain_text"].splitlines() if "Ouest-France ·" in x]
+    assert len(lines) == 7 and all("· Bretagne · financement · /why_" in x for x in lines)
+    links = [e for e in region["entities"] if e["type"] == "text_link"]
+    assert len(links) == 8
     (kind,) = await bot.ask(302, "/type financement")
     assert "financement" in kind["plain_text"] and "fonds de 10 M€" in kind["plain_text"]
     assert "Jumeau" not in kind["plain_text"]
+    assert "11 article(s) · page 1/2" in kind["plain_text"]
+    assert "· Hauts-de-France · financement ·" in kind["plain_text"]
+    more = await bot.press(302, kind["message_id"], button(kind, "Suivant")["callback_data"])
+    assert (
+        "11 article(s) · page 2/2" in more["plain_text"]
+        and "fonds de 10 M€" not in more["plain_text"]
+    )
     (found,) = await bot.ask(303, "/search jumeau numérique")
     assert "Jumeau numérique du port" in found["plain_text"]
+    assert "1 article(s) · page 1/1" in found["plain_text"]
+    assert "· Hauts-de-France · recherche ·" in found["plain_text"]
     (nothing,) = await bot.ask(304, "/search zzzyyyxxx")
     assert "Aucun article" in nothing["plain_text"]
     (counts,) = await bot.ask(305, "/regions")
     assert "Bretagne : 11" in counts["plain_text"] and "Hauts-de-France : 3" in counts["plain_text"]
-    (preview, *_rest) = await bot.ask(306, "/digest")
-    assert "Aperçu de votre synthèse" in preview["plain_text"]
-    assert "Hauts-de-France" in preview["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_digest_command_is_the_scheduled_message(bot: Bot) -> None:
+    chat = 306
+    (preview, week_map, chart) = await bot.ask(chat, "/digest", n=3)  # no alert: everything
+    assert "synthèse de la semaine" in preview["plain_text"]
+    assert "Hauts-de-France" in preview["plain_text"] and "Bretagne" in preview["plain_text"]
+    assert week_map["photo"].startswith(b"\x89PNG") and chart["photo"].startswith(b"\x89PNG")
+    await bot.ask(chat, "/subscribe Hauts-de-France hebdo")
+    shown = await bot.ask(chat, "/digest", n=3)
+    [alert] = AlertStore(bot.rt.store).of_chat(chat)
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    before = len(bot.server.sent_to(chat))
+    digests, _every = bot.jobs["digests"]
+    await digests()
+    snap = await bot.server.await_for(
+        lambda s: sum(m["chat_id"] == chat for m in s) >= before + 3, timeout=15
+    )
+    sent = [m for m in snap if m["chat_id"] == chat][before:]
+    assert [m["text"] or m["caption"] for m in sent] == [m["text"] or m["caption"] for m in shown]
+    assert [m["photo"] for m in sent] == [m["photo"] for m in shown]  # the same map and chart
+    assert "Rennes" not in shown[0]["plain_text"] and "fonds de 10 M€" in shown[0]["plain_text"]
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
 

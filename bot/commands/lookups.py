@@ -14,6 +14,7 @@ from bot.store.rows import StoredItem
 from classifiers.taxonomy import REGIONS
 
 PAGE = 8
+COUNT_CAP = 1000  # a list's total is counted up to this ('1000+ articles')
 MAX_QUERY_CHARS = 200  # a search longer than this is cut (nobody types more; FTS stays cheap)
 
 
@@ -36,16 +37,33 @@ def _listing(
     page: int,
     empty: str,
     data: Callable[[int], str],
+    total: int | None = None,
 ) -> Reply:
+    """A page of items under a heading: each line its linked title, source, date, regions and
+    main type; the total and 'page 2/7' under the heading (total counted up to COUNT_CAP)."""
     has_more = len(items) > PAGE
     items = items[:PAGE]
     if not items:
         return Reply((empty,))
     also = ctx.store.duplicates_of([i.id for i in items])
-    if page:
-        head += f" ({t(ctx.lang, 'page', page=page + 1)})"
-    blocks = [head, *(item_line(i, ctx.lang, also_in=also.get(i.id, ())) for i in items)]
+    head += "\n" + _position(ctx.lang, page, has_more, total)
+    blocks = [
+        head,
+        *(item_line(i, ctx.lang, also_in=also.get(i.id, ()), tags=True) for i in items),
+    ]
     return Reply(tuple(split_chunks(blocks)), pager(page, has_more, ctx.lang, data))
+
+
+def _position(lang: str, page: int, has_more: bool, total: int | None) -> str:
+    """'37 articles · page 2/5' ('1000+ articles' past the cap; no total: 'page 2')."""
+    if total is None:
+        return "<i>" + t(lang, "page", page=page + 1) + "</i>"
+    shown = max(total, page * PAGE + (PAGE + 1 if has_more else 1))
+    pages = -(-shown // PAGE)
+    count = f"{COUNT_CAP}+" if total >= COUNT_CAP else str(total)
+    if total >= COUNT_CAP:
+        return "<i>" + t(lang, "list_position_many", n=count, page=page + 1) + "</i>"
+    return "<i>" + t(lang, "list_position", n=count, page=page + 1, pages=pages) + "</i>"
 
 
 def latest(ctx: Ctx, page: int = 0) -> Reply:
@@ -58,6 +76,7 @@ def latest(ctx: Ctx, page: int = 0) -> Reply:
         page,
         t(ctx.lang, "none"),
         lambda p: encode("la", p),
+        ctx.store.count_listed(cap=COUNT_CAP),
     )
 
 

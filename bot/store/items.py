@@ -300,7 +300,7 @@ class ItemQueries:
         period, words and phrases (on stems, accents ignored) and exclusions; `search` is a
         plain list of words that must all appear.
         """
-        q = (
+        q = self._filtered(
             select(
                 items.c.id,
                 items.c.feed_id,
@@ -315,31 +315,16 @@ class ItemQueries:
                 item_tags.c.topic_ai,
             )
             .join(feeds, feeds.c.id == items.c.feed_id)
-            .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
+            .outerjoin(item_tags, item_tags.c.item_id == items.c.id),
+            since=since,
+            until=until,
+            regions=regions,
+            types=types,
+            topic_only=topic_only,
+            include_duplicates=include_duplicates,
+            ids=ids,
+            search=search,
         )
-        if since is not None:
-            q = q.where(items.c.published_at >= since)
-        if until is not None:
-            q = q.where(items.c.published_at < until)
-        if not include_duplicates:
-            q = q.where(items.c.duplicate_of.is_(None))
-        if topic_only:
-            q = q.where(or_(item_tags.c.topic_ai.is_(True), item_tags.c.item_id.is_(None)))
-        for kind, values in (("region", regions), ("type", types)):
-            if values:
-                # EXISTS (not IN): the planner walks ix_items_published newest first and stops
-                # at the limit, instead of sorting every item of the label.
-                q = q.where(
-                    exists().where(
-                        item_labels.c.item_id == items.c.id,
-                        item_labels.c.kind == kind,
-                        item_labels.c.value.in_(list(values)),
-                    )
-                )
-        if ids is not None:
-            q = q.where(items.c.id.in_(list(ids)))
-        if search:
-            q = q.where(items.c.id.in_(matching_ids(self.dialect, search)))
         base = q
         # Words on SQLite: the candidates are the `window` newest matches, widened until the
         # page is full or every match is in (bot.store.search.newest_matches).
@@ -383,6 +368,65 @@ class ItemQueries:
             )
             for r in rows
         ]
+
+    def count_listed(
+        self,
+        *,
+        query: Query | None = None,
+        since: datetime | None = None,
+        cap: int = 1000,
+        topic_only: bool = True,
+    ) -> int:
+        """How many items recent_items would list (at most `cap`: counting stops there)."""
+        q = self._filtered(
+            select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
+            since=since,
+            topic_only=topic_only,
+        )
+        if query is not None:
+            q = search_.apply_query(self.dialect, q, query)
+        with self.engine.connect() as conn:
+            found = conn.execute(select(func.count()).select_from(q.limit(cap).subquery()))
+            return int(found.scalar_one())
+
+    def _filtered(
+        self,
+        q: Any,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        regions: Sequence[str] = (),
+        types: Sequence[str] = (),
+        topic_only: bool = True,
+        include_duplicates: bool = False,
+        ids: Sequence[int] | None = None,
+        search: str | None = None,
+    ) -> Any:
+        """A SELECT over items (joined to item_tags) narrowed by recent_items' filters."""
+        if since is not None:
+            q = q.where(items.c.published_at >= since)
+        if until is not None:
+            q = q.where(items.c.published_at < until)
+        if not include_duplicates:
+            q = q.where(items.c.duplicate_of.is_(None))
+        if topic_only:
+            q = q.where(or_(item_tags.c.topic_ai.is_(True), item_tags.c.item_id.is_(None)))
+        for kind, values in (("region", regions), ("type", types)):
+            if values:
+                # EXISTS (not IN): the planner walks ix_items_published newest first and stops
+                # at the limit, instead of sorting every item of the label.
+                q = q.where(
+                    exists().where(
+                        item_labels.c.item_id == items.c.id,
+                        item_labels.c.kind == kind,
+                        item_labels.c.value.in_(list(values)),
+                    )
+                )
+        if ids is not None:
+            q = q.where(items.c.id.in_(list(ids)))
+        if search:
+            q = q.where(items.c.id.in_(matching_ids(self.dialect, search)))
+        return q
 
     def stems_of(self, ids: Sequence[int]) -> dict[int, str]:
         """The stems of items' text (bot.query.stems.index_text), for matching alerts in Python."""
