@@ -228,7 +228,7 @@ def compose_digest(
         if empty != "line":
             return DigestMessages(())
         names = esc(", ".join(p.name for p in group)[:300])
-        return DigestMessages((t(lang, "digest_empty_line", title=t(lang, title), names=names),))
+        return DigestMessages((t(lang, "digest_empty_line", title=esc(t(lang, title)), names=names),))
     texts = render_profile_digest(digest, queries, lang, title)
     if not weekly:
         return DigestMessages(tuple(texts))

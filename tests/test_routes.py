@@ -156,6 +156,7 @@ def test_every_button_route_is_drawn_by_some_keyboard(ctx: Ctx) -> None:
         alerts.alerts(ctx),
         alerts.edit_keyboard(ctx, profile),
         alerts.fuseau(ctx, ""),
+        alerts.settings(ctx),
         ask.region(ctx, "Hauts-de-France"),
         ask.region(ctx, "Bretagn"),
         ask.type_(ctx, "financement"),

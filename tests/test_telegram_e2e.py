@@ -469,6 +469,39 @@ async def test_groups_and_channels(bot: Bot) -> None:
     assert_valid_html(bot.server)
 
 
+async def test_settings_say_the_next_digest_and_an_empty_one_may_be_one_line(bot: Bot) -> None:
+    chat = 811
+    (created,) = await bot.ask(chat, "/subscribe Occitanie hebdo")  # nothing there
+    assert "Prochain envoi : lundi" in created["plain_text"]
+    (shown,) = await bot.ask(chat, "/settings")
+    assert (
+        "Prochain envoi : lundi" in shown["plain_text"]
+        and "08:00 (Europe/Paris)" in shown["plain_text"]
+    )
+    assert "Synthèse vide : ne rien envoyer" in shown["plain_text"]
+    [alert] = AlertStore(bot.rt.store).of_chat(chat)
+    digests, _every = bot.jobs["digests"]
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    before = len(bot.server.sent_to(chat))
+    await digests()
+    await asyncio.sleep(1.5)
+    assert len(bot.server.sent_to(chat)) == before, "an empty digest is skipped by default"
+    edit = await bot.press(chat, shown["message_id"], button(shown, "une ligne")["callback_data"])
+    assert "Synthèse vide : une ligne" in edit["plain_text"]
+    assert "✓ une ligne" in {b["text"] for b in buttons(edit)}
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    await digests()
+    snap = await bot.server.await_for(lambda s: sum(m["chat_id"] == chat for m in s) > before)
+    [line] = [m for m in snap if m["chat_id"] == chat][before:]
+    assert line["plain_text"] == (
+        "📭 Veille IA & innovation — synthèse de la semaine : rien de nouveau pour vos alertes"
+        " (Occitanie)."
+    )
+    assert not line["photo"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
 async def test_due_weekly_digest_is_delivered_with_its_map_and_chart(bot: Bot) -> None:
     chat = 801
     (ok,) = await bot.ask(chat, "/subscribe Hauts-de-France hebdo")

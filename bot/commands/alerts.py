@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.ask import chat_zone
 from bot.commands.callbacks import encode
+from bot.commands.chat import set_empty_digest
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.digest import next_digest_time
 from bot.i18n import WEEKDAYS, t
 from bot.query.parse import explain, parse
 from bot.render import esc, split_chunks
 from bot.store.alerts import MAX_ALERTS_PER_CHAT, MAX_QUERY_CHARS, AlertProfile, AlertStore
+from bot.store.chats import EMPTY_DIGEST_CHOICES
 from bot.weblinks import WebLinks
 
 HOURS = (6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 22)
@@ -314,13 +316,37 @@ def fuseau(ctx: Ctx, arg: str) -> Reply:
     return alerts(ctx, intro=t(ctx.lang, "tz_set", zone=esc(zone)))
 
 
-def settings(ctx: Ctx) -> Reply:
-    """/settings: the chat's time zone and alerts."""
+def settings(ctx: Ctx, note: str = "") -> Reply:
+    """/settings: the chat's time zone, its next digest, what an empty digest does, its alerts."""
     chat = ctx.chats.get(ctx.chat_id)
     zone = chat.timezone if chat else "Europe/Paris"
-    return alerts(
-        ctx, intro=t(ctx.lang, "settings_title") + "\n" + t(ctx.lang, "tz_current", zone=esc(zone))
+    empty = chat.empty_digest if chat else "skip"
+    due = [
+        p.next_digest_at
+        for p in AlertStore(ctx.store).of_chat(ctx.chat_id)
+        if p.next_digest_at and not p.paused and p.frequency != "instant"
+    ]
+    lines = [
+        note,
+        t(ctx.lang, "settings_title"),
+        t(ctx.lang, "tz_current", zone=esc(zone)),
+        next_line(ctx.lang, min(due), zone) if due else "",
+        t(ctx.lang, "empty_digest_setting", choice=t(ctx.lang, f"empty_{empty}")),
+    ]
+    listing = alerts(ctx, intro="\n".join(filter(None, lines)))
+    choice = tuple(
+        Button(
+            ("✓ " if value == empty else "") + t(ctx.lang, f"empty_{value}"), encode("ed", value)
+        )
+        for value in EMPTY_DIGEST_CHOICES
     )
+    return Reply(listing.messages, (*listing.buttons, choice))
+
+
+def empty_digest(ctx: Ctx, choice: str) -> Reply:
+    """Settings button: an empty digest sends nothing, or one line."""
+    set_empty_digest(ctx, choice)
+    return settings(ctx, note=t(ctx.lang, "sub_done"))
 
 
 def digest_preview(ctx: Ctx) -> Reply:

@@ -75,6 +75,11 @@ def place(raw: str) -> str | None:
     return raw if raw in {"N", "0"} else None
 
 
+def empty(raw: str) -> str | None:
+    """What an empty digest does: skip or line."""
+    return raw if raw in {"skip", "line"} else None
+
+
 def digest(raw: str) -> str | None:
     """A digest frequency."""
     return raw if raw in {"daily", "weekly", "off"} else None

@@ -91,6 +91,7 @@ BUTTONS: dict[str, ButtonRoute] = {
     # alert profiles
     "al": ButtonRoute((cb.item_id, cb.alert_action, cb.alert_value), alerts.alert_press, True),
     "tz": ButtonRoute((cb.zone,), alerts.fuseau, True),
+    "ed": ButtonRoute((cb.empty,), alerts.empty_digest, True),
     # the first /subscribe keyboard (no longer drawn), on messages sent before alert
     # profiles: a press opens /alerts, where migration 0007 put what it had chosen
     **{
