@@ -214,11 +214,11 @@ def compose_digest(
 ) -> DigestMessages:
     """The digest of some profiles of one chat due now (the scheduled message and /digest alike).
 
-    Weekly when one of them is weekly (the map of the week, with its web page's link when the
+    Weekly unless all of them are daily (the map of the week, with its web page's link when the
     window is on, then the chart); the period runs from their last digest, at most a week
     back. Nothing matched: no message, or one line when the chat chose `empty="line"`.
     Without profiles: every item of the week."""
-    weekly = not group or any(p.frequency == "weekly" for p in group)
+    weekly = not all(p.frequency == "daily" for p in group)  # instant ones alone: the week
     last = max((p.last_digest_at for p in group if p.last_digest_at), default=None)
     start, end = digest_period("weekly" if weekly else "daily", now, last)
     title = "digest_title" if weekly else "digest_daily_title"
@@ -228,7 +228,9 @@ def compose_digest(
         if empty != "line":
             return DigestMessages(())
         names = esc(", ".join(p.name for p in group)[:300])
-        return DigestMessages((t(lang, "digest_empty_line", title=esc(t(lang, title)), names=names),))
+        return DigestMessages(
+            (t(lang, "digest_empty_line", title=esc(t(lang, title)), names=names),)
+        )
     texts = render_profile_digest(digest, queries, lang, title)
     if not weekly:
         return DigestMessages(tuple(texts))
