@@ -116,6 +116,22 @@ class TestQuerySearch:
         assert ask("financements -crypto 30j") == {texts["nat"]}
         assert ask("financements 7j") == {texts["cry"]}
 
+    def test_a_list_counts_what_it_would_list(self, db: Store, texts: dict[str, int]) -> None:
+        for question in (
+            "jumeau numérique",
+            "financement national",
+            "financements -crypto 30j",
+            "Bretagne",
+            "usines futur",
+            "zzz",
+        ):
+            query = parse(question, _GAZ, now=NOW)
+            listed = db.recent_items(query=query, limit=None)
+            assert db.count_listed(query=query) == (len(listed), True), question
+        everything = len(db.recent_items(limit=None))
+        assert everything > 2 and db.count_listed() == (everything, True)
+        assert db.count_listed(cap=2) == (2, False)  # counting stops at the cap
+
     @pytest.mark.parametrize(
         "nasty",
         ['"', "NEAR(a b", "*", "AND OR", "NOT", "-", "'", "a:b", "^x", "(", "\x00", "‮"],

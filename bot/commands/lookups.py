@@ -14,7 +14,7 @@ from bot.store.rows import StoredItem
 from classifiers.taxonomy import REGIONS
 
 PAGE = 8
-COUNT_CAP = 1000  # a list's total is counted up to this ('1000+ articles')
+COUNT_CAP = 200  # a list's total is counted up to this ('200+ articles · page 2'): cheap
 MAX_QUERY_CHARS = 200  # a search longer than this is cut (nobody types more; FTS stays cheap)
 
 
@@ -37,10 +37,10 @@ def _listing(
     page: int,
     empty: str,
     data: Callable[[int], str],
-    total: int | None = None,
+    total: tuple[int, bool] | None = None,
 ) -> Reply:
     """A page of items under a heading: each line its linked title, source, date, regions and
-    main type; the total and 'page 2/7' under the heading (total counted up to COUNT_CAP)."""
+    main type; the total and 'page 2/7' under the heading (Store.count_listed's (n, exact))."""
     has_more = len(items) > PAGE
     items = items[:PAGE]
     if not items:
@@ -54,16 +54,16 @@ def _listing(
     return Reply(tuple(split_chunks(blocks)), pager(page, has_more, ctx.lang, data))
 
 
-def _position(lang: str, page: int, has_more: bool, total: int | None) -> str:
-    """'37 articles · page 2/5' ('1000+ articles' past the cap; no total: 'page 2')."""
+def _position(lang: str, page: int, has_more: bool, total: tuple[int, bool] | None) -> str:
+    """'37 article(s) · page 2/5'; '1000+ articles · page 2' when the count stopped short."""
     if total is None:
         return "<i>" + t(lang, "page", page=page + 1) + "</i>"
-    shown = max(total, page * PAGE + (PAGE + 1 if has_more else 1))
-    pages = -(-shown // PAGE)
-    count = f"{COUNT_CAP}+" if total >= COUNT_CAP else str(total)
-    if total >= COUNT_CAP:
-        return "<i>" + t(lang, "list_position_many", n=count, page=page + 1) + "</i>"
-    return "<i>" + t(lang, "list_position", n=count, page=page + 1, pages=pages) + "</i>"
+    n, exact = total
+    n = max(n, page * PAGE + (PAGE + 1 if has_more else 1))  # what this page shows exists
+    if not exact:
+        return "<i>" + t(lang, "list_position_many", n=f"{n}+", page=page + 1) + "</i>"
+    pages = -(-n // PAGE)
+    return "<i>" + t(lang, "list_position", n=n, page=page + 1, pages=pages) + "</i>"
 
 
 def latest(ctx: Ctx, page: int = 0) -> Reply:

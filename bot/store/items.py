@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
@@ -300,7 +300,20 @@ class ItemQueries:
         period, words and phrases (on stems, accents ignored) and exclusions; `search` is a
         plain list of words that must all appear.
         """
-        q = self._filtered(
+        # Limit before join: the page's ids are chosen on narrow rows (covering indexes:
+        # ix_items_live, ix_item_tags_topic), then only they are read whole.
+        base = self._filtered(
+            select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
+            since=since,
+            until=until,
+            regions=regions,
+            types=types,
+            topic_only=topic_only,
+            include_duplicates=include_duplicates,
+            ids=ids,
+            search=search,
+        )
+        whole = (
             select(
                 items.c.id,
                 items.c.feed_id,
@@ -315,17 +328,9 @@ class ItemQueries:
                 item_tags.c.topic_ai,
             )
             .join(feeds, feeds.c.id == items.c.feed_id)
-            .outerjoin(item_tags, item_tags.c.item_id == items.c.id),
-            since=since,
-            until=until,
-            regions=regions,
-            types=types,
-            topic_only=topic_only,
-            include_duplicates=include_duplicates,
-            ids=ids,
-            search=search,
+            .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
+            .order_by(items.c.published_at.desc(), items.c.id.desc())
         )
-        base = q
         # Words on SQLite: the candidates are the `window` newest matches, widened until the
         # page is full or every match is in (bot.store.search.newest_matches).
         sqlite_words = query is not None and bool(query.terms) and self.dialect == "sqlite"
@@ -340,10 +345,12 @@ class ItemQueries:
                 if window is not None and query is not None:
                     candidates = search_.newest_matches(conn, query, window)
                     complete = len(candidates) < window
+                q = base
                 if query is not None:
                     q = search_.apply_query(self.dialect, base, query, candidates)
                 q = q.order_by(items.c.published_at.desc(), items.c.id.desc())
-                rows = conn.execute(q.limit(limit).offset(offset)).all()
+                page = q.limit(limit).offset(offset).subquery()
+                rows = conn.execute(whole.where(items.c.id.in_(select(page.c.id)))).all()
                 if complete or limit is None or len(rows) >= limit:
                     break
                 assert window is not None
@@ -376,18 +383,27 @@ class ItemQueries:
         since: datetime | None = None,
         cap: int = 1000,
         topic_only: bool = True,
-    ) -> int:
-        """How many items recent_items would list (at most `cap`: counting stops there)."""
+    ) -> tuple[int, bool]:
+        """How many items recent_items would list: (n, exact). Counting stops at `cap` (n = cap,
+        exact False). Words on SQLite are counted among their COUNT_WINDOW newest matches; when
+        there are more, n is a lower bound (exact False)."""
         q = self._filtered(
             select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
             since=since,
             topic_only=topic_only,
+            drive=True,
         )
-        if query is not None:
-            q = search_.apply_query(self.dialect, q, query)
         with self.engine.connect() as conn:
+            complete = True
+            if query is not None:
+                candidates = None
+                if query.terms and self.dialect == "sqlite":
+                    candidates = search_.newest_matches(conn, query, search_.COUNT_WINDOW)
+                    complete = len(candidates) < search_.COUNT_WINDOW
+                q = search_.apply_query(self.dialect, q, query, candidates, drive=True)
             found = conn.execute(select(func.count()).select_from(q.limit(cap).subquery()))
-            return int(found.scalar_one())
+            n = int(found.scalar_one())
+        return n, complete and n < cap
 
     def _filtered(
         self,
@@ -401,8 +417,10 @@ class ItemQueries:
         include_duplicates: bool = False,
         ids: Sequence[int] | None = None,
         search: str | None = None,
+        drive: bool = False,
     ) -> Any:
-        """A SELECT over items (joined to item_tags) narrowed by recent_items' filters."""
+        """A SELECT over items (joined to item_tags) narrowed by recent_items' filters (drive:
+        labels as in bot.store.search.labelled)."""
         if since is not None:
             q = q.where(items.c.published_at >= since)
         if until is not None:
@@ -413,15 +431,7 @@ class ItemQueries:
             q = q.where(or_(item_tags.c.topic_ai.is_(True), item_tags.c.item_id.is_(None)))
         for kind, values in (("region", regions), ("type", types)):
             if values:
-                # EXISTS (not IN): the planner walks ix_items_published newest first and stops
-                # at the limit, instead of sorting every item of the label.
-                q = q.where(
-                    exists().where(
-                        item_labels.c.item_id == items.c.id,
-                        item_labels.c.kind == kind,
-                        item_labels.c.value.in_(list(values)),
-                    )
-                )
+                q = q.where(search_.labelled(kind, values, drive=drive))
         if ids is not None:
             q = q.where(items.c.id.in_(list(ids)))
         if search:

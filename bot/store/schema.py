@@ -130,6 +130,14 @@ items = Table(
         sqlite_where=text("alerts_queued_at IS NULL"),
         postgresql_where=text("alerts_queued_at IS NULL"),
     ),
+    # Lists walk originals newest first on this alone (no read of the row until the page is
+    # chosen: bot.store.items.recent_items).
+    Index(
+        "ix_items_live",
+        "published_at",
+        sqlite_where=text("duplicate_of IS NULL"),
+        postgresql_where=text("duplicate_of IS NULL"),
+    ),
     # Partial: most items are originals, and "duplicate_of IS NULL" must not pick this index.
     Index(
         "ix_items_duplicate_of",
@@ -170,6 +178,8 @@ item_tags = Table(
     Column("result", JSON, nullable=False),
     Column("model_version", String(64)),
     Column("tagged_at", UtcDateTime(), nullable=False),
+    # Covers the on-topic check of lists, so it never reads the result JSON.
+    Index("ix_item_tags_topic", "item_id", "topic_ai"),
 )
 
 item_labels = Table(
