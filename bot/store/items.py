@@ -300,8 +300,8 @@ class ItemQueries:
         period, words and phrases (on stems, accents ignored) and exclusions; `search` is a
         plain list of words that must all appear.
         """
-        # Limit before join: the page's ids are chosen on narrow rows (covering indexes:
-        # ix_items_live, ix_item_tags_topic), then only they are read whole.
+        # Limit before join: the page's ids are chosen on narrow rows (ix_items_live covers the
+        # time order and the originals check), then only they are read whole.
         base = self._filtered(
             select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
             since=since,
@@ -387,20 +387,24 @@ class ItemQueries:
         """How many items recent_items would list: (n, exact). Counting stops at `cap` (n = cap,
         exact False). Words on SQLite are counted among their COUNT_WINDOW newest matches; when
         there are more, n is a lower bound (exact False)."""
+        # Without a period a count starts from the labels' items; with one, from the time index.
+        drive = since is None and (query is None or query.period is None)
         q = self._filtered(
             select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
             since=since,
             topic_only=topic_only,
-            drive=True,
+            drive=drive,
         )
         with self.engine.connect() as conn:
             complete = True
             if query is not None:
                 candidates = None
                 if query.terms and self.dialect == "sqlite":
-                    candidates = search_.newest_matches(conn, query, search_.COUNT_WINDOW)
-                    complete = len(candidates) < search_.COUNT_WINDOW
-                q = search_.apply_query(self.dialect, q, query, candidates, drive=True)
+                    candidates = search_.newest_select(conn, query, search_.COUNT_WINDOW)
+                    if candidates is not None:
+                        inside = select(func.count()).select_from(candidates.subquery())
+                        complete = conn.execute(inside).scalar_one() < search_.COUNT_WINDOW
+                q = search_.apply_query(self.dialect, q, query, candidates, drive=drive)
             found = conn.execute(select(func.count()).select_from(q.limit(cap).subquery()))
             n = int(found.scalar_one())
         return n, complete and n < cap

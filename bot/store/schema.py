@@ -135,6 +135,7 @@ items = Table(
     Index(
         "ix_items_live",
         "published_at",
+        "duplicate_of",  # always NULL here: there so the index covers the check
         sqlite_where=text("duplicate_of IS NULL"),
         postgresql_where=text("duplicate_of IS NULL"),
     ),
@@ -178,8 +179,6 @@ item_tags = Table(
     Column("result", JSON, nullable=False),
     Column("model_version", String(64)),
     Column("tagged_at", UtcDateTime(), nullable=False),
-    # Covers the on-topic check of lists, so it never reads the result JSON.
-    Index("ix_item_tags_topic", "item_id", "topic_ai"),
 )
 
 item_labels = Table(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, or_, select, text
+from sqlalchemy import Integer, and_, bindparam, exists, or_, select, text
 
 from bot.query.model import NATIONAL, Query
 from bot.query.stems import stem, term
@@ -93,9 +93,15 @@ def match_ids(dialect: str, groups: Sequence[Sequence[str]]) -> Any:
 def newest_matches(conn: Any, query: Query, window: int) -> list[int]:
     """SQLite: ids of the `window` most recently published items matching the words and none
     of the exclusions, within the query's period (newest first, read straight off the index)."""
+    found = newest_select(conn, query, window)
+    return [] if found is None else [int(i) for i in conn.execute(found).scalars()]
+
+
+def newest_select(conn: Any, query: Query, window: int) -> Any | None:
+    """SQLite: newest_matches as a SELECT to use inside another statement (None: no words)."""
     match = fts_expression(query.terms)
     if not match:
-        return []
+        return None
     excluded = fts_expression([query.excludes]) if query.excludes else ""
     if excluded:
         match = f"({match}) NOT {excluded}"
@@ -103,7 +109,7 @@ def newest_matches(conn: Any, query: Query, window: int) -> list[int]:
     # rowid, which the index holds; reading the item_id column costs a row read per match.
     small = conn.execute(text("SELECT coalesce(max(id), 0) FROM items")).scalar_one() < TIME_KEY_IDS
     column = f"rowid % {TIME_KEY_IDS}" if small else "item_id"
-    sql = f"SELECT {column} FROM items_fts WHERE items_fts MATCH :m"
+    sql = f"SELECT {column} AS item_id FROM items_fts WHERE items_fts MATCH :m"
     params: dict[str, Any] = {"m": match, "n": window}
     if query.since is not None:
         sql += " AND rowid >= :lo"
@@ -112,7 +118,7 @@ def newest_matches(conn: Any, query: Query, window: int) -> list[int]:
         sql += " AND rowid < :hi"
         params["hi"] = time_key(query.until)
     sql += " ORDER BY rowid DESC LIMIT :n"
-    return [int(i) for i in conn.execute(text(sql), params).scalars()]
+    return text(sql).bindparams(**params).columns(item_id=Integer)
 
 
 def labelled(kind: str, values: Sequence[str], *, drive: bool = False) -> Any:
@@ -136,12 +142,13 @@ def apply_query(
     dialect: str,
     q: Any,
     query: Query,
-    candidates: list[int] | None = None,
+    candidates: list[int] | Any | None = None,
     *,
     drive: bool = False,
 ) -> Any:
-    """The query's conditions on a SELECT over items; `candidates` (from newest_matches)
-    stand for the words and exclusions when given; drive: see `labelled`."""
+    """The query's conditions on a SELECT over items; `candidates` (newest_matches' ids, or
+    newest_select's SELECT) stand for the words and exclusions when given; drive: see
+    `labelled`."""
     if query.since is not None:
         q = q.where(items.c.published_at >= query.since)
     if query.until is not None:
@@ -156,8 +163,10 @@ def apply_query(
         q = q.where(or_(*places))
     if query.types:
         q = q.where(labelled("type", query.types, drive=drive))
-    if candidates is not None:
+    if isinstance(candidates, list):
         return q.where(items.c.id.in_(candidates))
+    if candidates is not None:
+        return q.where(items.c.id.in_(select(candidates.subquery().c.item_id)))
     if query.terms:
         q = q.where(items.c.id.in_(match_ids(dialect, query.terms)))
     if query.excludes:
