@@ -218,7 +218,7 @@ def compose_digest(
     window is on, then the chart); the period runs from their last digest, at most a week
     back. Nothing matched: no message, or one line when the chat chose `empty="line"`.
     Without profiles: every item of the week."""
-    weekly = not all(p.frequency == "daily" for p in group)  # instant ones alone: the week
+    weekly = not group or not all(p.frequency == "daily" for p in group)  # instant: the week
     last = max((p.last_digest_at for p in group if p.last_digest_at), default=None)
     start, end = digest_period("weekly" if weekly else "daily", now, last)
     title = "digest_title" if weekly else "digest_daily_title"
