@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.delivery import media_payload, message_payload
 from bot.digest import Digest, build_digest, digest_period, next_digest_time
 from bot.i18n import t
-from bot.notify import ALERT_MAX_AGE, ALERTS_PER_ROUND, _chart_key, map_key
+from bot.media import ChartCache, chart_key, map_key
 from bot.query.match import ItemFacts, select_items
 from bot.query.model import Query
 from bot.render import TELEGRAM_LIMIT, alert_html, digest_html, esc
@@ -28,6 +29,8 @@ from bot.weblinks import WebLinks, week_line
 
 log = logging.getLogger(__name__)
 DIGEST_ITEMS = 2000
+ALERT_MAX_AGE = timedelta(days=2)  # an older item is not news: no real-time alert
+ALERTS_PER_ROUND = 20  # per chat and round, so a burst of items cannot flood a chat
 
 
 def matched_line(names: Sequence[str], lang: str) -> str:
@@ -167,7 +170,7 @@ def enqueue_due_profile_digests(
     A weekly digest comes with the map of the chat's week (and a link to its web page when the
     web window is on), then its chart."""
     profiles = AlertStore(store)
-    charts: dict[tuple[object, ...], str | None] = {}  # one chart per distinct counts
+    charts: ChartCache = {}  # one chart per distinct counts
     maps: set[str] = set()  # maps stored this round
     queued = 0
     while True:
@@ -189,6 +192,58 @@ def week_text(profiles: Sequence[AlertProfile]) -> str:
     return profiles[0].text if len(profiles) == 1 else ""
 
 
+@dataclass(frozen=True)
+class DigestMessages:
+    """A digest as it is sent: HTML messages, then pictures (media key, HTML caption)."""
+
+    texts: tuple[str, ...]
+    pictures: tuple[tuple[str, str], ...] = ()
+
+
+def compose_digest(
+    store: Store,
+    chats: ChatStore,
+    group: Sequence[AlertProfile],
+    now: datetime,
+    *,
+    lang: str,
+    empty: str = "skip",
+    web: WebLinks | None = None,
+    charts: ChartCache | None = None,
+    maps: set[str] | None = None,
+) -> DigestMessages:
+    """The digest of some profiles of one chat due now (the scheduled message and /digest alike).
+
+    Weekly unless all of them are daily (the map of the week, with its web page's link when the
+    window is on, then the chart); the period runs from their last digest, at most a week
+    back. Nothing matched: no message, or one line when the chat chose `empty="line"`.
+    Without profiles: every item of the week."""
+    weekly = not group or not all(p.frequency == "daily" for p in group)  # instant: the week
+    last = max((p.last_digest_at for p in group if p.last_digest_at), default=None)
+    start, end = digest_period("weekly" if weekly else "daily", now, last)
+    title = "digest_title" if weekly else "digest_daily_title"
+    queries = [(p.name, p.query) for p in group] or [("", Query())]
+    digest = profile_digest(store, queries, start, end)
+    if digest is None:
+        if empty != "line":
+            return DigestMessages(())
+        names = esc(", ".join(p.name for p in group)[:300])
+        return DigestMessages(
+            (t(lang, "digest_empty_line", title=esc(t(lang, title)), names=names),)
+        )
+    texts = render_profile_digest(digest, queries, lang, title)
+    if not weekly:
+        return DigestMessages(tuple(texts))
+    caption = esc(t(lang, "map_caption"))
+    if web is not None:
+        caption += "\n" + week_line(web, week_text(group), start, end, lang)
+    pictures = [(map_key(chats, digest, lang, now, maps), caption)]
+    chart = chart_key(chats, digest, lang, now, charts)
+    if chart:
+        pictures.append((chart, esc(t(lang, "chart_title"))))
+    return DigestMessages(tuple(texts), tuple(pictures))
+
+
 def _enqueue_slot(
     store: Store,
     chats: ChatStore,
@@ -197,52 +252,42 @@ def _enqueue_slot(
     slot: datetime,
     group: list[AlertProfile],
     now: datetime,
-    charts: dict[tuple[object, ...], str | None],
+    charts: ChartCache,
     maps: set[str],
     web: WebLinks | None,
 ) -> int:
-    weekly = any(p.frequency == "weekly" for p in group)
-    frequency = "weekly" if weekly else "daily"
-    last = max((p.last_digest_at for p in group if p.last_digest_at), default=None)
-    start, end = digest_period(frequency, now, last)
     lang = group[0].language
-    title = "digest_title" if weekly else "digest_daily_title"
-    queries = [(p.name, p.query) for p in group]
-    digest = profile_digest(store, queries, start, end)
-    chunks = render_profile_digest(digest, queries, lang, title) if digest else []
+    composed = compose_digest(
+        store,
+        chats,
+        group,
+        now,
+        lang=lang,
+        empty=group[0].empty_digest,
+        web=web,
+        charts=charts,
+        maps=maps,
+    )
     key = f"digest:{chat_id}:a{min(p.id for p in group)}:{slot:%Y%m%dT%H%M}"
-    messages = [
+    messages: list[dict[str, Any]] = [
         {
             "chat_id": chat_id,
             "kind": "digest",
             "dedup_key": f"{key}:{n}",
-            "payload": message_payload(c),
+            "payload": message_payload(text),
         }
-        for n, c in enumerate(chunks)
+        for n, text in enumerate(composed.texts)
     ]
-    if weekly and digest is not None:
-        caption = esc(t(lang, "map_caption"))
-        if web is not None:
-            caption += "\n" + week_line(web, week_text(group), start, end, lang)
+    for media, caption in composed.pictures:
+        kind = "map" if media.startswith("map-") else "chart"
         messages.append(
             {
                 "chat_id": chat_id,
-                "kind": "map",
-                "dedup_key": f"{key}:map",
-                "payload": media_payload(map_key(chats, digest, lang, now, maps), caption),
+                "kind": kind,
+                "dedup_key": f"{key}:{kind}",
+                "payload": media_payload(media, caption),
             }
         )
-        chart = _chart_key(chats, digest, lang, now, charts)
-        if chart:
-            caption = esc(t(lang, "chart_title"))
-            messages.append(
-                {
-                    "chat_id": chat_id,
-                    "kind": "chart",
-                    "dedup_key": f"{key}:chart",
-                    "payload": media_payload(chart, caption),
-                }
-            )
     added = Outbox(store).enqueue(messages, now) if messages else 0
     for p in group:
         following = next_digest_time(p.frequency, p.weekday, p.hour, p.timezone, max(now, slot))

@@ -39,14 +39,35 @@ def fmt_date(value: datetime, lang: str, tz: ZoneInfo = PARIS) -> str:
     return local.strftime("%d/%m/%Y") if lang == "fr" else local.strftime("%Y-%m-%d")
 
 
+def item_tags(item: StoredItem, lang: str, max_regions: int = 3) -> str:
+    """'Bretagne, Normandie · financement': an item's regions (or nationwide) and main type."""
+    places = list(item.regions[:max_regions])
+    if len(item.regions) > max_regions:
+        places.append(f"+{len(item.regions) - max_regions}")
+    if not places and item.national:
+        places.append(t(lang, "group_national"))
+    kind = item.primary_type or (item.types[0] if item.types else None)
+    parts = [", ".join(places), type_label(kind, lang) if kind else ""]
+    return esc(" · ".join(p for p in parts if p))
+
+
 def item_line(
-    item: StoredItem, lang: str, *, also_in: Sequence[str] = (), with_id: bool = True
+    item: StoredItem,
+    lang: str,
+    *,
+    also_in: Sequence[str] = (),
+    with_id: bool = True,
+    tags: bool = False,
 ) -> str:
-    """One item: linked title, source and date (and 'also in' sources)."""
+    """One item: linked title, source and date (with tags: its regions and main type; and
+    'also in' sources)."""
     href = safe_href(item.link)
     title = esc(item.title)
     head = f'<a href="{href}">{title}</a>' if href else f"<b>{title}</b>"
     meta = f"{esc(item.feed_name)} · {fmt_date(item.published_at, lang)}"
+    labels = item_tags(item, lang) if tags else ""
+    if labels:
+        meta += f" · {labels}"
     if with_id:
         meta += f" · /why_{item.id}"
     line = f"• {head}\n  <i>{meta}</i>"

@@ -228,7 +228,9 @@ def _alert_new(rt: Runtime, tg: _Telegram) -> Callable[[Sequence[int]], Awaitabl
     return alert
 
 
-def _articles_and_alert(rt: Runtime, poller: Poller, tg: _Telegram) -> Callable[[], Awaitable[None]]:
+def _articles_and_alert(
+    rt: Runtime, poller: Poller, tg: _Telegram
+) -> Callable[[], Awaitable[None]]:
     """Read the article pages of new items (a job of its own: it never delays a feed poll),
     then alert on the items whose tags the article text changed (an alert is never sent twice)."""
     from bot.alerting import enqueue_profile_alerts

@@ -5,7 +5,6 @@ Light on purpose: the bot imports it without aiohttp, Jinja2 or feedgen.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +13,6 @@ from urllib.parse import urlencode
 from bot.config import Settings
 from bot.i18n import t
 from bot.render import esc
-from bot.store.rows import Filters
-from classifiers.taxonomy import REGIONS, TYPE_LABELS_FR
 
 MAX_LINK_CHARS = 900  # a Telegram caption holds 1,024 characters
 
@@ -54,21 +51,6 @@ class WebLinks:
 def week_query(query: str, start: datetime, end: datetime) -> str:
     """A query limited to the days of a digest (`2026-11-23..2026-11-30`)."""
     return f"{query} {start:%Y-%m-%d}..{end:%Y-%m-%d}".strip()
-
-
-def _quote(word: str) -> str:
-    return f'"{word}"' if re.search(r"[\s\"']", word) or word.startswith("-") else word
-
-
-def filters_query(filters: Filters) -> str:
-    """The query text that reads back as these filters (a chat's subscription as a query)."""
-    parts = [_quote(r) for r in REGIONS if r in filters.regions]
-    if "national" in filters.regions:
-        parts.append("national")
-    parts += [_quote(TYPE_LABELS_FR[k]) for k in sorted(filters.types)]
-    parts += [_quote(k) for k in filters.keywords]
-    parts += ["-" + (f'"{k}"' if " " in k else k) for k in filters.excludes]
-    return " ".join(parts)
 
 
 def week_line(links: WebLinks, query: str, start: datetime, end: datetime, lang: str) -> str:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import lookups, subscriptions, why
+from bot.commands import ask, chat, lookups, why
 from bot.commands.callbacks import MAX_BYTES
 from bot.commands.reply import Ctx, Reply
 from bot.commands.routes import decode_button, press
+from bot.query.parse import resolve_type
 from bot.render import TELEGRAM_LIMIT
 from bot.store.corrections import correction_examples
 from classifiers.taxonomy import REGIONS, TYPES
@@ -53,7 +54,7 @@ def well_formed(reply: Reply) -> Reply:
 
 
 def test_region_lists_the_items_of_a_region_by_alias(ctx: Ctx) -> None:
-    reply = well_formed(lookups.region(ctx, "HDF"))
+    reply = well_formed(ask.region(ctx, "HDF"))
     assert (
         "Hauts-de-France" in reply.text and "numéro 0" in reply.text and "Rennes" not in reply.text
     )
@@ -63,7 +64,7 @@ def test_region_lists_the_items_of_a_region_by_alias(ctx: Ctx) -> None:
 
 
 def test_region_unknown_suggests_regions_as_buttons(ctx: Ctx) -> None:
-    reply = well_formed(lookups.region(ctx, "Bretagn"))
+    reply = well_formed(ask.region(ctx, "Bretagn"))
     assert "Région inconnue" in reply.text
     suggested = buttons(reply)
     assert suggested and all(data.startswith("rg:") for _, data in suggested)
@@ -71,39 +72,37 @@ def test_region_unknown_suggests_regions_as_buttons(ctx: Ctx) -> None:
 
 
 def test_region_without_argument_explains_usage(ctx: Ctx) -> None:
-    assert "Usage : /region" in lookups.region(ctx, "  ").text
+    assert "Usage : /region" in ask.region(ctx, "  ").text
 
 
 def test_type_by_french_name_without_accents(ctx: Ctx) -> None:
-    assert lookups.resolve_type("Évènement".replace("È", "e")) in {"event", None}
-    assert lookups.resolve_type("financement") == "funding"
-    assert lookups.resolve_type("STRATEGIE") == "strategy"
-    reply = well_formed(lookups.type_(ctx, "recherche"))
+    assert resolve_type("Évènement".replace("È", "e")) in {"event", None}
+    assert resolve_type("financement") == "funding"
+    assert resolve_type("STRATEGIE") == "strategy"
+    reply = well_formed(ask.type_(ctx, "recherche"))
     assert "Rennes" in reply.text
 
 
 def test_type_unknown_and_usage_list_the_types(ctx: Ctx) -> None:
-    assert "Type inconnu" in lookups.type_(ctx, "cuisine").text
-    assert (
-        "Financement" in lookups.type_(ctx, "").text or "financement" in lookups.type_(ctx, "").text
-    )
+    assert "Type inconnu" in ask.type_(ctx, "cuisine").text
+    assert "Financement" in ask.type_(ctx, "").text or "financement" in ask.type_(ctx, "").text
 
 
 def test_search_finds_words_and_pages_with_the_query_in_the_button(ctx: Ctx) -> None:
-    reply = well_formed(lookups.search(ctx, "jumeau numérique"))
+    reply = well_formed(ask.search(ctx, "jumeau numérique"))
     assert "numéro" in reply.text
     (more,) = buttons(reply)
     assert "jumeau · numérique" in click(ctx, more[1]).text
 
 
 def test_search_nothing_found_and_usage(ctx: Ctx) -> None:
-    assert "Aucun article ne contient" in lookups.search(ctx, "blockchain").text
-    assert "Usage : /search" in lookups.search(ctx, "").text
+    assert "Aucun article ne correspond" in ask.search(ctx, "blockchain").text
+    assert "Usage : /search" in ask.search(ctx, "").text
 
 
 def test_a_long_search_keeps_its_page_button_under_64_bytes(ctx: Ctx) -> None:
     query = "numérique " * 40
-    reply = lookups.search(ctx, "métropole " + query)
+    reply = ask.search(ctx, "métropole " + query)
     for _, data in buttons(reply):
         assert len(data.encode()) <= MAX_BYTES
 
@@ -122,79 +121,15 @@ def test_help_in_both_languages(tmp_path: Path) -> None:
     assert "Subscribe" in lookups.help_(en).text
 
 
-# ---- subscriptions ------------------------------------------------------------------------
+# ---- the chat ------------------------------------------------------------------------------
 
 
-def test_subscribe_shortcuts_and_the_default_weekly_digest(ctx: Ctx) -> None:
-    reply = subscriptions.subscribe(ctx, 'Bretagne financement mot "jumeau numérique"')
-    assert "Abonné" in reply.text and "Bretagne" in reply.text and "hebdomadaire" in reply.text
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None
-    assert chat.regions == frozenset({"Bretagne"}) and chat.types == frozenset({"funding"})
-    assert chat.keywords == ("jumeau numérique",) and chat.digest == "weekly"
-    assert chat.next_digest_at is not None
-
-
-def test_subscribe_unknown_name_changes_nothing(ctx: Ctx) -> None:
-    reply = subscriptions.subscribe(ctx, "Atlantide")
-    assert "Région inconnue" in reply.text and "Atlantide" in reply.text
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None and not chat.subscribed
-
-
-def test_keywords_are_bounded_in_length_and_number(ctx: Ctx) -> None:
-    long = subscriptions.subscribe(ctx, "mot " + "x" * 4000)
-    assert "trop long" in long.text and len(long.text) < 400
-    for n in range(subscriptions.MAX_KEYWORDS):
-        assert "Abonné" in subscriptions.subscribe(ctx, f"mot k{n}").text
-    refused = subscriptions.subscribe(ctx, "mot encore")
-    assert "Au plus" in refused.text
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None and len(chat.keywords) == subscriptions.MAX_KEYWORDS
-
-
-def test_too_many_terms_in_one_message_are_refused(ctx: Ctx) -> None:
-    reply = subscriptions.subscribe(ctx, " ".join(f"mot k{n}" for n in range(600)))
-    assert "Trop de termes" in reply.text
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None and chat.keywords == ()
-
-
-def test_unsubscribe_some_then_everything(ctx: Ctx) -> None:
-    subscriptions.subscribe(ctx, "Bretagne Normandie alertes")
-    assert "Désabonné" in subscriptions.unsubscribe(ctx, "Bretagne").text
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None and chat.regions == frozenset({"Normandie"}) and chat.alerts
-    assert "ne recevrez plus rien" in subscriptions.unsubscribe(ctx, "").text
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None and not chat.regions
-
-
-def test_settings_lang_and_stop(ctx: Ctx) -> None:
-    assert "Vos réglages" in subscriptions.settings(ctx).text
-    assert subscriptions.lang(ctx, "en").text == "Language: English."
-    chat = ctx.chats.get(CHAT)
-    assert chat is not None and chat.language == "en"
-    assert "effacées" in subscriptions.stop(ctx).text
+def test_lang_and_stop(ctx: Ctx) -> None:
+    assert chat.lang(ctx, "en").text == "Language: English."
+    stored = ctx.chats.get(CHAT)
+    assert stored is not None and stored.language == "en"
+    assert "effacées" in chat.stop(ctx).text
     assert ctx.chats.get(CHAT) is None
-
-
-def test_digest_preview_groups_by_region(ctx: Ctx) -> None:
-    reply = well_formed(subscriptions.digest_preview(ctx))
-    assert "Aperçu de votre synthèse" in reply.text
-    assert "Hauts-de-France" in reply.text and "France entière" in reply.text
-
-
-def test_digest_preview_names_groups_in_english(tmp_path: Path) -> None:
-    en = make_ctx(tmp_path, lang="en")
-    assert "Nationwide" in subscriptions.digest_preview(en).text
-
-
-def test_buttons_of_the_first_keyboard_open_the_alerts(ctx: Ctx) -> None:
-    # Messages sent before alert profiles still carry them: they lead to /alerts.
-    board = dict(buttons(subscriptions.subscribe_keyboard(ctx)))
-    for label in (REGIONS[0], "recherche", "Alertes", "Quotidien", "Terminé", "▶"):
-        assert "Aucune alerte" in click(ctx, board[label]).text
 
 
 # ---- /why and corrections ------------------------------------------------------------------
@@ -211,14 +146,42 @@ def test_why_shows_evidence_and_correction_buttons(ctx: Ctx) -> None:
     assert "IA : oui" in reply.text
     fix_region, fix_type, off = buttons(reply)
     regions = buttons(click(ctx, fix_region[1]))
-    assert [text for text, _ in regions] == list(REGIONS)
-    assert "Merci" in click(ctx, dict(regions)["Bretagne"]).text
+    assert [text for text, _ in regions] == [
+        *REGIONS,
+        "🇫🇷 National",
+        "Aucune région",
+        "✖ Annuler",
+    ]
+    assert "Pourquoi ces étiquettes" in click(ctx, dict(regions)["✖ Annuler"]).text
+    assert correction_examples(ctx.store) == []
+    fixed = click(ctx, dict(regions)["Bretagne"]).text
+    assert "Merci" in fixed and "📍 Bretagne" in fixed and "corrigé par un utilisateur" in fixed
     types = buttons(click(ctx, fix_type[1]))
-    assert len(types) == len(TYPES)
+    assert len(types) == len(TYPES) + 1
     assert "Merci" in click(ctx, types[0][1]).text
     assert "Merci" in click(ctx, off[1]).text
     (example,) = correction_examples(ctx.store)
     assert example.regions == ("Bretagne",) or list(example.regions) == ["Bretagne"]
+    none = click(ctx, dict(regions)["Aucune région"]).text
+    assert "📍 Aucune région ← ✏️ corrigé par un utilisateur" in none
+    [stored] = ctx.store.recent_items(ids=[item], topic_only=False)
+    assert (stored.regions, stored.national, stored.topic_ai) == ((), False, False)
+
+
+def test_why_evidence_reads_as_the_text_was_written() -> None:
+    text = (
+        "La Région Bretagne lance un appel à projets de 2 M€ pour les PME d'Île-de-France en 2026."
+    )
+    cues = ["appel", "appel projets", "un appel", "region", "la region", "pme", "ile de", "m0"]
+    assert why.readable(cues, text) == [
+        "un appel à projets",
+        "La Région",
+        "PME",
+        "Île-de",
+        "m0",  # a cue the text does not hold as words is shown as it is
+    ]
+    assert why.readable(["jamais vu"], text) == ["jamais vu"]  # not in the text: as it is
+    assert why.readable([], text) == []
 
 
 def test_why_usage_unknown_and_overflowing_numbers(ctx: Ctx) -> None:

@@ -15,7 +15,9 @@ import pytest
 
 from bot.config import load_settings
 from bot.delivery import Sender, message_payload
+from bot.query.model import Query
 from bot.service import Runtime
+from bot.store.alerts import AlertStore
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
 from bot.store.repo import Store
@@ -134,14 +136,22 @@ async def test_migrated_group_moves_its_data_and_gets_the_message(rig: Rig) -> N
     old, new = -5001, -1005001
     rig.server.set_chat(old, "group", title="Club")
     rig.chat(old, "group")
-    rig.chats.set_subscription(old, "region", "Bretagne", True)
-    rig.chats.update(old, alerts=True)
+    AlertStore(rig.chats.store).create(
+        old,
+        name="BZH",
+        text="Bretagne",
+        query=Query(regions=("Bretagne",)),
+        frequency="instant",
+        now=utcnow(),
+    )
     rig.queue(old, "bienvenue au supergroupe")
     rig.server.migrate_chat(old, new)
     await drain_until_empty(rig.sender(), rig.chats)
     assert rig.chats.get(old) is None
     moved = rig.chats.get(new)
-    assert moved is not None and moved.regions == {"Bretagne"} and moved.alerts
+    assert moved is not None
+    [alert] = AlertStore(rig.chats.store).of_chat(new)  # the group's alert follows it
+    assert alert.query.regions == ("Bretagne",) and alert.frequency == "instant"
     assert moved.type == "supergroup"
     assert rig.delivered(new) == ["bienvenue au supergroupe"] and rig.delivered(old) == []
     assert {r["chat_id"] for r in outbox_rows(rig.chats)} == {new}

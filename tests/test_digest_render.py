@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.alerting import enqueue_due_profile_digests as enqueue_due_digests
 from bot.digest import ELSEWHERE, NATIONAL, build_digest, digest_period, next_digest_time
-from bot.notify import enqueue_due_digests
+from bot.query.model import Query
 from bot.render import TELEGRAM_LIMIT, alert_html, digest_html
+from bot.store.alerts import AlertStore
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
 from bot.store.rows import Filters, StoredItem
@@ -17,6 +19,7 @@ from tests.conftest_bot import Spec, add_items, outbox_rows
 from tests.support.botapi import parse_html, utf16_len
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+EVERYTHING = Query()
 PARIS = "Europe/Paris"
 
 
@@ -196,10 +199,25 @@ def test_alert_html_escapes() -> None:
 
 
 def _subscribe(
-    chats: ChatStore, chat_id: int, digest: str, due: datetime, **values: object
-) -> None:
+    chats: ChatStore,
+    chat_id: int,
+    digest: str,
+    due: datetime,
+    query: Query = EVERYTHING,
+    hour: int = 8,
+) -> int:
+    """A chat with one alert profile due at `due`; the profile's id."""
     chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=due)
-    chats.update(chat_id, digest=digest, next_digest_at=due, **values)
+    return AlertStore(chats.store).create(
+        chat_id,
+        name="a",
+        text=" ".join(query.regions),
+        query=query,
+        frequency=digest,
+        now=due,
+        hour=hour,
+        next_digest_at=due,
+    )
 
 
 def test_enqueue_due_digests_once_per_slot(store: Store) -> None:
@@ -219,9 +237,8 @@ def test_enqueue_due_digests_once_per_slot(store: Store) -> None:
     )
     chats = ChatStore(store)
     slot = now - timedelta(minutes=1)
-    _subscribe(chats, 1, "weekly", slot)
-    _subscribe(chats, 2, "daily", slot, digest_hour=10)
-    chats.set_subscription(2, "region", "Bretagne", True)
+    first = _subscribe(chats, 1, "weekly", slot)
+    second = _subscribe(chats, 2, "daily", slot, Query(regions=("Bretagne",)), hour=10)
     _subscribe(chats, 3, "weekly", now + timedelta(hours=1))  # not due yet
 
     queued = enqueue_due_digests(store, chats, now)
@@ -245,14 +262,14 @@ def test_enqueue_due_digests_once_per_slot(store: Store) -> None:
     assert png.startswith(b"\x89PNG") and file_id is None
     parse_html(chart["caption"], strict=True)
 
-    one, two = chats.get(1), chats.get(2)
+    one, two = AlertStore(store).get(first, 1), AlertStore(store).get(second, 2)
     assert one is not None and two is not None
     assert one.next_digest_at == utc(2025, 3, 17, 7, 0)  # Monday 08:00 CET
     assert two.next_digest_at == utc(2025, 3, 15, 9, 0)  # tomorrow 10:00 CET
     assert one.last_digest_at == now
 
     # a restart that lost the schedule update must not send the same slot again
-    chats.update(1, next_digest_at=slot)
+    AlertStore(store).update(first, 1, next_digest_at=slot)
     assert enqueue_due_digests(store, chats, now + timedelta(seconds=30)) == 0
     assert len(outbox_rows(chats)) == 4
 
@@ -273,10 +290,10 @@ def test_weekly_maps_follow_each_chat_and_link_to_the_web_page_of_the_week(store
     )
     chats = ChatStore(store)
     slot = now - timedelta(minutes=1)
-    for chat_id in (1, 2, 3):
-        _subscribe(chats, chat_id, "weekly", slot)
-    chats.set_subscription(1, "region", "Bretagne", True)
-    chats.set_subscription(2, "region", "Bretagne", True)  # same alerts as chat 1
+    bretagne = Query(regions=("Bretagne",))
+    _subscribe(chats, 1, "weekly", slot, bretagne)
+    _subscribe(chats, 2, "weekly", slot, bretagne)  # same alerts as chat 1
+    _subscribe(chats, 3, "weekly", slot)
     web = WebLinks("https://veille.example.org", token="k&y")
     enqueue_due_digests(store, chats, now, web=web)
     maps = {r["chat_id"]: r["payload"] for r in outbox_rows(chats) if r["kind"] == "map"}

@@ -133,9 +133,7 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(
             api.user_message(104, "/subscribe Hauts-de-France")
             api.wait_for(lambda s: any(m["chat_id"] == 104 for m in s), timeout=30)
             api.user_message(104, "/alerts")
-            sent = api.wait_for(
-                lambda s: sum(m["chat_id"] == 104 for m in s) >= 2, timeout=30
-            )
+            sent = api.wait_for(lambda s: sum(m["chat_id"] == 104 for m in s) >= 2, timeout=30)
             assert f"{web}/feed.atom?q=" in [m for m in sent if m["chat_id"] == 104][-1]["text"]
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -25,6 +25,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from bot.query.model import Query
+from bot.store.alerts import AlertStore
 from bot.store.articles import ArticleStore, CachedPage, ItemOutcome
 from bot.store.chats import ChatStore
 from bot.store.corrections import add_correction, correction_examples
@@ -32,6 +34,7 @@ from bot.store.db import MIGRATIONS
 from bot.store.leases import owner_name
 from bot.store.outbox import Outbox
 from bot.store.repo import Store
+from bot.store.schema import chats as chats_table
 from bot.store.schema import outbox
 from tests.conftest import NOW, feed_config
 from tests.support.postgres import PostgresServer
@@ -551,75 +554,49 @@ class TestStoreContract:
         )
         assert examples[f"correction-{tagged['foot']}"].topic_ai is True
 
+    def test_a_correction_shows_at_once_and_survives_a_retag(
+        self, db: Store, tagged: dict[str, int]
+    ) -> None:
+        bzh = tagged["bzh"]
+        add_correction(db, bzh, "regions", ["Occitanie"], chat_id=42, now=NOW)
+        add_correction(db, bzh, "primary_type", "strategy", chat_id=42, now=NOW)
+        add_correction(db, bzh, "regions", ["Atlantide"], chat_id=42, now=NOW)  # ignored
+
+        def stored() -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+            [i] = db.recent_items(ids=[bzh], limit=1)
+            return i.regions, i.primary_type, i.types
+
+        assert stored() == (("Occitanie",), "strategy", ("funding", "strategy"))
+        assert [i.id for i in db.recent_items(regions=["Occitanie"], types=["strategy"])] == [bzh]
+        result = db.item_result(bzh)
+        assert result is not None and result["corrected_by_user"] == ["regions", "primary_type"]
+        db.save_tags([(bzh, tags(["Bretagne"], ["funding"]))], NOW, "v2")  # veille retag
+        assert stored() == (("Occitanie",), "strategy", ("funding", "strategy"))
+        add_correction(db, bzh, "national", True, chat_id=42, now=NOW)
+        [i] = db.recent_items(ids=[bzh], limit=1)
+        assert (i.regions, i.national) == ((), True)
+        assert bzh in [x.id for x in db.recent_items(query=Query(regions=("national",)))]
+        add_correction(db, bzh, "topic_ai", False, chat_id=42, now=NOW)
+        assert db.recent_items(ids=[bzh]) == []  # off topic: out of every list at once
+
     # ---- chats -----------------------------------------------------------------------------
 
-    def test_chats_settings_and_subscriptions(self, chats: ChatStore) -> None:
+    def test_chats_settings(self, chats: ChatStore) -> None:
         chats.ensure_chat(7, type="private", title=None, language="fr", now=NOW)
         chats.ensure_chat(7, type="private", title="ignored", language="en", now=NOW)
         chat = chats.get(7)
         assert chat is not None and chats.get(8) is None
-        assert (chat.type, chat.language, chat.timezone, chat.active, chat.subscribed) == (
+        assert (chat.type, chat.language, chat.timezone, chat.active, chat.empty_digest) == (
             "private",
             "fr",
             "Europe/Paris",
             True,
-            False,
+            "skip",
         )
-        for kind, value in [
-            ("region", "Bretagne"),
-            ("region", "Occitanie"),
-            ("type", "funding"),
-            ("keyword", "robot"),
-            ("keyword", "IA"),
-            ("exclude", "sport"),
-        ]:
-            chats.set_subscription(7, kind, value, True)
-        chats.set_subscription(7, "region", "Bretagne", True)  # twice: still one
-        chats.set_subscription(7, "region", "Occitanie", False)
-        chats.update(
-            7,
-            alerts=True,
-            digest="weekly",
-            digest_weekday=4,
-            digest_hour=18,
-            next_digest_at=NOW,
-            language="en",
-        )
+        chats.update(7, language="en", timezone="Indian/Reunion", empty_digest="line")
         chat = chats.get(7)
         assert chat is not None
-        assert (chat.regions, chat.types, chat.keywords, chat.excludes) == (
-            frozenset({"Bretagne"}),
-            frozenset({"funding"}),
-            ("IA", "robot"),
-            ("sport",),
-        )
-        assert (chat.alerts, chat.digest, chat.digest_weekday, chat.digest_hour, chat.language) == (
-            True,
-            "weekly",
-            4,
-            18,
-            "en",
-        )
-        assert chat.next_digest_at == NOW and is_utc(chat.next_digest_at)
-        chats.clear_subscriptions(7)
-        chat = chats.get(7)
-        assert chat is not None and not chat.subscribed and chat.filters.regions == frozenset()
-
-    def test_due_digests_and_alert_chats(self, chats: ChatStore) -> None:
-        for chat_id in (1, 2, 3, 4):
-            chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=NOW)
-        chats.update(1, digest="daily", next_digest_at=NOW - timedelta(minutes=1), alerts=True)
-        chats.update(2, digest="weekly", next_digest_at=NOW + timedelta(hours=1))
-        chats.update(3, digest="off", next_digest_at=NOW - timedelta(days=1), alerts=True)
-        chats.update(4, digest="daily", next_digest_at=NOW)
-        chats.set_subscription(4, "region", "Corse", True)
-        due = chats.due_digests(NOW)
-        assert [c.id for c in due] == [1, 4]
-        assert due[1].regions == frozenset({"Corse"})
-        assert [c.id for c in chats.due_digests(NOW, limit=1)] == [1]
-        assert [c.id for c in chats.alert_chats()] == [1, 3]
-        chats.deactivate(3, "blocked")
-        assert [c.id for c in chats.alert_chats()] == [1]
+        assert (chat.language, chat.timezone, chat.empty_digest) == ("en", "Indian/Reunion", "line")
 
     def test_enqueue_skips_known_keys_and_updates_the_chat_with_it(
         self, chats: ChatStore, outbox_: Outbox
@@ -634,8 +611,13 @@ class TestStoreContract:
         assert outbox_.enqueue([message(5, "d:1"), message(5, "d:3")], NOW) == 1
         assert outbox_.enqueue([message(5, "d:1")], NOW) == 0
         assert outbox_.enqueue([], NOW) == 0
-        chat = chats.get(5)
-        assert chat is not None and (chat.last_digest_at, chat.next_digest_at) == (NOW, following)
+        with chats.engine.connect() as conn:
+            row = conn.execute(
+                select(chats_table.c.last_digest_at, chats_table.c.next_digest_at).where(
+                    chats_table.c.id == 5
+                )
+            ).one()
+        assert (row.last_digest_at, row.next_digest_at) == (NOW, following)
         # one transaction: when the chat update fails, nothing is queued
         with pytest.raises(IntegrityError):
             outbox_.enqueue([message(5, "d:4")], NOW, chat_update=(5, {"digest": None}))
@@ -756,8 +738,16 @@ class TestStoreContract:
 
     def test_migrate_moves_a_group_to_its_supergroup(self, chats: ChatStore) -> None:
         chats.ensure_chat(-100, type="group", title="Veille IA", language="fr", now=NOW)
-        chats.update(-100, alerts=True, digest="daily", next_digest_at=NOW)
-        chats.set_subscription(-100, "region", "Bretagne", True)
+        alerts_ = AlertStore(chats.store)
+        alerts_.create(
+            -100,
+            name="BZH",
+            text="Bretagne",
+            query=Query(regions=("Bretagne",)),
+            frequency="daily",
+            now=NOW,
+            next_digest_at=NOW,
+        )
         outbox_ = Outbox(chats.store)
         outbox_.enqueue(
             [message(-100, "done"), message(-100, "in-flight"), message(-100, "queued")], NOW
@@ -769,13 +759,14 @@ class TestStoreContract:
         assert chats.get(-100) is None
         new = chats.get(-1001)
         assert new is not None
-        assert (new.type, new.title, new.alerts, new.digest, new.regions) == (
-            "supergroup",
-            "Veille IA",
-            True,
-            "daily",
-            frozenset({"Bretagne"}),
+        assert (new.type, new.title) == ("supergroup", "Veille IA")
+        [moved] = alerts_.of_chat(-1001)  # the group's alerts follow it
+        assert (moved.name, moved.query.regions, moved.next_digest_at) == (
+            "BZH",
+            ("Bretagne",),
+            NOW,
         )
+        assert alerts_.of_chat(-100) == []
         with chats.engine.connect() as conn:
             rows = {r.dedup_key: r for r in conn.execute(select(outbox))}
         assert {k: (r.chat_id, r.status) for k, r in rows.items()} == {
@@ -788,7 +779,9 @@ class TestStoreContract:
 
     def test_deactivate_and_come_back(self, chats: ChatStore) -> None:
         chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
-        chats.update(9, alerts=True)
+        AlertStore(chats.store).create(
+            9, name="tout", text="", query=Query(), frequency="instant", now=NOW
+        )
         Outbox(chats.store).enqueue([message(9, "x"), message(9, "y")], NOW)
         chats.deactivate(9, "Forbidden: bot was blocked by the user")
         assert chats.counts() == {
@@ -798,15 +791,22 @@ class TestStoreContract:
             "outbox_sent": 0,
             "outbox_dead": 2,
         }
-        assert chats.alert_chats() == [] and Outbox(chats.store).lease(NOW, "a") == []
+        assert AlertStore(chats.store).instant() == [] and Outbox(chats.store).lease(NOW, "a") == []
         chats.ensure_chat(9, type="private", title=None, language="fr", now=NOW)
         chat = chats.get(9)
-        assert chat is not None and chat.active and chat.alerts
+        assert chat is not None and chat.active and len(AlertStore(chats.store).instant()) == 1
 
     def test_delete_chat_forgets_it(self, chats: ChatStore) -> None:
         for chat_id in (1, 2):
             chats.ensure_chat(chat_id, type="private", title=None, language="fr", now=NOW)
-            chats.set_subscription(chat_id, "type", "funding", True)
+            AlertStore(chats.store).create(
+                chat_id,
+                name="f",
+                text="financement",
+                query=Query(types=("funding",)),
+                frequency="daily",
+                now=NOW,
+            )
             Outbox(chats.store).enqueue(
                 [message(chat_id, f"{chat_id}:a"), message(chat_id, f"{chat_id}:b")], NOW
             )
@@ -814,7 +814,8 @@ class TestStoreContract:
         Outbox(chats.store).mark_sent(done.id, NOW, 5)
         chats.delete_chat(1)
         assert chats.get(1) is None
-        assert chats.get(2) is not None and chats.get(2).types == frozenset({"funding"})  # type: ignore[union-attr]
+        assert chats.get(2) is not None and AlertStore(chats.store).of_chat(1) == []
+        assert [p.query.types for p in AlertStore(chats.store).of_chat(2)] == [("funding",)]
         counts = chats.counts()
         assert (counts["chats"], counts["outbox_sent"], counts["outbox_pending"]) == (1, 1, 2)
 

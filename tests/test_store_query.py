@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import MetaData, Table, insert, inspect, select, text, update
 
 from bot.query.match import ItemFacts, matches
 from bot.query.model import NATIONAL, Query
@@ -19,8 +19,7 @@ from bot.store import search
 from bot.store.alerts import MAX_ALERTS_PER_CHAT, AlertStore
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
-from bot.store.schema import chats as chats_table
-from bot.store.schema import items, subscriptions
+from bot.store.schema import items
 from classifiers.gazetteer import Gazetteer
 from tests.conftest import NOW
 from tests.test_store import item, tags
@@ -116,6 +115,22 @@ class TestQuerySearch:
         assert ask("financement national") == {texts["nat"]}
         assert ask("financements -crypto 30j") == {texts["nat"]}
         assert ask("financements 7j") == {texts["cry"]}
+
+    def test_a_list_counts_what_it_would_list(self, db: Store, texts: dict[str, int]) -> None:
+        for question in (
+            "jumeau numérique",
+            "financement national",
+            "financements -crypto 30j",
+            "Bretagne",
+            "usines futur",
+            "zzz",
+        ):
+            query = parse(question, _GAZ, now=NOW)
+            listed = db.recent_items(query=query, limit=None)
+            assert db.count_listed(query=query) == (len(listed), True), question
+        everything = len(db.recent_items(limit=None))
+        assert everything > 2 and db.count_listed() == (everything, True)
+        assert db.count_listed(cap=2) == (2, False)  # counting stops at the cap
 
     @pytest.mark.parametrize(
         "nasty",
@@ -238,6 +253,9 @@ class TestAlertProfiles:
         store = open_store()
         alembic(store, command.downgrade, "0006")
         assert revision_of(store) == "0006"
+        with store.engine.connect() as conn:  # the tables as they were before alert profiles
+            subscriptions = Table("subscriptions", MetaData(), autoload_with=conn)
+            chats_table = Table("chats", MetaData(), autoload_with=conn)
         base = {
             "type": "private",
             "language": "fr",
@@ -299,5 +317,10 @@ class TestAlertProfiles:
         [three] = profiles.of_chat(3)  # subscribed to a type, nothing delivered: kept, paused
         assert (three.frequency, three.paused, three.query.types) == ("weekly", True, ("event",))
         assert profiles.of_chat(4) == []
-        with store.engine.connect() as conn:  # the old data stays where it was
-            assert conn.execute(select(text("count(*)")).select_from(subscriptions)).scalar() == 7
+        # 0009 dropped the old table: everything it held is in the profiles above
+        assert "subscriptions" not in inspect(store.engine).get_table_names()
+        alembic(store, command.downgrade, "0008")  # and back: the table, empty
+        with store.engine.connect() as conn:
+            assert conn.execute(select(text("count(*)")).select_from(subscriptions)).scalar() == 0
+        alembic(store, command.upgrade, "head")
+        assert len(AlertStore(store).of_chat(1)) == 2

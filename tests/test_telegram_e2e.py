@@ -221,21 +221,61 @@ async def test_region_lookups(bot: Bot) -> None:
 async def test_listing_commands(bot: Bot) -> None:
     (latest,) = await bot.ask(301, "/latest")
     assert "Derniers articles" in latest["plain_text"]
+    assert "14 article(s) · page 1/2" in latest["plain_text"]
     nxt = button(latest, "Suivant")
     page2 = await bot.press(301, latest["message_id"], nxt["callback_data"])
-    assert "page 2" in page2["plain_text"]
+    assert "14 article(s) · page 2/2" in page2["plain_text"]
+    (region,) = await bot.ask(300, "/region Bretagne")
+    assert "11 article(s) · page 1/2" in region["plain_text"]
+    # each line: linked title, source, date, regions and main type
+    day = days_ago(utcnow(), 2).astimezone(PARIS)
+    assert f"La Voix du Nord · {day:%d/%m/%Y} · Bretagne · formation" in region["plain_text"]
+    lines = [x for x in region["plain_text"].splitlines() if "Ouest-France ·" in x]
+    assert len(lines) == 7 and all("· Bretagne · financement · /why_" in x for x in lines)
+    links = [e for e in region["entities"] if e["type"] == "text_link"]
+    assert len(links) == 8
     (kind,) = await bot.ask(302, "/type financement")
     assert "financement" in kind["plain_text"] and "fonds de 10 M€" in kind["plain_text"]
     assert "Jumeau" not in kind["plain_text"]
+    assert "11 article(s) · page 1/2" in kind["plain_text"]
+    assert "· Hauts-de-France · financement ·" in kind["plain_text"]
+    more = await bot.press(302, kind["message_id"], button(kind, "Suivant")["callback_data"])
+    assert (
+        "11 article(s) · page 2/2" in more["plain_text"]
+        and "fonds de 10 M€" not in more["plain_text"]
+    )
     (found,) = await bot.ask(303, "/search jumeau numérique")
     assert "Jumeau numérique du port" in found["plain_text"]
+    assert "1 article(s) · page 1/1" in found["plain_text"]
+    assert "· Hauts-de-France · recherche ·" in found["plain_text"]
     (nothing,) = await bot.ask(304, "/search zzzyyyxxx")
     assert "Aucun article" in nothing["plain_text"]
     (counts,) = await bot.ask(305, "/regions")
     assert "Bretagne : 11" in counts["plain_text"] and "Hauts-de-France : 3" in counts["plain_text"]
-    (preview, *_rest) = await bot.ask(306, "/digest")
-    assert "Aperçu de votre synthèse" in preview["plain_text"]
-    assert "Hauts-de-France" in preview["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_digest_command_is_the_scheduled_message(bot: Bot) -> None:
+    chat = 306
+    (preview, week_map, chart) = await bot.ask(chat, "/digest", n=3)  # no alert: everything
+    assert "synthèse de la semaine" in preview["plain_text"]
+    assert "Hauts-de-France" in preview["plain_text"] and "Bretagne" in preview["plain_text"]
+    assert week_map["photo"].startswith(b"\x89PNG") and chart["photo"].startswith(b"\x89PNG")
+    await bot.ask(chat, "/subscribe Hauts-de-France hebdo")
+    shown = await bot.ask(chat, "/digest", n=3)
+    [alert] = AlertStore(bot.rt.store).of_chat(chat)
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    before = len(bot.server.sent_to(chat))
+    digests, _every = bot.jobs["digests"]
+    await digests()
+    snap = await bot.server.await_for(
+        lambda s: sum(m["chat_id"] == chat for m in s) >= before + 3, timeout=15
+    )
+    sent = [m for m in snap if m["chat_id"] == chat][before:]
+    assert [m["text"] or m["caption"] for m in sent] == [m["text"] or m["caption"] for m in shown]
+    assert [m["photo"] for m in sent] == [m["photo"] for m in shown]  # the same map and chart
+    assert "Rennes" not in shown[0]["plain_text"] and "fonds de 10 M€" in shown[0]["plain_text"]
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
 
@@ -319,13 +359,62 @@ async def test_why_and_corrections(bot: Bot) -> None:
     assert "Pourquoi ces étiquettes" in why["plain_text"] and "Hauts-de-France" in why["plain_text"]
     fix = button(why, "Corriger la région")
     pick = await bot.press(chat, why["message_id"], fix["callback_data"])
-    bretagne = button(pick, "Bretagne")
-    saved = await bot.press(chat, why["message_id"], bretagne["callback_data"])
-    assert "Correction enregistrée" in saved["plain_text"]
+    assert {"Bretagne", "🇫🇷 National", "Aucune région", "✖ Annuler"} <= {
+        b["text"] for b in buttons(pick)
+    }
+    back = await bot.press(chat, why["message_id"], button(pick, "Annuler")["callback_data"])
+    assert (
+        "Pourquoi ces étiquettes" in back["plain_text"] and correction_examples(bot.rt.store) == []
+    )
+    pick = await bot.press(chat, why["message_id"], fix["callback_data"])
+    saved = await bot.press(chat, why["message_id"], button(pick, "Bretagne")["callback_data"])
+    # the tags change at once: /why says so, and lists put the item under Bretagne
+    assert "Les étiquettes sont corrigées" in saved["plain_text"]
+    assert (
+        "📍 Bretagne" in saved["plain_text"] and "corrigé par un utilisateur" in saved["plain_text"]
+    )
+    assert "📍 Hauts-de-France" not in saved["plain_text"]
+    (listing,) = await bot.ask(chat, "/region Bretagne")
+    assert "fonds de 10 M€" in listing["plain_text"]
     examples = correction_examples(bot.rt.store)
     assert [list(e.regions) for e in examples] == [["Bretagne"]]
+    pick = await bot.press(chat, why["message_id"], fix["callback_data"])
+    national = await bot.press(chat, why["message_id"], button(pick, "National")["callback_data"])
+    assert "🇫🇷 national" in national["plain_text"] and "📍" not in national["plain_text"]
     (short,) = await bot.ask(chat, f"/why_{bot.ids['bzh']}")
     assert "Bretagne" in short["plain_text"]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_in_groups_only_admins_correct(bot: Bot) -> None:
+    group, item = -7101, bot.ids["hdf_mid"]
+    bot.server.set_chat(group, "group", title="Club")
+    bot.server.set_admins(group, [72])
+    (why,) = await bot.ask(group, f"/why@veille_test_bot {item}", user_id=71)
+    fix = button(why, "Corriger le type")
+    with bot.server.lock:
+        answered = len(bot.server.callback_answers)
+    bot.server.press_button(group, why["message_id"], fix["callback_data"], user_id=71)
+    await bot.server.await_until(lambda: len(bot.server.callback_answers) > answered, timeout=15)
+    with bot.server.lock:
+        refusal = bot.server.callback_answers[-1]
+    assert "réservée aux administrateurs" in (refusal.get("text") or "")
+    assert any(c["method"].lower() == "getchatmember" for c in bot.server.calls)
+    with bot.server.lock:
+        before = len(bot.server.edits)
+    bot.server.press_button(group, why["message_id"], fix["callback_data"], user_id=72)
+    await bot.server.await_until(lambda: len(bot.server.edits) > before, timeout=15)
+    with bot.server.lock:
+        pick = dict(bot.server.edits[-1])
+    with bot.server.lock:
+        before = len(bot.server.edits)
+    bot.server.press_button(
+        group, why["message_id"], button(pick, "vénement")["callback_data"], user_id=72
+    )
+    await bot.server.await_until(lambda: len(bot.server.edits) > before, timeout=15)
+    [stored] = bot.rt.store.recent_items(ids=[item], limit=1)
+    assert stored.primary_type == "event" and "event" in stored.types
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
 
@@ -376,6 +465,39 @@ async def test_groups_and_channels(bot: Bot) -> None:
         in texts(m for m in snap if m["chat_id"] == channel)[-1]
     )
     assert bot.chats.get(channel).type == "channel"  # type: ignore[union-attr]
+    assert bot.failed_calls() == []
+    assert_valid_html(bot.server)
+
+
+async def test_settings_say_the_next_digest_and_an_empty_one_may_be_one_line(bot: Bot) -> None:
+    chat = 811
+    (created,) = await bot.ask(chat, "/subscribe Occitanie hebdo")  # nothing there
+    assert "Prochain envoi : lundi" in created["plain_text"]
+    (shown,) = await bot.ask(chat, "/settings")
+    assert (
+        "Prochain envoi : lundi" in shown["plain_text"]
+        and "08:00 (Europe/Paris)" in shown["plain_text"]
+    )
+    assert "Synthèse vide : ne rien envoyer" in shown["plain_text"]
+    [alert] = AlertStore(bot.rt.store).of_chat(chat)
+    digests, _every = bot.jobs["digests"]
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    before = len(bot.server.sent_to(chat))
+    await digests()
+    await asyncio.sleep(1.5)
+    assert len(bot.server.sent_to(chat)) == before, "an empty digest is skipped by default"
+    edit = await bot.press(chat, shown["message_id"], button(shown, "une ligne")["callback_data"])
+    assert "Synthèse vide : une ligne" in edit["plain_text"]
+    assert "✓ une ligne" in {b["text"] for b in buttons(edit)}
+    AlertStore(bot.rt.store).update(alert.id, chat, next_digest_at=utcnow() - timedelta(minutes=1))
+    await digests()
+    snap = await bot.server.await_for(lambda s: sum(m["chat_id"] == chat for m in s) > before)
+    [line] = [m for m in snap if m["chat_id"] == chat][before:]
+    assert line["plain_text"] == (
+        "📭 Veille IA & innovation — synthèse de la semaine : rien de nouveau pour vos alertes"
+        " (Occitanie)."
+    )
+    assert not line["photo"]
     assert bot.failed_calls() == []
     assert_valid_html(bot.server)
 

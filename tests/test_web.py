@@ -294,9 +294,10 @@ def test_alerts_give_their_feed_and_digest_preview_links_the_week(store: Store) 
     subscribe(off, "Hauts-de-France hebdo")
     assert "Flux Atom" not in alerts(off).text  # the web window is off
     preview = digest_preview(off)
-    assert "Voir la semaine" not in preview.text
-    assert preview.picture is not None  # the map of the week, stored once
-    assert chats.get_media(preview.picture)[0].startswith(b"\x89PNG")
+    assert "Voir la semaine" not in preview.text + str(preview.pictures)
+    (map_, _), (chart, _) = preview.pictures  # the map of the week and its chart, stored once
+    assert chats.get_media(map_)[0].startswith(b"\x89PNG")
+    assert chats.get_media(chart)[0].startswith(b"\x89PNG")
     on = Ctx(**{**off.__dict__, "settings": load_settings({"VEILLE_WEB_PORT": "8080"})})
     text = alerts(on).text
     parse_html(text, strict=True)
@@ -305,7 +306,8 @@ def test_alerts_give_their_feed_and_digest_preview_links_the_week(store: Store) 
     query = parse_qs(urlsplit(feed).query)["q"][0]
     assert "Hauts-de-France" in parse_query(query, gazetteer(), NOW).query.regions
     assert "/opml?q=" in text
-    assert "Voir la semaine sur le web" in digest_preview(on).messages[-1]
+    (_, caption), _ = digest_preview(on).pictures  # under the map, as in the weekly digest
+    assert "Voir la semaine sur le web" in caption
 
 
 async def test_only_http_links_are_clickable(store: Store) -> None:

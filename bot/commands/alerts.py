@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.commands.ask import chat_zone
 from bot.commands.callbacks import encode
+from bot.commands.chat import set_empty_digest
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.digest import next_digest_time
 from bot.i18n import WEEKDAYS, t
-from bot.query.model import Query
 from bot.query.parse import explain, parse
 from bot.render import esc, split_chunks
 from bot.store.alerts import MAX_ALERTS_PER_CHAT, MAX_QUERY_CHARS, AlertProfile, AlertStore
-from bot.weblinks import WebLinks, week_line
+from bot.store.chats import EMPTY_DIGEST_CHOICES
+from bot.weblinks import WebLinks
 
 HOURS = (6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 22)
 NAME_CHARS = 60
@@ -267,7 +268,6 @@ def unsubscribe(ctx: Ctx, arg: str) -> Reply:
         return alerts(ctx, intro=t(ctx.lang, "unsubscribe_which"))
     for p in profiles:
         store.delete(p.id, ctx.chat_id)
-    ctx.chats.clear_subscriptions(ctx.chat_id)
     return Reply((t(ctx.lang, "unsubscribed_all"),))
 
 
@@ -316,31 +316,54 @@ def fuseau(ctx: Ctx, arg: str) -> Reply:
     return alerts(ctx, intro=t(ctx.lang, "tz_set", zone=esc(zone)))
 
 
-def settings(ctx: Ctx) -> Reply:
-    """/settings: the chat's time zone and alerts."""
+def settings(ctx: Ctx, note: str = "") -> Reply:
+    """/settings: the chat's time zone, its next digest, what an empty digest does, its alerts."""
     chat = ctx.chats.get(ctx.chat_id)
     zone = chat.timezone if chat else "Europe/Paris"
-    return alerts(
-        ctx, intro=t(ctx.lang, "settings_title") + "\n" + t(ctx.lang, "tz_current", zone=esc(zone))
+    empty = chat.empty_digest if chat else "skip"
+    due = [
+        p.next_digest_at
+        for p in AlertStore(ctx.store).of_chat(ctx.chat_id)
+        if p.next_digest_at and not p.paused and p.frequency != "instant"
+    ]
+    lines = [
+        note,
+        t(ctx.lang, "settings_title"),
+        t(ctx.lang, "tz_current", zone=esc(zone)),
+        next_line(ctx.lang, min(due), zone) if due else "",
+        t(ctx.lang, "empty_digest_setting", choice=t(ctx.lang, f"empty_{empty}")),
+    ]
+    listing = alerts(ctx, intro="\n".join(filter(None, lines)))
+    choice = tuple(
+        Button(
+            ("✓ " if value == empty else "") + t(ctx.lang, f"empty_{value}"), encode("ed", value)
+        )
+        for value in EMPTY_DIGEST_CHOICES
     )
+    return Reply(listing.messages, (*listing.buttons, choice))
+
+
+def empty_digest(ctx: Ctx, choice: str) -> Reply:
+    """Settings button: an empty digest sends nothing, or one line."""
+    set_empty_digest(ctx, choice)
+    return settings(ctx, note=t(ctx.lang, "sub_done"))
 
 
 def digest_preview(ctx: Ctx) -> Reply:
-    """/digest: what the chat's digests would hold now (all its alerts, the last week)."""
-    from bot.alerting import profile_digest, render_profile_digest, week_text
+    """/digest: the digest the chat's alerts would send now, as sent (messages, map, chart)."""
+    from bot.alerting import compose_digest  # matplotlib: imported when a digest is drawn
 
-    profiles = [p for p in AlertStore(ctx.store).of_chat(ctx.chat_id) if not p.paused]
-    # Without alerts: everything of the week, as before any subscription.
-    queries = [(p.name, p.query) for p in profiles] or [("", Query())]
-    daily = bool(profiles) and all(p.frequency == "daily" for p in profiles)
-    start = ctx.now - timedelta(days=1 if daily else 7)
-    digest = profile_digest(ctx.store, queries, start, ctx.now)
-    if digest is None:
+    running = [p for p in AlertStore(ctx.store).of_chat(ctx.chat_id) if not p.paused]
+    # The digest alerts' (instant ones when there is none; everything without alerts).
+    group = [p for p in running if p.frequency != "instant"] or running
+    composed = compose_digest(
+        ctx.store,
+        ctx.chats,
+        group,
+        ctx.now,
+        lang=ctx.lang,
+        web=WebLinks.from_settings(ctx.settings),
+    )
+    if not composed.texts:
         return Reply((t(ctx.lang, "digest_empty"),))
-    chunks = render_profile_digest(digest, queries, ctx.lang, "digest_preview_title")
-    web = WebLinks.from_settings(ctx.settings)
-    if web is not None:
-        chunks.append(week_line(web, week_text(profiles), start, ctx.now, ctx.lang))
-    from bot.notify import map_key  # matplotlib: imported when a map is drawn
-
-    return Reply(tuple(chunks), picture=map_key(ctx.chats, digest, ctx.lang, ctx.now))
+    return Reply(composed.texts, pictures=composed.pictures)

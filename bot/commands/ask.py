@@ -14,7 +14,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from bot.commands.callbacks import MAX_PAGE, encode
-from bot.commands.lookups import PAGE, _listing
+from bot.commands.lookups import COUNT_CAP, PAGE, _listing
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.i18n import t, type_label
 from bot.query.model import Query
@@ -97,21 +97,25 @@ def ask(ctx: Ctx, text: str, page: int = 0, *, expect: str = "") -> Reply:
         body = "\n".join(filter(None, (head, t(ctx.lang, "ask_none"), hint)))
         return Reply((body,), buttons)
     data = _page_data(query, text)
+    total = ctx.store.count_listed(query=query, cap=COUNT_CAP)
     if data is None:  # too long to come back in a button: one page, and say so
-        reply = _listing(ctx, head, items[:PAGE], page, "", lambda p: encode("se", p, "-"))
+        reply = _listing(ctx, head, items[:PAGE], page, "", lambda p: encode("se", p, "-"), total)
         if len(items) > PAGE:
             last = reply.messages[-1] + "\n" + t(ctx.lang, "ask_narrow")
             return Reply((*reply.messages[:-1], last))
         return reply
-    return _listing(ctx, head, items, page, "", data)
+    return _listing(ctx, head, items, page, "", data, total)
 
 
 def _page_data(query: Query, text: str) -> Callable[[int], str] | None:
     """Callback data that brings a page back: the region alone, or the whole text."""
-    plain = (query.terms, query.excludes, query.types, query.period) == ((), (), (), None)
-    if plain and len(query.regions) == 1 and query.regions[0] in REGIONS:
+    plain = (query.terms, query.excludes, query.period) == ((), (), None)
+    if plain and not query.types and len(query.regions) == 1 and query.regions[0] in REGIONS:
         region = query.regions[0]
         return lambda p: encode("rg", region, p)
+    if plain and not query.regions and len(query.types) == 1:
+        kind = query.types[0]
+        return lambda p: encode("ty", kind, p)
     line = " ".join(text.split())
     if line.isprintable() and encode("se", MAX_PAGE, line).endswith(":" + line):
         return lambda p: encode("se", p, line)

@@ -70,6 +70,16 @@ def fix(raw: str) -> str | None:
     return raw if raw in {"R", "T"} else None
 
 
+def place(raw: str) -> str | None:
+    """A /why place choice beside the regions: N(ational) or 0 (no region)."""
+    return raw if raw in {"N", "0"} else None
+
+
+def empty(raw: str) -> str | None:
+    """What an empty digest does: skip or line."""
+    return raw if raw in {"skip", "line"} else None
+
+
 def digest(raw: str) -> str | None:
     """A digest frequency."""
     return raw if raw in {"daily", "weekly", "off"} else None

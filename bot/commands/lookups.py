@@ -1,4 +1,5 @@
-"""Look-ups: /region, /type, /search, /latest, /regions and /help, paged with buttons."""
+"""Look-ups: /latest, /regions and /help, and the paged listing every list of items uses
+(/search, /region and /type are questions in the query language: bot.commands.ask)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.commands.callbacks import encode
-from bot.commands.reply import Button, Ctx, Reply, excerpt
-from bot.i18n import t, type_label
-from bot.query.parse import resolve_type
+from bot.commands.reply import Button, Ctx, Reply
+from bot.i18n import t
 from bot.render import esc, item_line, split_chunks
 from bot.store.rows import StoredItem
-from classifiers.taxonomy import REGIONS, TYPES
+from classifiers.taxonomy import REGIONS
 
 PAGE = 8
+COUNT_CAP = 200  # a list's total is counted up to this ('200+ articles · page 2'): cheap
 MAX_QUERY_CHARS = 200  # a search longer than this is cut (nobody types more; FTS stays cheap)
 
 
@@ -36,83 +37,33 @@ def _listing(
     page: int,
     empty: str,
     data: Callable[[int], str],
+    total: tuple[int, bool] | None = None,
 ) -> Reply:
+    """A page of items under a heading: each line its linked title, source, date, regions and
+    main type; the total and 'page 2/7' under the heading (Store.count_listed's (n, exact))."""
     has_more = len(items) > PAGE
     items = items[:PAGE]
     if not items:
         return Reply((empty,))
     also = ctx.store.duplicates_of([i.id for i in items])
-    if page:
-        head += f" ({t(ctx.lang, 'page', page=page + 1)})"
-    blocks = [head, *(item_line(i, ctx.lang, also_in=also.get(i.id, ())) for i in items)]
+    head += "\n" + _position(ctx.lang, page, has_more, total)
+    blocks = [
+        head,
+        *(item_line(i, ctx.lang, also_in=also.get(i.id, ()), tags=True) for i in items),
+    ]
     return Reply(tuple(split_chunks(blocks)), pager(page, has_more, ctx.lang, data))
 
 
-def region(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
-    """/region <name>: the latest items of a region, newest first, paged."""
-    query = query.strip()
-    if not query:
-        return Reply((t(ctx.lang, "region_usage"),))
-    name = ctx.gazetteer.resolve_region(query[:MAX_QUERY_CHARS])
-    if name is None:
-        text = t(ctx.lang, "region_unknown", query=excerpt(query))
-        suggestions = ctx.gazetteer.suggest_regions(query[:MAX_QUERY_CHARS])
-        if suggestions:
-            text += "\n" + t(
-                ctx.lang, "region_suggest", names=", ".join(esc(s) for s in suggestions)
-            )
-        buttons = tuple((Button(s, encode("rg", s, 0)),) for s in suggestions if s in REGIONS)
-        return Reply((text,), buttons)
-    items = ctx.store.recent_items(
-        regions=[name], since=ctx.now - timedelta(days=days), limit=PAGE + 1, offset=page * PAGE
-    )
-    return _listing(
-        ctx,
-        t(ctx.lang, "region_title", region=esc(name)),
-        items,
-        page,
-        t(ctx.lang, "region_none", region=esc(name)),
-        lambda p: encode("rg", name, p),
-    )
-
-
-def type_(ctx: Ctx, query: str, page: int = 0, days: int = 30) -> Reply:
-    """/type <type>: the latest items of an initiative type."""
-    names = ", ".join(type_label(k, ctx.lang) for k in TYPES)
-    if not query.strip():
-        return Reply((t(ctx.lang, "type_usage", names=names),))
-    kind = resolve_type(query[:MAX_QUERY_CHARS])
-    if kind is None:
-        return Reply((t(ctx.lang, "type_unknown", query=excerpt(query), names=names),))
-    items = ctx.store.recent_items(
-        types=[kind], since=ctx.now - timedelta(days=days), limit=PAGE + 1, offset=page * PAGE
-    )
-    label = type_label(kind, ctx.lang)
-    return _listing(
-        ctx,
-        t(ctx.lang, "type_title", type=esc(label)),
-        items,
-        page,
-        t(ctx.lang, "none"),
-        lambda p: encode("ty", kind, p),
-    )
-
-
-def search(ctx: Ctx, query: str, page: int = 0) -> Reply:
-    """/search <words>: full-text search, newest first."""
-    query = " ".join(query.split())[:MAX_QUERY_CHARS]
-    if not query:
-        return Reply((t(ctx.lang, "search_usage"),))
-    items = ctx.store.recent_items(search=query, limit=PAGE + 1, offset=page * PAGE)
-    # The page goes before the query in the button: a long query is cut to fit, the page never.
-    return _listing(
-        ctx,
-        t(ctx.lang, "search_title", query=excerpt(query)),
-        items,
-        page,
-        t(ctx.lang, "search_none", query=excerpt(query)),
-        lambda p: encode("se", p, query),
-    )
+def _position(lang: str, page: int, has_more: bool, total: tuple[int, bool] | None) -> str:
+    """'37 article(s) · page 2/5'; '1000+ articles · page 2' when the count stopped short."""
+    if total is None:
+        return "<i>" + t(lang, "page", page=page + 1) + "</i>"
+    n, exact = total
+    n = max(n, page * PAGE + (PAGE + 1 if has_more else 1))  # what this page shows exists
+    if not exact:
+        return "<i>" + t(lang, "list_position_many", n=f"{n}+", page=page + 1) + "</i>"
+    pages = -(-n // PAGE)
+    return "<i>" + t(lang, "list_position", n=n, page=page + 1, pages=pages) + "</i>"
 
 
 def latest(ctx: Ctx, page: int = 0) -> Reply:
@@ -125,6 +76,7 @@ def latest(ctx: Ctx, page: int = 0) -> Reply:
         page,
         t(ctx.lang, "none"),
         lambda p: encode("la", p),
+        ctx.store.count_listed(cap=COUNT_CAP),
     )
 
 

@@ -28,7 +28,8 @@ class Reply:
 
     messages: tuple[str, ...]
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
-    picture: str | None = None  # media key of a picture sent after the messages (a map)
+    # Pictures sent after the messages: (media key, HTML caption); a digest's map and chart.
+    pictures: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if any(len(m) > TELEGRAM_LIMIT for m in self.messages):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.commands import admin, alerts, ask, lookups, subscriptions, why
+from bot.commands import admin, alerts, ask, chat, lookups, why
 from bot.commands import callbacks as cb
 from bot.commands.reply import Ctx, Reply
 from bot.config import Settings
@@ -63,8 +63,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("regions", lambda c, a: lookups.regions_count(c)),
     Command("digest", lambda c, a: alerts.digest_preview(c)),
     Command("why", why.why),
-    Command("lang", subscriptions.lang, settings_change=True),
-    Command("stop", lambda c, a: subscriptions.stop(c), settings_change=True),
+    Command("lang", chat.lang, settings_change=True),
+    Command("stop", lambda c, a: chat.stop(c), settings_change=True),
     Command("feeds", lambda c, a: admin.feeds(c), menu=False, admin=True),
     Command("addfeed", admin.addfeed, menu=False, admin=True),
     Command("removefeed", admin.removefeed, menu=False, admin=True),
@@ -72,6 +72,16 @@ COMMANDS: tuple[Command, ...] = (
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 
+LEGACY: tuple[tuple[str, tuple[cb.Field, ...]], ...] = (
+    ("sp", (cb.page,)),
+    ("sr", (cb.region, cb.page)),
+    ("st", (cb.kind, cb.page)),
+    ("sa", (cb.page,)),
+    ("sd", (cb.digest, cb.page)),
+    ("sw", (cb.page,)),
+    ("sh", (cb.page,)),
+    ("sx", ()),
+)
 BUTTONS: dict[str, ButtonRoute] = {
     # listings, paged
     "rg": ButtonRoute((cb.region, cb.page), ask.region),
@@ -81,25 +91,19 @@ BUTTONS: dict[str, ButtonRoute] = {
     # alert profiles
     "al": ButtonRoute((cb.item_id, cb.alert_action, cb.alert_value), alerts.alert_press, True),
     "tz": ButtonRoute((cb.zone,), alerts.fuseau, True),
-    # the first /subscribe keyboard, on messages sent before alerts: they open /alerts
+    "ed": ButtonRoute((cb.empty,), alerts.empty_digest, True),
+    # the first /subscribe keyboard (no longer drawn), on messages sent before alert
+    # profiles: a press opens /alerts, where migration 0007 put what it had chosen
     **{
-        route: ButtonRoute(fields, lambda c, *_: alerts.alerts(c), True)
-        for route, fields in (
-            ("sp", (cb.page,)),
-            ("sr", (cb.region, cb.page)),
-            ("st", (cb.kind, cb.page)),
-            ("sa", (cb.page,)),
-            ("sd", (cb.digest, cb.page)),
-            ("sw", (cb.page,)),
-            ("sh", (cb.page,)),
-            ("sx", ()),
-        )
+        route: ButtonRoute(fields, lambda c, *_: alerts.alerts(c), True) for route, fields in LEGACY
     },
-    # /why corrections
-    "fx": ButtonRoute((cb.item_id, cb.fix), why.correction_keyboard),
-    "fxr": ButtonRoute((cb.item_id, cb.region), why.correct_region),
-    "fxt": ButtonRoute((cb.item_id, cb.kind), why.correct_type),
-    "fxn": ButtonRoute((cb.item_id,), why.correct_off_topic),
+    # /why corrections: in groups, the chat's administrators only
+    "fx": ButtonRoute((cb.item_id, cb.fix), why.correction_keyboard, True),
+    "fxr": ButtonRoute((cb.item_id, cb.region), why.correct_region, True),
+    "fxp": ButtonRoute((cb.item_id, cb.place), why.correct_place, True),
+    "fxt": ButtonRoute((cb.item_id, cb.kind), why.correct_type, True),
+    "fxn": ButtonRoute((cb.item_id,), why.correct_off_topic, True),
+    "fxc": ButtonRoute((cb.item_id,), why.cancel),
 }
 SCHEMAS = {name: route.fields for name, route in BUTTONS.items()}
 

@@ -1,8 +1,17 @@
-"""/why: the evidence behind an item's tags, and the buttons that correct them."""
+"""/why: the evidence behind an item's tags, and the buttons that correct them.
+
+Evidence is shown as the reader wrote it: the tagger's type cues are folded words and word
+pairs ("appel projets"), found again in the item's text and shown as the phrase they came from
+("un appel à projets"). A correction changes the item's tags at once (bot.store.fixes) and is
+kept for the next training; in groups only the chat's administrators may correct
+(routes: settings_change).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from bot.commands.callbacks import encode, item_id
 from bot.commands.reply import Button, Ctx, Reply, excerpt
@@ -10,9 +19,55 @@ from bot.i18n import t, type_label
 from bot.render import esc, item_line
 from bot.store.corrections import add_correction
 from classifiers.taxonomy import REGIONS, TYPES
+from classifiers.text import LATIN_FOLD
+
+PHRASES = 5  # readable phrases shown per label
+PHRASE_CHARS = 60
+_WORD = re.compile(r"[^\W_]+")
+_FOLD = {**LATIN_FOLD, **{d: "0" for d in range(ord("0"), ord("9") + 1)}}
 
 
-def why(ctx: Ctx, arg: str) -> Reply:
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    """(folded word, start, end) of the words the tagger reads (two characters or more)."""
+    out = []
+    for m in _WORD.finditer(text):
+        folded = m.group().lower().translate(_FOLD)
+        if len(folded) >= 2 and folded[0].isalpha():
+            out.append((folded, m.start(), m.end()))
+    return out
+
+
+def readable(cues: Sequence[str], text: str, limit: int = PHRASES) -> list[str]:
+    """The phrases of `text` the tagger's folded cues come from, overlapping ones joined, in
+    the order of the cues; a cue not found in the text is shown as it is."""
+    tokens = _tokens(text)
+    folded = [w for w, _, _ in tokens]
+    spans: list[tuple[int, int]] = []
+    missing: list[str] = []
+    for cue in cues:
+        words = cue.split()
+        n = len(words)
+        at = next((i for i in range(len(folded) - n + 1) if folded[i : i + n] == words), None)
+        if at is None:
+            missing.append(cue)
+            continue
+        start, end = tokens[at][1], tokens[at + n - 1][2]
+        for k, (s, e) in enumerate(spans):  # join what overlaps or touches
+            if start <= e + 1 and s <= end + 1:
+                spans[k] = (min(s, start), max(e, end))
+                break
+        else:
+            spans.append((start, end))
+    phrases = [" ".join(text[s:e].split()) for s, e in spans] + missing
+    out: list[str] = []
+    for p in phrases:
+        p = p if len(p) <= PHRASE_CHARS else p[: PHRASE_CHARS - 1] + "…"
+        if p and p not in out:
+            out.append(p)
+    return out[:limit]
+
+
+def why(ctx: Ctx, arg: str, note: str = "") -> Reply:
     """/why <item>: the evidence behind an item's tags, with buttons to correct them."""
     match = re.search(r"\d+", arg or "")
     if not match:
@@ -25,28 +80,10 @@ def why(ctx: Ctx, arg: str) -> Reply:
         return Reply((t(ctx.lang, "why_unknown", id=number),))
     item = found[0]
     result = ctx.store.item_result(number)
-    lines = [t(ctx.lang, "why_title"), item_line(item, ctx.lang, with_id=False)]
+    lines = [note, t(ctx.lang, "why_title"), item_line(item, ctx.lang, with_id=False)]
     if result is None:
-        return Reply(("\n".join([*lines, t(ctx.lang, "why_untagged")]),))
-    ev, scores = result.get("evidence", {}), result.get("scores", {})
-    for r in result.get("regions", []):
-        words = ", ".join(ev.get("regions", {}).get(r, [])[:6])
-        lines.append(f"📍 {esc(r)} ({scores.get('regions', {}).get(r, '?')}) ← {esc(words)}")
-    for c in result.get("countries", []):
-        words = ", ".join(ev.get("countries", {}).get(c, [])[:4])
-        lines.append(f"🌍 {esc(c)} ← {esc(words)}")
-    if result.get("national"):
-        words = esc(", ".join(ev.get("national", [])[:4]))
-        lines.append(f"🇫🇷 {t(ctx.lang, 'why_national')} ← {words}")
-    for kind in result.get("types", []):
-        words = ", ".join(ev.get("types", {}).get(kind, [])[:5])
-        mark = "★ " if kind == result.get("primary_type") else ""
-        lines.append(
-            f"🏷 {mark}{esc(type_label(kind, ctx.lang))} "
-            f"({scores.get('types', {}).get(kind, '?')}) ← {esc(words)}"
-        )
-    answer = t(ctx.lang, "yes" if result.get("topic_ai") else "no")
-    lines.append(f"🤖 {t(ctx.lang, 'why_topic')} : {answer} ({scores.get('topic_ai', '?')})")
+        return Reply(("\n".join(filter(None, [*lines, t(ctx.lang, "why_untagged")])),))
+    lines += _evidence_lines(ctx, result, ctx.store.item_text(number))
     lines.append(t(ctx.lang, "why_fix"))
     buttons = (
         (
@@ -55,27 +92,88 @@ def why(ctx: Ctx, arg: str) -> Reply:
             Button(t(ctx.lang, "fix_offtopic"), encode("fxn", number)),
         ),
     )
-    return Reply(("\n".join(lines),), buttons)
+    return Reply(("\n".join(filter(None, lines)),), buttons)
+
+
+def _evidence_lines(ctx: Ctx, result: dict[str, Any], text: str) -> list[str]:
+    lang = ctx.lang
+    ev = result.get("evidence")
+    ev = ev if isinstance(ev, dict) else {}
+    scores = result.get("scores")
+    scores = scores if isinstance(scores, dict) else {}
+    corrected = list(result.get("corrected_by_user") or [])
+    by_user = t(lang, "why_corrected")
+
+    def cues(kind: str, label: str | None = None) -> str:
+        found = ev.get(kind, {})
+        words = found.get(label, []) if label is not None and isinstance(found, dict) else found
+        return esc(", ".join(readable([str(w) for w in words or []], text)))
+
+    def score(kind: str, label: str) -> object:
+        found = scores.get(kind, {})
+        return found.get(label, "?") if isinstance(found, dict) else "?"
+
+    lines = []
+    regions = list(result.get("regions") or [])
+    for r in regions:
+        why = by_user if "regions" in corrected else cues("regions", r)
+        lines.append(f"📍 {esc(r)} ({score('regions', r)}) ← {why}")
+    for c in result.get("countries") or []:
+        lines.append(f"🌍 {esc(c)} ← {cues('countries', c)}")
+    if result.get("national"):
+        why = by_user if "national" in corrected else cues("national")
+        lines.append(f"🇫🇷 {t(lang, 'why_national')} ← {why}")
+    elif not regions and "regions" in corrected:
+        lines.append(f"📍 {t(lang, 'fix_no_region')} ← {by_user}")
+    typed = {"types", "primary_type"} & set(corrected)
+    for kind in result.get("types") or []:
+        mark = "★ " if kind == result.get("primary_type") else ""
+        why = by_user if typed and kind == result.get("primary_type") else cues("types", kind)
+        lines.append(f"🏷 {mark}{esc(type_label(kind, lang))} ({score('types', kind)}) ← {why}")
+    answer = t(lang, "yes" if result.get("topic_ai") else "no")
+    topic = f"🤖 {t(lang, 'why_topic')} : {answer} ({scores.get('topic_ai', '?')})"
+    lines.append(topic + (f" ← {by_user}" if "topic_ai" in corrected else ""))
+    return lines
 
 
 def correction_keyboard(ctx: Ctx, number: int, what: str) -> Reply:
-    """The choices offered after pressing 'fix region' (R) or 'fix type' (T)."""
+    """The choices offered after pressing 'fix region' (R) or 'fix type' (T), with cancel."""
+    cancel = Button(f"✖ {t(ctx.lang, 'btn_cancel')}", encode("fxc", number))
     if what == "R":
         rows = [
             tuple(Button(r, encode("fxr", number, r)) for r in REGIONS[k : k + 3])
             for k in range(0, len(REGIONS), 3)
         ]
-        return Reply((t(ctx.lang, "fix_pick_region"),), tuple(rows))
+        rows.append(
+            (
+                Button(f"🇫🇷 {t(ctx.lang, 'fix_national')}", encode("fxp", number, "N")),
+                Button(t(ctx.lang, "fix_no_region"), encode("fxp", number, "0")),
+            )
+        )
+        return Reply((t(ctx.lang, "fix_pick_region"),), (*rows, (cancel,)))
     rows = [
         tuple(Button(type_label(x, ctx.lang), encode("fxt", number, x)) for x in TYPES[k : k + 2])
         for k in range(0, len(TYPES), 2)
     ]
-    return Reply((t(ctx.lang, "fix_pick_type"),), tuple(rows))
+    return Reply((t(ctx.lang, "fix_pick_type"),), (*rows, (cancel,)))
+
+
+def cancel(ctx: Ctx, number: int) -> Reply:
+    """'Cancel' on a correction keyboard: the evidence again, nothing changed."""
+    return why(ctx, str(number))
 
 
 def correct_region(ctx: Ctx, number: int, region: str) -> Reply:
     """Store 'the right region is ...' pressed on a /why keyboard."""
     return _save(ctx, number, "regions", [region])
+
+
+def correct_place(ctx: Ctx, number: int, choice: str) -> Reply:
+    """Store 'national' (N) or 'no region' (0) pressed on a /why keyboard."""
+    if choice == "N":
+        return _save(ctx, number, "national", True)
+    _save(ctx, number, "national", False)
+    return _save(ctx, number, "regions", [])
 
 
 def correct_type(ctx: Ctx, number: int, kind: str) -> Reply:
@@ -92,4 +190,4 @@ def _save(ctx: Ctx, number: int, field: str, value: object) -> Reply:
     if not ctx.store.recent_items(ids=[number], topic_only=False, include_duplicates=True, limit=1):
         return Reply((t(ctx.lang, "why_unknown", id=number),))
     add_correction(ctx.store, number, field, value, chat_id=ctx.chat_id, now=ctx.now)
-    return Reply((t(ctx.lang, "fix_saved"),))
+    return why(ctx, str(number), note=t(ctx.lang, "fix_saved"))

@@ -38,6 +38,7 @@ class AlertProfile:
     created_at: datetime
     language: str = "fr"  # the chat's
     timezone: str = "Europe/Paris"  # the chat's
+    empty_digest: str = "skip"  # the chat's: an empty digest is skipped, or one line
 
 
 class AlertStore:
@@ -159,7 +160,7 @@ class AlertStore:
             return [_profile(r) for r in conn.execute(q)]
 
 
-_SELECT = select(alerts, chats.c.language, chats.c.timezone).join(
+_SELECT = select(alerts, chats.c.language, chats.c.timezone, chats.c.empty_digest).join(
     chats, chats.c.id == alerts.c.chat_id
 )
 
@@ -182,6 +183,7 @@ def _profile(row: Any) -> AlertProfile:
         created_at=m["created_at"],
         language=m["language"],
         timezone=m["timezone"],
+        empty_digest=m["empty_digest"] or "skip",
     )
 
 

@@ -1,23 +1,24 @@
-"""Chats, their subscriptions and settings (the outbox is bot.store.outbox)."""
+"""Chats and their settings, and stored media (alert profiles are bot.store.alerts, the outbox
+bot.store.outbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.store.db import insert_for
 from bot.store.repo import Store
-from bot.store.rows import Filters
-from bot.store.schema import chats, media, outbox, subscriptions
+from bot.store.schema import alerts, chats, media, outbox
+
+EMPTY_DIGEST_CHOICES = ("skip", "line")  # an empty digest: not sent, or one line
 
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """A chat's settings and subscriptions."""
+    """A chat's settings (what it follows is its alert profiles)."""
 
     id: int
     type: str
@@ -25,30 +26,11 @@ class ChatSettings:
     language: str
     timezone: str
     active: bool
-    alerts: bool
-    digest: str
-    digest_weekday: int
-    digest_hour: int
-    next_digest_at: datetime | None
-    last_digest_at: datetime | None
-    regions: frozenset[str]
-    types: frozenset[str]
-    keywords: tuple[str, ...]
-    excludes: tuple[str, ...]
-
-    @property
-    def filters(self) -> Filters:
-        """The chat's item filters."""
-        return Filters(self.regions, self.types, self.keywords, self.excludes)
-
-    @property
-    def subscribed(self) -> bool:
-        """True when the chat receives anything."""
-        return self.alerts or self.digest != "off"
+    empty_digest: str = "skip"
 
 
 class ChatStore:
-    """Queries on chats, subscriptions and the outbox."""
+    """Queries on chats (and the media their digests share)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -78,7 +60,7 @@ class ChatStore:
                         language=language,
                         timezone=timezone,
                         active=True,
-                        alerts=False,
+                        alerts=False,  # the columns below are unused since alert profiles
                         digest="off",
                         digest_weekday=0,
                         digest_hour=8,
@@ -96,47 +78,17 @@ class ChatStore:
         """A chat's settings, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(select(chats).where(chats.c.id == chat_id)).first()
-            if row is None:
-                return None
-            subs = conn.execute(
-                select(subscriptions.c.kind, subscriptions.c.value).where(
-                    subscriptions.c.chat_id == chat_id
-                )
-            ).all()
-        return _settings(row, subs)
+        return _settings(row) if row is not None else None
 
     def update(self, chat_id: int, **values: Any) -> None:
-        """Set chat columns (language, alerts, digest, digest_weekday, digest_hour, next_digest_at...)."""
+        """Set chat columns (language, timezone, empty_digest...)."""
         with self.engine.begin() as conn:
             conn.execute(update(chats).where(chats.c.id == chat_id).values(**values))
 
-    def set_subscription(self, chat_id: int, kind: str, value: str, on: bool) -> None:
-        """Add or remove one subscription."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(subscriptions).where(
-                    subscriptions.c.chat_id == chat_id,
-                    subscriptions.c.kind == kind,
-                    subscriptions.c.value == value,
-                )
-            )
-            if on:
-                conn.execute(subscriptions.insert().values(chat_id=chat_id, kind=kind, value=value))
-
-    def clear_subscriptions(self, chat_id: int) -> None:
-        """Remove every subscription and turn alerts and digests off."""
-        with self.engine.begin() as conn:
-            conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
-            conn.execute(
-                update(chats)
-                .where(chats.c.id == chat_id)
-                .values(alerts=False, digest="off", next_digest_at=None)
-            )
-
     def delete_chat(self, chat_id: int) -> None:
-        """/stop: forget the chat entirely (subscriptions, queued messages)."""
+        """/stop: forget the chat entirely (alerts, queued messages)."""
         with self.engine.begin() as conn:
-            conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
+            conn.execute(delete(alerts).where(alerts.c.chat_id == chat_id))
             conn.execute(
                 delete(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
             )
@@ -165,51 +117,17 @@ class ChatStore:
                 values = dict(row._mapping)
                 values.update(id=new_id, type="supergroup")
                 conn.execute(chats.insert().values(**values))
-            subs = conn.execute(
-                select(subscriptions.c.kind, subscriptions.c.value).where(
-                    subscriptions.c.chat_id == old_id
-                )
-            ).all()
-            if subs and exists is None:
+            if exists is None:  # the alerts follow (else the new chat keeps its own)
                 conn.execute(
-                    subscriptions.insert(),
-                    [{"chat_id": new_id, "kind": k, "value": v} for k, v in subs],
+                    update(alerts).where(alerts.c.chat_id == old_id).values(chat_id=new_id)
                 )
             conn.execute(
                 update(outbox)
                 .where(outbox.c.chat_id == old_id, outbox.c.status.in_(("pending", "sending")))
                 .values(chat_id=new_id, status="pending", lease_owner=None, lease_until=None)
             )
-            conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == old_id))
+            conn.execute(delete(alerts).where(alerts.c.chat_id == old_id))
             conn.execute(delete(chats).where(chats.c.id == old_id))
-
-    def alert_chats(self) -> list[ChatSettings]:
-        """Active chats with real-time alerts on."""
-        return self._many(and_(chats.c.active.is_(True), chats.c.alerts.is_(True)))
-
-    def due_digests(self, now: datetime, limit: int = 500) -> list[ChatSettings]:
-        """Active chats whose next digest time has come."""
-        return self._many(
-            and_(chats.c.active.is_(True), chats.c.digest != "off", chats.c.next_digest_at <= now),
-            limit=limit,
-        )
-
-    def _many(self, where: Any, limit: int | None = None) -> list[ChatSettings]:
-        with self.engine.connect() as conn:
-            q = select(chats).where(where).order_by(chats.c.id)
-            if limit:
-                q = q.limit(limit)
-            rows = conn.execute(q).all()
-            subs: dict[int, list[Any]] = {r.id: [] for r in rows}
-            ids = list(subs)
-            for start in range(0, len(ids), 500):
-                for s in conn.execute(
-                    select(subscriptions).where(
-                        subscriptions.c.chat_id.in_(ids[start : start + 500])
-                    )
-                ):
-                    subs[s.chat_id].append((s.kind, s.value))
-        return [_settings(r, subs[r.id]) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Chats by state, for /stats."""
@@ -257,10 +175,7 @@ class ChatStore:
             conn.execute(update(media).where(media.c.key == key).values(telegram_file_id=file_id))
 
 
-def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
-    by: dict[str, list[str]] = {}
-    for kind, value in subs:
-        by.setdefault(kind, []).append(value)
+def _settings(row: Any) -> ChatSettings:
     m = row._mapping
     return ChatSettings(
         id=m["id"],
@@ -269,14 +184,5 @@ def _settings(row: Any, subs: Sequence[Any]) -> ChatSettings:
         language=m["language"],
         timezone=m["timezone"],
         active=m["active"],
-        alerts=m["alerts"],
-        digest=m["digest"],
-        digest_weekday=m["digest_weekday"],
-        digest_hour=m["digest_hour"],
-        next_digest_at=m["next_digest_at"],
-        last_digest_at=m["last_digest_at"],
-        regions=frozenset(by.get("region", ())),
-        types=frozenset(by.get("type", ())),
-        keywords=tuple(sorted(by.get("keyword", ()))),
-        excludes=tuple(sorted(by.get("exclude", ()))),
+        empty_digest=m["empty_digest"] or "skip",
     )

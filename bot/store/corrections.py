@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.store.fixes import FIELDS
 from bot.store.repo import Store
 from bot.store.schema import corrections, item_tags, items
 from classifiers.corpus import Example, validate
@@ -15,8 +16,8 @@ from classifiers.corpus import Example, validate
 def add_correction(
     store: Store, item_id: int, field: str, value: Any, *, chat_id: int | None, now: datetime
 ) -> None:
-    """Store a correction (field: regions, types, primary_type or topic_ai)."""
-    if field not in {"regions", "types", "primary_type", "topic_ai", "countries", "national"}:
+    """Store a correction (a field of bot.store.fixes.FIELDS); the item's tags show it at once."""
+    if field not in FIELDS:
         raise ValueError(f"cannot correct field {field!r}")
     with store.engine.begin() as conn:
         conn.execute(
@@ -24,6 +25,7 @@ def add_correction(
                 item_id=item_id, chat_id=chat_id, field=field, value=value, created_at=now
             )
         )
+    store.refresh_corrections(item_id)
 
 
 def correction_examples(store: Store) -> list[Example]:

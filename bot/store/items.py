@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
@@ -15,11 +15,13 @@ from bot.query.model import Query
 from bot.query.stems import CONTENT_CHARS, index_text
 from bot.store import search as search_
 from bot.store.db import RawWriter
+from bot.store.fixes import apply_fixes
 from bot.store.rows import ParsedItem, StoredItem
-from bot.store.schema import article_pages, feeds, item_labels, item_tags, items
+from bot.store.schema import article_pages, corrections, feeds, item_labels, item_tags, items
 from bot.store.search import matching_ids
 
 DUPLICATE_WINDOW = timedelta(days=3)
+TEXT_CHARS = 20_000  # of an item's text read back for /why (the tagger reads less)
 PARSED_FIELDS = fields(ParsedItem)
 
 
@@ -245,25 +247,59 @@ class ItemQueries:
     def save_tags(
         self, tagged: Sequence[tuple[int, dict[str, Any]]], now: datetime, model_version: str
     ) -> None:
-        """Store tagger results: each (item_id, result dict with the TAXONOMY fields)."""
+        """Store tagger results: each (item_id, result dict with the TAXONOMY fields).
+
+        Users' corrections of an item are laid over its result (bot.store.fixes), so a re-tag
+        keeps them."""
         if not tagged:
             return
         ids = [i for i, _ in tagged]
-        label_rows, tag_rows = _tag_rows(tagged, now, model_version)
-        labels = [dict(zip(LABEL_COLUMNS, r, strict=True)) for r in label_rows]
-        tag_dicts = [dict(zip(TAG_COLUMNS, r, strict=True)) for r in tag_rows]
         try:
             with self.engine.begin() as conn:
-                for chunk in _chunks(ids, 500):
-                    conn.execute(item_labels.delete().where(item_labels.c.item_id.in_(chunk)))
-                    conn.execute(item_tags.delete().where(item_tags.c.item_id.in_(chunk)))
-                if labels:
-                    conn.execute(item_labels.insert(), labels)
-                conn.execute(item_tags.insert(), tag_dicts)
+                fixes = _fixes_of(conn, ids)
+                self._write_tags(
+                    conn,
+                    [(i, apply_fixes(res, fixes[i]) if i in fixes else res) for i, res in tagged],
+                    now,
+                    model_version,
+                )
                 for chunk in _chunks(ids, 500):
                     conn.execute(update(items).where(items.c.id.in_(chunk)).values(tagged_at=now))
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store tags: {exc}") from exc
+
+    def refresh_corrections(self, item_id: int) -> bool:
+        """Lay an item's corrections over its stored tags now; False when it is not tagged."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(item_tags.c.result, item_tags.c.model_version, item_tags.c.tagged_at).where(
+                    item_tags.c.item_id == item_id
+                )
+            ).first()
+            if row is None:
+                return False
+            fixed = apply_fixes(dict(row.result or {}), _fixes_of(conn, [item_id]).get(item_id, []))
+            self._write_tags(conn, [(item_id, fixed)], row.tagged_at, row.model_version or "")
+        return True
+
+    def _write_tags(
+        self,
+        conn: Any,
+        tagged: Sequence[tuple[int, dict[str, Any]]],
+        now: datetime,
+        model_version: str,
+    ) -> None:
+        ids = [i for i, _ in tagged]
+        label_rows, tag_rows = _tag_rows(tagged, now, model_version)
+        for chunk in _chunks(ids, 500):
+            conn.execute(item_labels.delete().where(item_labels.c.item_id.in_(chunk)))
+            conn.execute(item_tags.delete().where(item_tags.c.item_id.in_(chunk)))
+        if label_rows:
+            conn.execute(
+                item_labels.insert(),
+                [dict(zip(LABEL_COLUMNS, r, strict=True)) for r in label_rows],
+            )
+        conn.execute(item_tags.insert(), [dict(zip(TAG_COLUMNS, r, strict=True)) for r in tag_rows])
 
     def recent_items(
         self,
@@ -286,7 +322,20 @@ class ItemQueries:
         period, words and phrases (on stems, accents ignored) and exclusions; `search` is a
         plain list of words that must all appear.
         """
-        q = (
+        # Limit before join: the page's ids are chosen on narrow rows (ix_items_live covers the
+        # time order and the originals check), then only they are read whole.
+        base = self._filtered(
+            select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
+            since=since,
+            until=until,
+            regions=regions,
+            types=types,
+            topic_only=topic_only,
+            include_duplicates=include_duplicates,
+            ids=ids,
+            search=search,
+        )
+        whole = (
             select(
                 items.c.id,
                 items.c.feed_id,
@@ -302,31 +351,8 @@ class ItemQueries:
             )
             .join(feeds, feeds.c.id == items.c.feed_id)
             .outerjoin(item_tags, item_tags.c.item_id == items.c.id)
+            .order_by(items.c.published_at.desc(), items.c.id.desc())
         )
-        if since is not None:
-            q = q.where(items.c.published_at >= since)
-        if until is not None:
-            q = q.where(items.c.published_at < until)
-        if not include_duplicates:
-            q = q.where(items.c.duplicate_of.is_(None))
-        if topic_only:
-            q = q.where(or_(item_tags.c.topic_ai.is_(True), item_tags.c.item_id.is_(None)))
-        for kind, values in (("region", regions), ("type", types)):
-            if values:
-                # EXISTS (not IN): the planner walks ix_items_published newest first and stops
-                # at the limit, instead of sorting every item of the label.
-                q = q.where(
-                    exists().where(
-                        item_labels.c.item_id == items.c.id,
-                        item_labels.c.kind == kind,
-                        item_labels.c.value.in_(list(values)),
-                    )
-                )
-        if ids is not None:
-            q = q.where(items.c.id.in_(list(ids)))
-        if search:
-            q = q.where(items.c.id.in_(matching_ids(self.dialect, search)))
-        base = q
         # Words on SQLite: the candidates are the `window` newest matches, widened until the
         # page is full or every match is in (bot.store.search.newest_matches).
         sqlite_words = query is not None and bool(query.terms) and self.dialect == "sqlite"
@@ -341,10 +367,12 @@ class ItemQueries:
                 if window is not None and query is not None:
                     candidates = search_.newest_matches(conn, query, window)
                     complete = len(candidates) < window
+                q = base
                 if query is not None:
                     q = search_.apply_query(self.dialect, base, query, candidates)
                 q = q.order_by(items.c.published_at.desc(), items.c.id.desc())
-                rows = conn.execute(q.limit(limit).offset(offset)).all()
+                page = q.limit(limit).offset(offset).subquery()
+                rows = conn.execute(whole.where(items.c.id.in_(select(page.c.id)))).all()
                 if complete or limit is None or len(rows) >= limit:
                     break
                 assert window is not None
@@ -369,6 +397,72 @@ class ItemQueries:
             )
             for r in rows
         ]
+
+    def count_listed(
+        self,
+        *,
+        query: Query | None = None,
+        since: datetime | None = None,
+        cap: int = 1000,
+        topic_only: bool = True,
+    ) -> tuple[int, bool]:
+        """How many items recent_items would list: (n, exact). Counting stops at `cap` (n = cap,
+        exact False). Words on SQLite are counted among their COUNT_WINDOW newest matches; when
+        there are more, n is a lower bound (exact False)."""
+        # Without a period a count starts from the labels' items; with one, from the time index.
+        drive = since is None and (query is None or query.period is None)
+        q = self._filtered(
+            select(items.c.id).outerjoin(item_tags, item_tags.c.item_id == items.c.id),
+            since=since,
+            topic_only=topic_only,
+            drive=drive,
+        )
+        with self.engine.connect() as conn:
+            complete = True
+            if query is not None:
+                candidates = None
+                if query.terms and self.dialect == "sqlite":
+                    candidates = search_.newest_select(conn, query, search_.COUNT_WINDOW)
+                    if candidates is not None:
+                        inside = select(func.count()).select_from(candidates.subquery())
+                        complete = conn.execute(inside).scalar_one() < search_.COUNT_WINDOW
+                q = search_.apply_query(self.dialect, q, query, candidates, drive=drive)
+            found = conn.execute(select(func.count()).select_from(q.limit(cap).subquery()))
+            n = int(found.scalar_one())
+        return n, complete and n < cap
+
+    def _filtered(
+        self,
+        q: Any,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        regions: Sequence[str] = (),
+        types: Sequence[str] = (),
+        topic_only: bool = True,
+        include_duplicates: bool = False,
+        ids: Sequence[int] | None = None,
+        search: str | None = None,
+        drive: bool = False,
+    ) -> Any:
+        """A SELECT over items (joined to item_tags) narrowed by recent_items' filters (drive:
+        labels as in bot.store.search.labelled)."""
+        if since is not None:
+            q = q.where(items.c.published_at >= since)
+        if until is not None:
+            q = q.where(items.c.published_at < until)
+        if not include_duplicates:
+            q = q.where(items.c.duplicate_of.is_(None))
+        if topic_only:
+            q = q.where(or_(item_tags.c.topic_ai.is_(True), item_tags.c.item_id.is_(None)))
+        for kind, values in (("region", regions), ("type", types)):
+            if values:
+                q = q.where(search_.labelled(kind, values, drive=drive))
+        if ids is not None:
+            q = q.where(items.c.id.in_(list(ids)))
+        if search:
+            q = q.where(items.c.id.in_(matching_ids(self.dialect, search)))
+        return q
 
     def stems_of(self, ids: Sequence[int]) -> dict[int, str]:
         """The stems of items' text (bot.query.stems.index_text), for matching alerts in Python."""
@@ -450,6 +544,18 @@ class ItemQueries:
                     }
         return out
 
+    def item_text(self, item_id: int) -> str:
+        """An item's title and text as the tagger read them ('' when there is no such item)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    items.c.title,
+                    items.c.summary,
+                    func.substr(items.c.content, 1, TEXT_CHARS).label("content"),
+                ).where(items.c.id == item_id)
+            ).first()
+        return f"{row.title}\n{row.content or row.summary or ''}" if row else ""
+
     def item_result(self, item_id: int) -> dict[str, Any] | None:
         """The stored tagger result of an item (with evidence), or None."""
         with self.engine.connect() as conn:
@@ -489,7 +595,7 @@ def _tag_rows(
     for item_id, res in tagged:
         scores = res.get("scores", {})
         for kind, key in (("region", "regions"), ("country", "countries"), ("type", "types")):
-            for value in res.get(key, []):
+            for value in res.get(key) or []:
                 labels.append((item_id, kind, value, float(scores.get(key, {}).get(value, 1.0))))
         tags.append(
             (
@@ -504,6 +610,20 @@ def _tag_rows(
             )
         )
     return labels, tags
+
+
+def _fixes_of(conn: Any, ids: Sequence[int]) -> dict[int, list[tuple[str, Any]]]:
+    """Users' corrections of these items, oldest first."""
+    out: dict[int, list[tuple[str, Any]]] = {}
+    for chunk in _chunks(list(ids), 500):
+        q = (
+            select(corrections.c.item_id, corrections.c.field, corrections.c.value)
+            .where(corrections.c.item_id.in_(chunk))
+            .order_by(corrections.c.id)
+        )
+        for r in conn.execute(q):
+            out.setdefault(r.item_id, []).append((r.field, r.value))
+    return out
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -130,6 +130,15 @@ items = Table(
         sqlite_where=text("alerts_queued_at IS NULL"),
         postgresql_where=text("alerts_queued_at IS NULL"),
     ),
+    # Lists walk originals newest first on this alone (no read of the row until the page is
+    # chosen: bot.store.items.recent_items).
+    Index(
+        "ix_items_live",
+        "published_at",
+        "duplicate_of",  # always NULL here: there so the index covers the check
+        sqlite_where=text("duplicate_of IS NULL"),
+        postgresql_where=text("duplicate_of IS NULL"),
+    ),
     # Partial: most items are originals, and "duplicate_of IS NULL" must not pick this index.
     Index(
         "ix_items_duplicate_of",
@@ -203,6 +212,10 @@ chats = Table(
     Column("timezone", String(64), nullable=False, default="Europe/Paris"),
     Column("active", Boolean, nullable=False, default=True),
     Column("inactive_reason", Text),
+    Column(
+        "empty_digest", String(8), nullable=False, default="skip", server_default="skip"
+    ),  # skip | line
+    # Delivery before alert profiles (migration 0007 moved them into `alerts`); unused.
     Column("alerts", Boolean, nullable=False, default=False),
     Column("digest", String(8), nullable=False, default="off"),  # off | daily | weekly
     Column("digest_weekday", Integer, nullable=False, default=0),  # Monday
@@ -212,14 +225,6 @@ chats = Table(
     Column("alerts_since", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_chats_digest_due", "active", "next_digest_at"),
-)
-
-subscriptions = Table(
-    "subscriptions",
-    metadata,
-    Column("chat_id", BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
-    Column("kind", String(16), primary_key=True),  # region | type | keyword | exclude
-    Column("value", String(200), primary_key=True),
 )
 
 # Alert profiles: a chat holds several, each a query (bot.query) with its own frequency.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, or_, select, text
+from sqlalchemy import Integer, and_, bindparam, exists, or_, select, text
 
 from bot.query.model import NATIONAL, Query
 from bot.query.stems import stem, term
@@ -27,6 +27,7 @@ TIME_KEY_IDS = 1 << 22  # items_fts.rowid = published epoch seconds * TIME_KEY_I
 WINDOW = 500  # how many of the newest matches of the words are tried first (SQLite)
 WINDOW_PER_ROW = 20  # ... at least this many per row of the page asked for
 MAX_WINDOW = 32_000  # past that many candidates, every match is listed instead
+COUNT_WINDOW = 4000  # a list's total counts words among this many newest matches (SQLite)
 
 
 def time_key(when: datetime) -> int:
@@ -92,13 +93,23 @@ def match_ids(dialect: str, groups: Sequence[Sequence[str]]) -> Any:
 def newest_matches(conn: Any, query: Query, window: int) -> list[int]:
     """SQLite: ids of the `window` most recently published items matching the words and none
     of the exclusions, within the query's period (newest first, read straight off the index)."""
+    found = newest_select(conn, query, window)
+    return [] if found is None else [int(i) for i in conn.execute(found).scalars()]
+
+
+def newest_select(conn: Any, query: Query, window: int) -> Any | None:
+    """SQLite: newest_matches as a SELECT to use inside another statement (None: no words)."""
     match = fts_expression(query.terms)
     if not match:
-        return []
+        return None
     excluded = fts_expression([query.excludes]) if query.excludes else ""
     if excluded:
         match = f"({match}) NOT {excluded}"
-    sql = "SELECT item_id FROM items_fts WHERE items_fts MATCH :m"
+    # While every id fits in the rowid's low bits (up to 4,194,303 items) the id is read off the
+    # rowid, which the index holds; reading the item_id column costs a row read per match.
+    small = conn.execute(text("SELECT coalesce(max(id), 0) FROM items")).scalar_one() < TIME_KEY_IDS
+    column = f"rowid % {TIME_KEY_IDS}" if small else "item_id"
+    sql = f"SELECT {column} AS item_id FROM items_fts WHERE items_fts MATCH :m"
     params: dict[str, Any] = {"m": match, "n": window}
     if query.since is not None:
         sql += " AND rowid >= :lo"
@@ -107,12 +118,37 @@ def newest_matches(conn: Any, query: Query, window: int) -> list[int]:
         sql += " AND rowid < :hi"
         params["hi"] = time_key(query.until)
     sql += " ORDER BY rowid DESC LIMIT :n"
-    return [int(i) for i in conn.execute(text(sql), params).scalars()]
+    return text(sql).bindparams(**params).columns(item_id=Integer)
 
 
-def apply_query(dialect: str, q: Any, query: Query, candidates: list[int] | None = None) -> Any:
-    """The query's conditions on a SELECT over items; `candidates` (from newest_matches)
-    stand for the words and exclusions when given."""
+def labelled(kind: str, values: Sequence[str], *, drive: bool = False) -> Any:
+    """The condition 'the item has one of these labels'. EXISTS lets a newest-first page walk
+    the time index and stop at its limit; drive=True (an IN over the label index) lets a count
+    start from the label's items instead of every item."""
+    if drive:
+        return items.c.id.in_(
+            select(item_labels.c.item_id).where(
+                item_labels.c.kind == kind, item_labels.c.value.in_(list(values))
+            )
+        )
+    return exists().where(
+        item_labels.c.item_id == items.c.id,
+        item_labels.c.kind == kind,
+        item_labels.c.value.in_(list(values)),
+    )
+
+
+def apply_query(
+    dialect: str,
+    q: Any,
+    query: Query,
+    candidates: list[int] | Any | None = None,
+    *,
+    drive: bool = False,
+) -> Any:
+    """The query's conditions on a SELECT over items; `candidates` (newest_matches' ids, or
+    newest_select's SELECT) stand for the words and exclusions when given; drive: see
+    `labelled`."""
     if query.since is not None:
         q = q.where(items.c.published_at >= query.since)
     if query.until is not None:
@@ -120,27 +156,17 @@ def apply_query(dialect: str, q: Any, query: Query, candidates: list[int] | None
     named = [r for r in query.regions if r != NATIONAL]
     places: list[Any] = []
     if named:
-        places.append(
-            exists().where(
-                item_labels.c.item_id == items.c.id,
-                item_labels.c.kind == "region",
-                item_labels.c.value.in_(named),
-            )
-        )
+        places.append(labelled("region", named, drive=drive))
     if NATIONAL in query.regions:
         places.append(item_tags.c.national.is_(True))
     if places:
         q = q.where(or_(*places))
     if query.types:
-        q = q.where(
-            exists().where(
-                item_labels.c.item_id == items.c.id,
-                item_labels.c.kind == "type",
-                item_labels.c.value.in_(list(query.types)),
-            )
-        )
-    if candidates is not None:
+        q = q.where(labelled("type", query.types, drive=drive))
+    if isinstance(candidates, list):
         return q.where(items.c.id.in_(candidates))
+    if candidates is not None:
+        return q.where(items.c.id.in_(select(candidates.subquery().c.item_id)))
     if query.terms:
         q = q.where(items.c.id.in_(match_ids(dialect, query.terms)))
     if query.excludes:

@@ -86,15 +86,15 @@ class Handlers:
             }
             for n, text in enumerate(reply.messages)
         ]
-        if reply.picture:
-            messages.append(
-                {
-                    "chat_id": chat.id,
-                    "kind": "reply",
-                    "dedup_key": reply_key(update, chat.id, "picture"),
-                    "payload": media_payload(reply.picture, ""),
-                }
-            )
+        messages.extend(
+            {
+                "chat_id": chat.id,
+                "kind": "reply",
+                "dedup_key": reply_key(update, chat.id, f"picture{n}"),
+                "payload": media_payload(key, caption),
+            }
+            for n, (key, caption) in enumerate(reply.pictures)
+        )
         await asyncio.to_thread(Outbox(self.rt.store).enqueue, messages, self.rt.clock())
         if self.sender is not None:
             self.sender.wake.set()
