@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--concurrency", type=int, default=64, help="Settings.global_concurrency")
     ap.add_argument("--per-host", type=int, default=16, help="Settings.per_host_concurrency")
+    ap.add_argument(
+        "--stories", choices=("on", "off"), default="on", help="group new items into stories"
+    )
     args = ap.parse_args(argv)
 
     from bot.config import Settings
@@ -225,7 +228,11 @@ def main(argv: list[str] | None = None) -> None:
         # machine weighs on both sides of the ratio.
         half = len(sample) // 2
         base_seconds = baseline(sample[:half])
-        settings = Settings(global_concurrency=args.concurrency, per_host_concurrency=args.per_host)
+        settings = Settings(
+            global_concurrency=args.concurrency,
+            per_host_concurrency=args.per_host,
+            stories=args.stories == "on",
+        )
         with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
             result = asyncio.run(ours(urls, f"sqlite:///{tmp}/bench.db", settings))
         base_seconds += baseline(sample[half:])
@@ -250,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         "children_peak_rss_mb": round(child_rss, 1),
         "global_concurrency": settings.global_concurrency,
         "per_host_concurrency": settings.per_host_concurrency,
+        "stories": args.stories,
         "parse_workers": settings.parse_workers or multiprocessing.cpu_count(),
         "cpu_count": multiprocessing.cpu_count(),
     }

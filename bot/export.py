@@ -1,7 +1,8 @@
 """Stored items as records for `veille items --format jsonl|csv` (pure: values in, text out).
 
 One record per item: where it is (id, link, title, feed, published), which text it was tagged
-on (text_source, article_status), and the TAXONOMY fields with the tagger's scores.
+on (text_source, article_status), the story it belongs to (story_id: the same news from
+other feeds), and the TAXONOMY fields with the tagger's scores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ FIELDS = (
     "text_source",
     "article_status",
     "duplicate_of",
+    "story_id",
     "regions",
     "countries",
     "national",
@@ -49,6 +51,7 @@ def record(item: StoredItem, details: Mapping[str, Any]) -> dict[str, Any]:
         "text_source": details.get("text_source") or "feed",
         "article_status": details.get("article_status"),
         "duplicate_of": item.duplicate_of,
+        "story_id": item.story_id,
         "regions": list(item.regions),
         "countries": list(item.countries),
         "national": item.national,

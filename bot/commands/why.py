@@ -7,9 +7,12 @@ import re
 from bot.commands.callbacks import encode, item_id
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.i18n import t, type_label
-from bot.render import esc, item_line
+from bot.render import esc, fmt_date, item_line, safe_href
 from bot.store.corrections import add_correction
+from bot.store.stories import StoryStore
 from classifiers.taxonomy import REGIONS, TYPES
+
+STORY_LINES = 10  # members listed under /why (a story may have dozens)
 
 
 def why(ctx: Ctx, arg: str) -> Reply:
@@ -26,6 +29,7 @@ def why(ctx: Ctx, arg: str) -> Reply:
     item = found[0]
     result = ctx.store.item_result(number)
     lines = [t(ctx.lang, "why_title"), item_line(item, ctx.lang, with_id=False)]
+    lines.extend(_story_lines(ctx, item.story_id))
     if result is None:
         return Reply(("\n".join([*lines, t(ctx.lang, "why_untagged")]),))
     ev, scores = result.get("evidence", {}), result.get("scores", {})
@@ -56,6 +60,26 @@ def why(ctx: Ctx, arg: str) -> Reply:
         ),
     )
     return Reply(("\n".join(lines),), buttons)
+
+
+def _story_lines(ctx: Ctx, story_id: int | None) -> list[str]:
+    """The story's members (source, date, title), when the item's story has several."""
+    if story_id is None:
+        return []
+    members = StoryStore(ctx.store).members([story_id]).get(story_id, [])
+    if len(members) < 2:
+        return []
+    lines = [t(ctx.lang, "why_story", n=len(members))]
+    for m in members[:STORY_LINES]:
+        title = excerpt(m.title, 120)  # escaped
+        href = safe_href(m.link)
+        link = f'<a href="{href}">{title}</a>' if href else title
+        lines.append(
+            f"  • {esc(m.feed_name)}, {fmt_date(m.published_at, ctx.lang)} — {link} (#{m.item_id})"
+        )
+    if len(members) > STORY_LINES:
+        lines.append(f"  • … +{len(members) - STORY_LINES}")
+    return lines
 
 
 def correction_keyboard(ctx: Ctx, number: int, what: str) -> Reply:

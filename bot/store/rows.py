@@ -6,6 +6,7 @@ Datetimes come back aware and in UTC from every backend (schema.UtcDateTime does
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,6 +105,21 @@ class StoredItem:
     primary_type: str | None = None
     national: bool = False
     topic_ai: bool | None = None
+    story_id: int | None = None
+
+
+def one_per_story(items: Iterable[StoredItem]) -> list[StoredItem]:
+    """The first item of each story, in the given order (items without a story all kept): a
+    listing shows a story once, its other members as 'also in' sources."""
+    seen: set[int] = set()
+    out: list[StoredItem] = []
+    for item in items:
+        if item.story_id is not None:
+            if item.story_id in seen:
+                continue
+            seen.add(item.story_id)
+        out.append(item)
+    return out
 
 
 @dataclass(frozen=True)
