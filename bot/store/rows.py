@@ -109,17 +109,22 @@ class StoredItem:
 
 
 def one_per_story(items: Iterable[StoredItem]) -> list[StoredItem]:
-    """The first item of each story, in the given order (items without a story all kept): a
-    listing shows a story once, its other members as 'also in' sources."""
-    seen: set[int] = set()
-    out: list[StoredItem] = []
+    """One entry per story, where its first item comes in the given order, shown as its
+    earliest member there (the original); items without a story are all kept. A listing shows
+    a story once, its other members as 'also in' sources."""
+    slots: list[StoredItem] = []
+    where: dict[int, int] = {}  # story -> its slot
     for item in items:
-        if item.story_id is not None:
-            if item.story_id in seen:
-                continue
-            seen.add(item.story_id)
-        out.append(item)
-    return out
+        if item.story_id is None:
+            slots.append(item)
+        elif item.story_id not in where:
+            where[item.story_id] = len(slots)
+            slots.append(item)
+        else:
+            kept = slots[where[item.story_id]]
+            if (item.published_at, item.id) < (kept.published_at, kept.id):
+                slots[where[item.story_id]] = item
+    return slots
 
 
 @dataclass(frozen=True)
