@@ -92,7 +92,8 @@ def from_csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     """A CSV row back into a record (the inverse of to_csv, for readers of the export)."""
     out: dict[str, Any] = dict(row)
     out["id"] = int(row["id"])
-    out["duplicate_of"] = int(row["duplicate_of"]) if row["duplicate_of"] else None
+    for name in ("duplicate_of", "story_id"):
+        out[name] = int(row[name]) if row[name] else None
     for name in LIST_FIELDS:
         out[name] = row[name].split(LIST_SEPARATOR) if row[name] else []
     for name in ("national", "topic_ai"):

@@ -551,6 +551,49 @@ class TestStoreContract:
         assert len(set(StoryStore(db).story_of(ids).values())) == 1
         assert count_rows(db, "stories") == 1
 
+    def test_a_story_is_one_entry_in_listings_and_counts(self, db: Store) -> None:
+        [plan] = db.insert_items("alpha", [item("p", STORY[0][0], summary=STORY[0][1])], NOW)
+        [retold, other] = db.insert_items(
+            "beta",
+            [
+                item("r", STORY[1][0], summary=STORY[1][1], published=NOW + timedelta(hours=1)),
+                item("o", OTHER_NEWS[0], summary=OTHER_NEWS[1], published=NOW + timedelta(hours=2)),
+            ],
+            NOW,
+        )
+        db.save_tags([(i, tags(["Bretagne"], ["funding"])) for i in (plan, retold, other)], NOW, "t")
+        story = StoryStore(db).assign([plan, retold, other], NOW).assigned[plan]
+        assert [i.id for i in db.recent_items(regions=["Bretagne"])] == [other, plan]
+        # Paged: the same story in the same place (shown by a member of the rows read).
+        assert [i.story_id for i in db.recent_items(limit=1, offset=1)] == [story]
+        assert len(db.recent_items(include_duplicates=True)) == 3
+        assert db.duplicates_of([plan, retold, other]) == {plan: ["Beta"], retold: ["Alpha"]}
+        assert db.label_counts("region", NOW - timedelta(days=1)) == {"Bretagne": 2}
+        assert db.label_counts("type", NOW - timedelta(days=1)) == {"funding": 2}
+
+    def test_story_alerts_in_the_outbox(self, db: Store, chats: ChatStore) -> None:
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        box = Outbox(db)
+        message = {"chat_id": 5, "kind": "alert", "dedup_key": "alert:5:s9", "story_id": 9}
+        plain = {"chat_id": 5, "kind": "alert", "dedup_key": "alert:5:1"}
+        assert (
+            box.enqueue([{**message, "payload": {"text": "a"}}, {**plain, "payload": {}}], NOW) == 2
+        )
+        assert box.enqueue([{**message, "payload": {"text": "again"}}], NOW) == 0
+        [alert] = box.story_messages([9, 10])
+        assert (alert.chat_id, alert.kind, alert.status, alert.payload) == (
+            5,
+            "alert",
+            "pending",
+            {"text": "a"},
+        )
+        assert box.revise(alert.id, {"text": "b"}) and box.delivered(alert.id) is None
+        [leased] = box.lease(NOW, "test", limit=5)  # one per chat: its first message
+        assert leased.id == alert.id and not box.revise(alert.id, {"text": "c"})
+        box.mark_sent(alert.id, NOW, 321)
+        assert box.delivered(alert.id) == (321, NOW)
+        assert box.story_messages([9])[0].payload == {"text": "b"}
+
     @pytest.mark.parametrize(
         ("query", "on_sqlite", "on_postgres"),
         SEARCH_CASES,
