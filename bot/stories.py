@@ -13,10 +13,13 @@ in-memory `Clusterer` below is the same decision over bounded state, for evaluat
 
 from __future__ import annotations
 
+import heapq
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ LEAD_WORDS = 35  # words of the summary/content read after the title (the lede)
 NUM_PERM = 48
 BAND_ROWS = 2  # 24 bands of 2: measured on the labelled set (see evaluate --stories)
 JOIN_THRESHOLD = 0.30
+SURE = 0.60  # a score this high is taken at once (the later candidates are not scored)
 NUMBER_WEIGHT = 2
 
 # French (and a few English) function words, and words every item of this domain carries:
@@ -70,11 +74,14 @@ class Fingerprint:
     numbers: frozenset[str]
     title: frozenset[str]
     years: frozenset[str] = field(init=False, compare=False)
+    has_amounts: bool = field(init=False, compare=False)  # numbers other than years
     weight: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         # Derived once: similarity() runs for every candidate of every new item.
-        object.__setattr__(self, "years", frozenset(n for n in self.numbers if _YEAR.match(n)))
+        years = frozenset(n for n in self.numbers if _YEAR.match(n))
+        object.__setattr__(self, "years", years)
+        object.__setattr__(self, "has_amounts", len(self.numbers) > len(years))
         weight = len(self.words) + len(self.names) + NUMBER_WEIGHT * len(self.numbers)
         object.__setattr__(self, "weight", weight)
 
@@ -150,22 +157,25 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     against: different years (a yearly event), amounts with none in common (the same
     organisation's other news), no shared name when both have names (another place).
     """
-    shared = (
-        len(a.words & b.words) + len(a.names & b.names) + NUMBER_WEIGHT * len(a.numbers & b.numbers)
-    )
+    # Each intersection once: this runs for every kept fingerprint of every candidate story.
     size_a, size_b = a.weight, b.weight
     smaller = min(size_a, size_b)
     if smaller == 0:
+        return 0.0
+    names = len(a.names & b.names)
+    numbers = a.numbers & b.numbers
+    shared = len(a.words & b.words) + names + NUMBER_WEIGHT * len(numbers)
+    if shared == 0:
         return 0.0
     # Mix overlap (lengths differ) and Jaccard (a short item inside a long one is not enough).
     union = size_a + size_b - shared
     score = 0.5 * shared / smaller + 0.5 * shared / union
     if a.years and b.years and not a.years & b.years:
         score *= 0.5
-    amounts_a, amounts_b = a.numbers - a.years, b.numbers - b.years
-    if amounts_a and amounts_b and not amounts_a & amounts_b:
+    # A shared number is a year in both or in neither: the amounts shared are numbers - years.
+    if a.has_amounts and b.has_amounts and numbers <= a.years:
         score *= 0.7
-    if a.names and b.names and not a.names & b.names:
+    if names == 0 and a.names and b.names:
         score *= 0.6
     return score
 
@@ -269,9 +279,15 @@ def choose(
     for story in candidates:
         if abs(published - story.first_seen) > WINDOW:
             continue
-        score = max((similarity(fp, other) for other in story.fingerprints), default=0.0)
+        score = 0.0
+        for other in story.fingerprints:
+            score = max(score, similarity(fp, other))
+            if score >= SURE:
+                break
         if score >= threshold and score > best_score:
             best, best_score = story.id, score
+            if score >= SURE:  # candidates come best first: a sure match ends the search
+                break
     return best, best_score
 
 
@@ -350,12 +366,11 @@ class Clusterer:
 
 def rank_candidates(keys: Sequence[int], index: Mapping[int, Iterable[int]]) -> list[int]:
     """Story ids found under any of the keys, those sharing the most keys first (capped)."""
-    hits: dict[int, int] = {}
-    for key in set(keys):
-        for story_id in index.get(key, ()):
-            hits[story_id] = hits.get(story_id, 0) + 1
-    ranked = sorted(hits, key=lambda s: (-hits[s], s))
-    return ranked[:MAX_CANDIDATES]
+    # Counter counts in C: a crowded window (many stories per key) stays cheap.
+    hits = Counter(chain.from_iterable(index.get(key, ()) for key in set(keys)))
+    if len(hits) <= MAX_CANDIDATES:
+        return sorted(hits, key=lambda s: (-hits[s], s))
+    return heapq.nsmallest(MAX_CANDIDATES, hits, key=lambda s: (-hits[s], s))
 
 
 def pairwise_scores(
