@@ -9,6 +9,9 @@ deactivated. Group migrated — its data moves and the message is sent to the ne
 errors and 5xx — Telegram is unreachable, not the message's fault: capped backoff for the whole
 retry window (hours), one probe at a time. Read timeout — Telegram may have delivered: sent
 again at most once. Only Telegram's permanent answers (4xx) end a message before its window.
+Edits of sent alerts (a story's later sources, bot/story_alerts.py) go through the same queue;
+one Telegram refuses or need not make (not modified, message gone, older than EDIT_MAX_AGE) is
+ended at once, never retried.
 """
 
 from __future__ import annotations
