@@ -120,3 +120,23 @@ def test_listings_show_a_story_once_as_its_earliest_member() -> None:
     assert [i.id for i in one_per_story(newest_first)] == [1, 4, 2]
     names = [f"S{k}" for k in range(MAX_SOURCES + 3)]
     assert sources_line(names)[-1] == "+3" and len(sources_line(names)) == MAX_SOURCES + 1
+
+
+def test_a_feed_republishing_with_new_guids_gives_one_alert_and_no_edit(store: Store) -> None:
+    subscribe(store)
+    spec = Spec(
+        TOLD["ouest"],
+        NOW - timedelta(hours=5),
+        ("Bretagne",),
+        ("funding",),
+        summary="Le conseil régional a voté à Rennes un fonds de 20 millions d'euros.",
+    )
+    queued = 0
+    for hour in range(4):  # the same item, a new guid (link) every hour
+        copy = Spec(**{**spec.__dict__, "link": f"https://ouest.example/{hour}"})
+        [item] = add_items(store, [copy], NOW, feed_id="ouest", feed_name="Ouest")
+        StoryStore(store).assign([item], NOW)
+        queued += alert(store, item)
+        if hour == 0:
+            sent(store, rows(store)[0]["id"], 501)
+    assert queued == 1 and [r["kind"] for r in rows(store)] == ["alert"]
