@@ -315,6 +315,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--no-tagging", action="store_true", help="poll without tagging (and without alerts)"
     )
+    ap.add_argument(
+        "--stories",
+        choices=("on", "off", "both"),
+        default="on",
+        help="group new items into stories; both: first polls off, on, off, on (the ratio of "
+        "on to off in the same run)",
+    )
     args = ap.parse_args(argv)
 
     from bot.config import Settings
@@ -336,8 +343,19 @@ def main(argv: list[str] | None = None) -> None:
         # machine weighs on both sides of the ratio.
         half = len(sample) // 2
         base_seconds = baseline(sample[:half])
-        with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
-            result = in_process(ours, urls, tmp, settings, timeout=timeout)
+        modes = ["off", "on", "off", "on"] if args.stories == "both" else [args.stories]
+        runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+        for mode in modes:
+            with tempfile.TemporaryDirectory(prefix="veille-bench-") as tmp:
+                run = in_process(
+                    ours,
+                    urls,
+                    tmp,
+                    settings.model_copy(update={"stories": mode == "on"}),
+                    timeout=timeout,
+                )
+                runs[mode].append(run)
+        result = min(runs[modes[-1]], key=lambda r: r["first_poll_seconds"])
         rdr = (
             None
             if args.no_reader
@@ -382,10 +400,17 @@ def main(argv: list[str] | None = None) -> None:
         },
         "global_concurrency": settings.global_concurrency,
         "per_host_concurrency": settings.per_host_concurrency,
+        "stories": args.stories,
         "parse_workers": settings.parse_workers or multiprocessing.cpu_count(),
         "cpu_count": multiprocessing.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    if args.stories == "both":
+        best = {m: min(r["first_poll_seconds"] for r in runs[m]) for m in ("off", "on")}
+        out["first_poll_seconds_stories_off"] = best["off"]
+        out["first_poll_seconds_stories_on"] = best["on"]
+        out["first_poll_stories_cost"] = round(best["on"] / best["off"] - 1, 3)
+        out["first_poll_runs"] = {m: [r["first_poll_seconds"] for r in runs[m]] for m in runs}
     print(json.dumps(out, indent=2))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import story_alerts
 from bot.delivery import media_payload, message_payload
 from bot.digest import Digest, build_digest, digest_period, next_digest_time
 from bot.i18n import t
@@ -62,11 +63,15 @@ def enqueue_profile_alerts(
         return 0
     items = {
         i.id: i
-        for i in store.recent_items(ids=pending, limit=len(pending))
+        for i in store.recent_items(ids=pending, limit=len(pending), per_story=False)
         if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE
     }
+    # One alert per story and chat; the stories' alerts already queued are edited instead.
+    story_of = story_alerts.stories_of(store, pending)
+    grown = {s: i for i, s in sorted(story_of.items())}  # story -> its newest item here
+    known = story_alerts.StoryAlerts.load(outbox, grown)
+    messages = story_alerts.edits_for_grown(store, outbox, known, grown, now)
     profiles = AlertStore(store).instant() if items else []
-    messages: list[dict[str, Any]] = []
     if profiles:
         stems = store.stems_of(list(items))
         facts = [
@@ -75,21 +80,32 @@ def enqueue_profile_alerts(
         ]
         also = store.duplicates_of(list(items))
         for chat_id, own in profiles_by_chat(profiles).items():
-            chosen = select_items(facts, [(p.name, p.query) for p in own])[:ALERTS_PER_ROUND]
+            chosen = select_items(facts, [(p.name, p.query) for p in own])
             lang = own[0].language
-            messages.extend(
-                {
+            told: set[int] = set()
+            queued = 0
+            for f, names in chosen:
+                if queued >= ALERTS_PER_ROUND:
+                    break
+                story = story_of.get(f.id)
+                if story is not None:
+                    if story in told or known.alerted(chat_id, story):
+                        continue  # the story's alert says it (edited above)
+                    told.add(story)
+                footer = matched_line(names, lang)
+                text = alert_html(items[f.id], lang, story_alerts.sources_line(also.get(f.id, [])))
+                payload = message_payload(text + "\n" + footer)
+                message: dict[str, Any] = {
                     "chat_id": chat_id,
                     "kind": "alert",
                     "dedup_key": f"alert:{chat_id}:{f.id}",
-                    "payload": message_payload(
-                        alert_html(items[f.id], lang, also.get(f.id, ()))
-                        + "\n"
-                        + matched_line(names, lang)
-                    ),
+                    "payload": payload,
                 }
-                for f, names in chosen
-            )
+                if story is not None:
+                    payload["story"] = story_alerts.story_meta(f.id, footer, lang)
+                    message.update(story_id=story, dedup_key=story_alerts.alert_key(chat_id, story))
+                messages.append(message)
+                queued += 1
     return outbox.enqueue(messages, now, items_alerted=() if retagged else pending)
 
 

@@ -221,7 +221,7 @@ def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
             sys.stdout.flush()
             return 0
         table = Table(title=f"{len(items)} item(s)" + (f" — {region}" if region else ""))
-        for col in ("date", "source", "title", "regions", "type"):
+        for col in ("date", "source", "title", "regions", "type", "story"):
             table.add_column(col, overflow="fold")
         for i in items:
             table.add_row(
@@ -230,6 +230,7 @@ def cmd_items(args: argparse.Namespace, environ: dict[str, str]) -> int:
                 i.title,
                 ", ".join(i.regions) or ("national" if i.national else "-"),
                 i.primary_type or "-",
+                str(i.story_id) if i.story_id is not None else "-",
             )
         console.print(table)
         return 0
@@ -263,6 +264,8 @@ def cmd_train(args: argparse.Namespace, environ: dict[str, str]) -> int:
 def cmd_evaluate(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Per-label precision/recall/F1 on a labelled JSONL file, or, side by side, on the held-out
     split, the seeds and the press-style set (one model that saw none of them)."""
+    if args.stories:
+        return _evaluate_stories(args)
     from classifiers.corpus import load_examples, read_jsonl
     from classifiers.evaluate import score
     from classifiers.train import evaluation_report, gold
@@ -312,6 +315,29 @@ def _print_evaluation(report: dict[str, dict[str, Any]]) -> None:
     for label, key in _HEADLINE:
         table.add_row(label, *(str(m.get(key, "–")) for m in report.values()))
     console.print(table)
+
+
+def _evaluate_stories(args: argparse.Namespace) -> int:
+    """Pairwise same-story precision/recall of the clustering on a labelled JSONL file."""
+    from bot.stories import JOIN_THRESHOLD, LABELLED_SET, LabelledItem, evaluate_labelled
+
+    path = Path(args.file) if args.file else LABELLED_SET
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        records = [LabelledItem.from_json(json.loads(line)) for line in lines if line.strip()]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]cannot read labelled stories from {path}: {exc}[/]")
+        return 2
+    metrics = evaluate_labelled(records, args.threshold or JOIN_THRESHOLD)
+    console.print(
+        f"[bold]{metrics['items']}[/] items in {metrics['stories']} stories "
+        f"({metrics['predicted_stories']} found) — pairwise precision "
+        f"[bold]{metrics['precision']}[/], recall [bold]{metrics['recall']}[/], "
+        f"F1 {metrics['f1']} ({metrics['pairs_true']} same-story pairs)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+    return 0
 
 
 def _print_metrics(m: dict[str, Any]) -> None:
@@ -519,9 +545,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", parents=[common], help="train the tagger")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", parents=[common], help="evaluate the tagger")
+    p = sub.add_parser("evaluate", parents=[common], help="evaluate the tagger or the stories")
     p.add_argument("file", nargs="?", help="labelled JSONL (default: the held-out split)")
     p.add_argument("--json", help="also write the metrics to this file")
+    p.add_argument(
+        "--stories",
+        action="store_true",
+        help="pairwise same-story precision/recall (default file: the labelled story set)",
+    )
+    p.add_argument("--threshold", type=float, help="story join threshold (with --stories)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("classify", parents=[common], help="tag an article or a JSONL stream")

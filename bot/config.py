@@ -187,6 +187,8 @@ class Settings(BaseSettings):
     poll_batch: int = Field(500, ge=1, validation_alias="VEILLE_POLL_BATCH")
     # Tag new items as they are polled (needs a model; off for benchmarks).
     tagging: bool = Field(True, validation_alias="VEILLE_TAGGING")
+    # Group new items into stories as they are polled (bot/stories.py).
+    stories: bool = Field(True, validation_alias="VEILLE_STORIES")
     webhook_url: str | None = Field(None, validation_alias="VEILLE_WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(None, validation_alias="VEILLE_WEBHOOK_SECRET")
     # Loopback outside Docker; the image sets 0.0.0.0 for both.

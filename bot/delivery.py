@@ -15,6 +15,10 @@ was not yet recorded is sent again after a crash. Only as many sends are under w
 needs (InFlight): on a fast API one at a time, so a kill -9 re-sends at most one message. Of
 several senders (processes) on one database, one leads and sends (bot.store.leases.Leadership):
 Telegram's limits are the bot's, so one process paces them all.
+
+Edits of sent alerts (a story's later sources, bot/story_alerts.py) go through the same queue;
+one Telegram refuses or need not make (not modified, message gone, older than EDIT_MAX_AGE) is
+ended at once, never retried.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ from classifiers.text import visible_text
 log = logging.getLogger(__name__)
 DEFAULT_RETRY_WINDOW = timedelta(hours=24)
 DEFAULT_LEASE = timedelta(seconds=30)
+# Edits of alerts (a story's later sources) stop after this: an old alert is history, and
+# Telegram may refuse to edit old messages anyway.
+EDIT_MAX_AGE = timedelta(hours=48)
 GONE_CHAT = ("chat not found", "bot was kicked", "user is deactivated", "group chat was deleted")
 
 
@@ -435,6 +442,13 @@ class Sender:
     async def _send_one(self, msg: OutMessage, report: DrainReport) -> None:
         """Send one claimed message and record the outcome."""
         p = msg.payload
+        if p.get("method") == "editMessageText":
+            target = await asyncio.to_thread(self.outbox.delivered, int(p["edit_of"]))
+            if target is None or self.clock() - target[1] > EDIT_MAX_AGE:
+                reason = "not sent" if target is None else "too old"
+                await self._edit_dropped(msg, f"nothing to edit: the alert is {reason}", report)
+                return
+            p = {**p, "message_id": target[0]}
         if msg.maybe_sent:
             report.resent += 1
             OUTBOX_RESENT.inc()
@@ -472,6 +486,9 @@ class Sender:
             return
         except BadRequest as exc:
             text = exc.message.lower()
+            if "message is not modified" in text:  # an edit with nothing new: done
+                await self._edit_dropped(msg, f"400 {exc.message}", report)
+                return
             if any(reason in text for reason in GONE_CHAT):
                 await self._chat_gone(msg, f"400 {exc.message}", report)
                 return
@@ -499,6 +516,13 @@ class Sender:
         )
         report.sent += 1
         MESSAGES_SENT.inc()
+
+    async def _edit_dropped(self, msg: OutMessage, reason: str, report: DrainReport) -> None:
+        """An edit Telegram will not (or need not) make: logged and ended, never retried."""
+        log.info("edit dropped chat=%s message=%s reason=%s", msg.chat_id, msg.id, reason)
+        OUTBOX_DEAD.labels("edit_dropped").inc()
+        await asyncio.to_thread(self.outbox.mark_dead, msg.id, reason)
+        report.dead += 1
 
     async def _chat_gone(self, msg: OutMessage, reason: str, report: DrainReport) -> None:
         """The chat blocked the bot, kicked it or no longer exists: stop sending to it."""
@@ -575,6 +599,16 @@ class Sender:
     async def _call(self, chat_id: int, p: dict[str, Any]) -> Any:
         if p.get("method") == "sendPhoto":
             return await self._send_photo(chat_id, p)
+        if p.get("method") == "editMessageText":
+            return await self.bot.edit_message_text(
+                p["text"],
+                chat_id=chat_id,
+                message_id=p["message_id"],
+                parse_mode=p.get("parse_mode"),
+                reply_markup=keyboard(p.get("buttons")),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                **self._timeouts(),
+            )
         return await self.bot.send_message(
             chat_id,
             p["text"],
@@ -619,6 +653,17 @@ def message_payload(text: str, buttons: Any = None) -> dict[str, Any]:
     """Payload of an HTML text message with optional button rows [(Button...)...]."""
     rows = [[{"text": b.text, "data": b.data} for b in row] for row in (buttons or ())]
     return {"method": "sendMessage", "text": text, "parse_mode": "HTML", "buttons": rows or None}
+
+
+def edit_payload(message_id: int, text: str, buttons: Any = None) -> dict[str, Any]:
+    """Payload of an edit: the outbox message `message_id`, once sent, gets this HTML text."""
+    return {
+        "method": "editMessageText",
+        "edit_of": message_id,
+        "text": text,
+        "parse_mode": "HTML",
+        "buttons": buttons,
+    }
 
 
 def media_payload(key: str, caption: str) -> dict[str, Any]:

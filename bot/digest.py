@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import t
 from bot.store.repo import Store
-from bot.store.rows import Filters, StoredItem
+from bot.store.rows import Filters, StoredItem, one_per_story
 from classifiers.taxonomy import REGIONS, TYPES
 
 # Group keys of items with no region: national news, and the rest (shown translated).
@@ -79,11 +79,14 @@ def build_digest(
     also_in: dict[int, list[str]] | None = None,
     per_group: int = 8,
 ) -> Digest:
-    """Group the matching items of [start, end) by region then type, newest first."""
-    chosen = sorted(
-        (i for i in items if start <= i.published_at < end and filters.matches(i)),
-        key=lambda i: i.published_at,
-        reverse=True,
+    """Group the matching items of [start, end) by region then type, newest first; a story
+    (the same news from several feeds) is one entry, and counts count stories."""
+    chosen = one_per_story(
+        sorted(
+            (i for i in items if start <= i.published_at < end and filters.matches(i)),
+            key=lambda i: i.published_at,
+            reverse=True,
+        )
     )
     by_region: dict[str, dict[str, list[StoredItem]]] = {}
     for item in chosen:

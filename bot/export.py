@@ -1,7 +1,8 @@
 """Stored items as records for `veille items --format jsonl|csv` (pure: values in, text out).
 
 One record per item: where it is (id, link, title, feed, published), which text it was tagged
-on (text_source, article_status), and the TAXONOMY fields with the tagger's scores.
+on (text_source, article_status), the story it belongs to (story_id: the same news from
+other feeds), and the TAXONOMY fields with the tagger's scores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ FIELDS = (
     "text_source",
     "article_status",
     "duplicate_of",
+    "story_id",
     "regions",
     "countries",
     "national",
@@ -49,6 +51,7 @@ def record(item: StoredItem, details: Mapping[str, Any]) -> dict[str, Any]:
         "text_source": details.get("text_source") or "feed",
         "article_status": details.get("article_status"),
         "duplicate_of": item.duplicate_of,
+        "story_id": item.story_id,
         "regions": list(item.regions),
         "countries": list(item.countries),
         "national": item.national,
@@ -89,7 +92,8 @@ def from_csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     """A CSV row back into a record (the inverse of to_csv, for readers of the export)."""
     out: dict[str, Any] = dict(row)
     out["id"] = int(row["id"])
-    out["duplicate_of"] = int(row["duplicate_of"]) if row["duplicate_of"] else None
+    for name in ("duplicate_of", "story_id"):
+        out[name] = int(row[name]) if row[name] else None
     for name in LIST_FIELDS:
         out[name] = row[name].split(LIST_SEPARATOR) if row[name] else []
     for name in ("national", "topic_ai"):

@@ -256,8 +256,9 @@ def _articles_and_alert(
 
 
 def _catch_up(rt: Runtime, poller: Poller, tg: _Telegram) -> Callable[[], Awaitable[None]]:
-    """Finish what a killed or stopped poller left: tag stored items no live poller holds, and
-    queue the alerts of tagged items whose alerts were never queued."""
+    """Finish what a killed or stopped poller left: tag stored items no live poller holds, put
+    items without a story into stories, and queue the alerts of tagged items whose alerts were
+    never queued."""
     from bot.store.outbox import Outbox
 
     outbox = Outbox(rt.store)
@@ -272,6 +273,10 @@ def _catch_up(rt: Runtime, poller: Poller, tg: _Telegram) -> Callable[[], Awaita
                     log.info("leftover tagging skipped: %s", exc)
                 else:
                     log.info("tagged leftovers items=%d", done)
+        if poller.stories is not None:
+            grouped = await poller.stories.catch_up()
+            if grouped:
+                log.info("stories for leftovers items=%d", grouped)
         pending = await asyncio.to_thread(outbox.awaiting_alerts)
         if pending and poller.alert_new is not None:
             queued = await poller.alert_new(pending)

@@ -63,12 +63,16 @@ def strip_accents(text: str) -> str:
 
 def fold_key(text: str) -> str:
     """Lowercase ASCII words separated by single spaces: the comparison form of a text."""
-    lowered = text.lower()
+    lowered = fold_lower(text)
     if not lowered.isascii():
-        lowered = lowered.translate(_KEY_FOLD)
-        if not lowered.isascii():
-            lowered = strip_accents(lowered)
+        lowered = strip_accents(lowered)
     return _NON_WORD.sub(" ", lowered).strip()
+
+
+def fold_lower(text: str) -> str:
+    """Lowercase, Latin accents folded, typographic punctuation as spaces; other characters kept
+    (only the non-ASCII runs translated: cheaper than fold_key when the caller splits words)."""
+    return translate_non_ascii(text.lower(), _KEY_FOLD)
 
 
 def slugify(text: str, *, max_len: int = 48, taken: Set[str] = frozenset()) -> str:

@@ -249,3 +249,53 @@ async def test_a_shared_picture_is_uploaded_once_then_sent_by_file_id(rig: Rig) 
     assert len(uploads) == 1, "uploaded once, then Telegram's file_id"
     assert all(m["photo"] == png for m in rig.server.sent if m["method"].lower() == "sendphoto")
     assert rig.chats.get_media("chart-1")[1] is not None
+
+
+async def test_story_edits_refused_by_telegram_end_there_and_hold_nothing_back(rig: Rig) -> None:
+    """An edit that changes nothing, of a deleted message, or of an alert too old (not even
+    asked): each is logged and ended at once, and the chat's next message goes out."""
+    from sqlalchemy import update
+
+    from bot.delivery import EDIT_MAX_AGE, edit_payload
+    from bot.store.schema import outbox
+
+    rig.chat(31)
+    rig.queue(31, "alerte une", "alerte deux", "alerte trois")
+    await drain_until_empty(rig.sender(), rig.chats)
+    first, second, third = (r["id"] for r in outbox_rows(rig.chats))
+    sent = rig.server.sent_to(31)
+    await rig.bot.delete_message(31, sent[1]["message_id"])
+    # The third alert was sent long ago, as far as the outbox knows.
+    with rig.chats.engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == third)
+            .values(sent_at=utcnow() - EDIT_MAX_AGE - timedelta(minutes=1))
+        )
+    Outbox(rig.chats.store).enqueue(
+        [
+            {"chat_id": 31, "kind": "edit", "dedup_key": f"e:{n}", "payload": payload}
+            for n, payload in enumerate(
+                (
+                    edit_payload(first, "alerte une"),  # not modified
+                    edit_payload(second, "alerte deux, aussi dans : B"),  # deleted
+                    edit_payload(third, "alerte trois, aussi dans : B"),  # too old
+                    edit_payload(first, "alerte une, aussi dans : B"),
+                )
+            )
+        ],
+        utcnow(),
+    )
+    rig.queue(31, "la suite")
+    await drain_until_empty(rig.sender(), rig.chats)
+    rows = outbox_rows(rig.chats)
+    assert [r["status"] for r in rows[3:]] == ["dead", "dead", "dead", "sent", "sent"]
+    assert "not modified" in rows[3]["last_error"]
+    assert "message to edit not found" in rows[4]["last_error"].lower()
+    assert rows[5]["last_error"] == "nothing to edit: the alert is too old"
+    assert rig.delivered(31)[-1] == "la suite"
+    with rig.server.lock:
+        edits = list(rig.server.edits)
+        asked = [c["method"] for c in rig.server.calls if c["method"] == "editMessageText"]
+    assert [e["plain_text"] for e in edits] == ["alerte une, aussi dans : B"]
+    assert len(asked) == 3, "the too-old edit never reached Telegram; none was retried"

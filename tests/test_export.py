@@ -132,6 +132,7 @@ def test_export_honours_the_table_filters(
                 "text_source",
                 "article_status",
                 "duplicate_of",
+                "story_id",
                 "regions",
                 "countries",
                 "national",

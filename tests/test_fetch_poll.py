@@ -491,3 +491,36 @@ def test_parse_max_age() -> None:
     assert parse_max_age("public, max-age=600") == 600.0
     assert parse_max_age("no-cache") is None
     assert parse_max_age(None) is None
+
+
+async def test_a_story_retold_by_two_feeds_gets_one_story_id(rig: Rig) -> None:
+    told = (
+        "La Région Bretagne adopte une feuille de route à Rennes : 40 millions pour les PME",
+        "https://alpha.example/plan",
+    )
+    retold = (
+        "Bretagne : 40 millions pour les PME, la feuille de route votée à Rennes",
+        "https://beta.example/ia",
+    )
+    other = (
+        "Toulouse : Airbus ouvre un laboratoire à Blagnac avec 60 chercheurs",
+        "https://beta.example/airbus",
+    )
+    rig.feeds(
+        rig.serve("alpha", Route(body=rss(told))), rig.serve("beta", Route(body=rss(retold, other)))
+    )
+    report = await rig.poll()
+    assert report.new_items == 3 and report.stories == 2
+    by_title = {
+        i.title: i.story_id
+        for i in rig.store.recent_items(topic_only=False, include_duplicates=True)
+    }
+    assert by_title[told[0]] == by_title[retold[0]] != by_title[other[0]]
+    assert None not in by_title.values()
+
+
+async def test_stories_can_be_switched_off(rig: Rig) -> None:
+    rig.feeds(rig.serve("alpha", Route(body=rss(("Un article", "https://alpha.example/a")))))
+    report = await rig.poll(VEILLE_STORIES="off")
+    assert report.new_items == 1 and report.stories == 0
+    assert [i.story_id for i in rig.store.recent_items(topic_only=False)] == [None]

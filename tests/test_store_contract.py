@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from bot import stories as stories_core
 from bot.query.model import Query
 from bot.store.alerts import AlertStore
 from bot.store.articles import ArticleStore, CachedPage, ItemOutcome
@@ -36,11 +37,27 @@ from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from bot.store.schema import chats as chats_table
 from bot.store.schema import outbox
+from bot.store.stories import StoryStore
 from tests.conftest import NOW, feed_config
 from tests.support.postgres import PostgresServer
 from tests.test_store import add_tagged_sample, item, tags
 
 BACKENDS = ["sqlite", "postgres"]
+# One announcement told by two outlets, and other news of the same week.
+STORY = [
+    (
+        "La Région Bretagne adopte une feuille de route pour l'intelligence artificielle",
+        "Réunis à Rennes, les élus ont voté 40 millions d'euros sur cinq ans pour les PME.",
+    ),
+    (
+        "Bretagne : 40 M€ sur cinq ans pour accompagner les PME vers l'IA",
+        "Le conseil régional de Bretagne a validé à Rennes sa feuille de route IA : 40 millions.",
+    ),
+]
+OTHER_NEWS = (
+    "Toulouse : Airbus et l'ONERA créent un laboratoire d'IA embarquée",
+    "40 chercheurs travailleront à Toulouse sur la certification des systèmes embarqués.",
+)
 _databases = itertools.count(1)
 
 
@@ -115,6 +132,12 @@ def revision_of(store: Store) -> str | None:
     """The database's Alembic revision."""
     with store.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def count_rows(store: Store, table: str) -> int:
+    """Rows in a table."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
 def is_utc(value: datetime | None) -> bool:
@@ -442,6 +465,156 @@ class TestStoreContract:
         assert db.duplicates_of([original, far]) == {original: ["Beta"]}
         assert db.duplicates_of([]) == {}
         assert {i.id for i in db.recent_items(topic_only=False)} == {original, far}
+
+    # ---- stories ---------------------------------------------------------------------------
+
+    def test_retold_news_from_several_feeds_is_one_story(self, db: Store) -> None:
+        stories = StoryStore(db)
+        [plan] = db.insert_items("alpha", [item("p", STORY[0][0], summary=STORY[0][1])], NOW)
+        [retold, other] = db.insert_items(
+            "beta",
+            [
+                item(
+                    "r",
+                    STORY[1][0],
+                    summary=STORY[1][1],
+                    content="Texte complet. " * 40,
+                    published=NOW + timedelta(hours=3),
+                ),
+                item("o", OTHER_NEWS[0], summary=OTHER_NEWS[1], published=NOW + timedelta(hours=4)),
+            ],
+            NOW,
+        )
+        first = stories.assign([plan], NOW)
+        assert first.created == {first.assigned[plan]}
+        second = stories.assign([retold, other, plan], NOW)  # plan has its story: left alone
+        story = first.assigned[plan]
+        assert second.assigned[retold] == story and second.assigned[other] != story
+        assert second.joined == {story} and second.created == {second.assigned[other]}
+        assert stories.story_of([plan, retold, other]) == {
+            plan: story,
+            retold: story,
+            other: second.assigned[other],
+        }
+        members = stories.members([story])[story]
+        assert [(m.item_id, m.feed_name) for m in members] == [(plan, "Alpha"), (retold, "Beta")]
+        assert is_utc(members[0].published_at)
+        with db.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT size, representative_id FROM stories WHERE id = :i"), {"i": story}
+            ).one()
+        assert tuple(row) == (2, retold)  # the fuller text, though later
+        assert stories.unassigned_ids() == []
+
+    def test_a_feed_republishing_with_new_guids_stays_one_story(self, db: Store) -> None:
+        stories = StoryStore(db)
+        ids = []
+        for hour in range(6):  # the same item with a new guid every hour
+            ids += db.insert_items(
+                "alpha",
+                [
+                    item(
+                        f"g{hour}",
+                        STORY[0][0],
+                        summary=STORY[0][1],
+                        published=NOW + timedelta(hours=hour),
+                    )
+                ],
+                NOW,
+            )
+            stories.assign(ids[-1:], NOW)
+        assert len(set(stories.story_of(ids).values())) == 1
+        bound = stories_core.KEPT_FINGERPRINTS * stories_core.NUM_PERM // stories_core.BAND_ROWS
+        assert count_rows(db, "story_keys") <= bound
+
+    def test_items_without_titles_get_stories_of_their_own(self, db: Store) -> None:
+        ids = db.insert_items(
+            "alpha", [item("e1", "", summary=""), item("e2", "", summary="")], NOW
+        )
+        found = StoryStore(db).assign(ids, NOW).assigned
+        assert set(found) == set(ids) and found[ids[0]] != found[ids[1]]
+
+    def test_concurrent_pollers_make_one_story_of_one_news(
+        self, db: Store, open_store: Callable[[], Store]
+    ) -> None:
+        ids = []
+        for n, feed in enumerate(("alpha", "beta")):
+            ids += db.insert_items(
+                feed,
+                [
+                    item(
+                        f"c{n}",
+                        STORY[n][0],
+                        summary=STORY[n][1],
+                        published=NOW + timedelta(hours=n),
+                    )
+                ],
+                NOW,
+            )
+        others = [open_store() for _ in range(2)]
+        results: list[Any] = []
+        start = threading.Barrier(2)
+
+        def assign(store: Store, item_id: int) -> None:
+            start.wait()
+            results.append(StoryStore(store).assign([item_id], NOW))
+
+        threads = [
+            threading.Thread(target=assign, args=(store, item_id))
+            for store, item_id in zip(others, ids, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(results) == 2, "an assignment failed"
+        assert len(set(StoryStore(db).story_of(ids).values())) == 1
+        assert count_rows(db, "stories") == 1
+
+    def test_a_story_is_one_entry_in_listings_and_counts(self, db: Store) -> None:
+        [plan] = db.insert_items("alpha", [item("p", STORY[0][0], summary=STORY[0][1])], NOW)
+        [retold, other] = db.insert_items(
+            "beta",
+            [
+                item("r", STORY[1][0], summary=STORY[1][1], published=NOW + timedelta(hours=1)),
+                item("o", OTHER_NEWS[0], summary=OTHER_NEWS[1], published=NOW + timedelta(hours=2)),
+            ],
+            NOW,
+        )
+        db.save_tags(
+            [(i, tags(["Bretagne"], ["funding"])) for i in (plan, retold, other)], NOW, "t"
+        )
+        story = StoryStore(db).assign([plan, retold, other], NOW).assigned[plan]
+        assert [i.id for i in db.recent_items(regions=["Bretagne"])] == [other, plan]
+        # Paged: the same story in the same place (shown by a member of the rows read).
+        assert [i.story_id for i in db.recent_items(limit=1, offset=1)] == [story]
+        assert len(db.recent_items(include_duplicates=True)) == 3
+        assert db.duplicates_of([plan, retold, other]) == {plan: ["Beta"], retold: ["Alpha"]}
+        assert db.label_counts("region", NOW - timedelta(days=1)) == {"Bretagne": 2}
+        assert db.label_counts("type", NOW - timedelta(days=1)) == {"funding": 2}
+
+    def test_story_alerts_in_the_outbox(self, db: Store, chats: ChatStore) -> None:
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        box = Outbox(db)
+        message = {"chat_id": 5, "kind": "alert", "dedup_key": "alert:5:s9", "story_id": 9}
+        plain = {"chat_id": 5, "kind": "alert", "dedup_key": "alert:5:1"}
+        assert (
+            box.enqueue([{**message, "payload": {"text": "a"}}, {**plain, "payload": {}}], NOW) == 2
+        )
+        assert box.enqueue([{**message, "payload": {"text": "again"}}], NOW) == 0
+        [alert] = box.story_messages([9, 10])
+        assert (alert.chat_id, alert.kind, alert.status, alert.payload) == (
+            5,
+            "alert",
+            "pending",
+            {"text": "a"},
+        )
+        assert box.revise(alert.id, {"text": "b"}) and box.delivered(alert.id) is None
+        [leased] = box.lease(NOW, "test", limit=5)  # one per chat: its first message
+        assert leased.id == alert.id and not box.revise(alert.id, {"text": "c"})
+        box.mark_sent(alert.id, NOW, 321)
+        assert box.delivered(alert.id) == (321, NOW)
+        assert box.story_messages([9])[0].payload == {"text": "b"}
 
     @pytest.mark.parametrize(
         ("query", "on_sqlite", "on_postgres"),

@@ -16,8 +16,9 @@ from typing import Any
 from bot.commands.callbacks import encode, item_id
 from bot.commands.reply import Button, Ctx, Reply, excerpt
 from bot.i18n import t, type_label
-from bot.render import esc, item_line
+from bot.render import esc, fmt_date, item_line, safe_href
 from bot.store.corrections import add_correction
+from bot.store.stories import StoryStore
 from classifiers.taxonomy import REGIONS, TYPES
 from classifiers.text import LATIN_FOLD
 
@@ -25,6 +26,8 @@ PHRASES = 5  # readable phrases shown per label
 PHRASE_CHARS = 60
 _WORD = re.compile(r"[^\W_]+")
 _FOLD = {**LATIN_FOLD, **{d: "0" for d in range(ord("0"), ord("9") + 1)}}
+
+STORY_LINES = 10  # members listed under /why (a story may have dozens)
 
 
 def _tokens(text: str) -> list[tuple[str, int, int]]:
@@ -81,6 +84,7 @@ def why(ctx: Ctx, arg: str, note: str = "") -> Reply:
     item = found[0]
     result = ctx.store.item_result(number)
     lines = [note, t(ctx.lang, "why_title"), item_line(item, ctx.lang, with_id=False)]
+    lines.extend(_story_lines(ctx, item.story_id))
     if result is None:
         return Reply(("\n".join(filter(None, [*lines, t(ctx.lang, "why_untagged")])),))
     lines += _evidence_lines(ctx, result, ctx.store.item_text(number))
@@ -133,6 +137,26 @@ def _evidence_lines(ctx: Ctx, result: dict[str, Any], text: str) -> list[str]:
     answer = t(lang, "yes" if result.get("topic_ai") else "no")
     topic = f"🤖 {t(lang, 'why_topic')} : {answer} ({scores.get('topic_ai', '?')})"
     lines.append(topic + (f" ← {by_user}" if "topic_ai" in corrected else ""))
+    return lines
+
+
+def _story_lines(ctx: Ctx, story_id: int | None) -> list[str]:
+    """The story's members (source, date, title), when the item's story has several."""
+    if story_id is None:
+        return []
+    members = StoryStore(ctx.store).members([story_id]).get(story_id, [])
+    if len(members) < 2:
+        return []
+    lines = [t(ctx.lang, "why_story", n=len(members))]
+    for m in members[:STORY_LINES]:
+        title = excerpt(m.title, 120)  # escaped
+        href = safe_href(m.link)
+        link = f'<a href="{href}">{title}</a>' if href else title
+        lines.append(
+            f"  • {esc(m.feed_name)}, {fmt_date(m.published_at, ctx.lang)} — {link} (#{m.item_id})"
+        )
+    if len(members) > STORY_LINES:
+        lines.append(f"  • … +{len(members) - STORY_LINES}")
     return lines
 
 

@@ -26,6 +26,7 @@ from bot.feeds import schedule
 from bot.feeds.fetcher import Fetcher, FetchResult
 from bot.feeds.parser import ParsedFeed
 from bot.feeds.safety import must_be_public
+from bot.feeds.story_stage import StoryStage
 from bot.feeds.workers import TagResult, parse_and_tag
 from bot.metrics import FEEDS_POLLED, ITEMS_NEW, POLL_SECONDS
 from bot.store.repo import Store
@@ -53,6 +54,7 @@ class PollReport:
     new_items: int = 0
     tagged: int = 0
     alerts: int = 0
+    stories: int = 0  # stories this round started
     seconds: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
     new_item_ids: list[int] = field(default_factory=list)
@@ -96,8 +98,11 @@ class Poller:
         ] = []
         self._writer: asyncio.Task[None] | None = None
         # Group tagging, likewise: feeds stored while the tagger is busy are tagged together.
-        self._to_tag: list[tuple[Sequence[int], asyncio.Future[tuple[int, int]]]] = []
+        self._to_tag: list[tuple[Sequence[int], asyncio.Future[tuple[int, int, int]]]] = []
         self._tagger_task: asyncio.Task[None] | None = None
+        self.stories = (
+            StoryStage(store, parse_pool, clock, self._in_db) if settings.stories else None
+        )
         self.stopping = False  # set on shutdown: the round ends after the batch in flight
         # The full-text stage over the same fetcher (set by the Runtime); it runs as its own
         # job after rounds, so that article pages never slow the feed poll.
@@ -297,19 +302,20 @@ class Poller:
         A failure here does not fail the feed: its items are stored, and the catch-up job
         tags and alerts them later.
         """
-        if self.tag_new is None and self.alert_new is None:
+        if self.tag_new is None and self.alert_new is None and self.stories is None:
             return
-        done: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
         self._to_tag.append((ids, done))
         if self._tagger_task is None or self._tagger_task.done():
             self._tagger_task = asyncio.create_task(self._tag_batches())
         try:
-            tagged, alerts = await done
+            tagged, alerts, started = await done
         except Exception as exc:
             log.warning("tagging deferred to the catch-up job feed=%s error=%s", feed_id, exc)
             return
         report.tagged += tagged
         report.alerts += alerts
+        report.stories += started
 
     async def _tag_batches(self) -> None:
         while self._to_tag:
@@ -317,6 +323,8 @@ class Poller:
             ids = [i for feed_ids, _ in batch for i in feed_ids]
             try:
                 tagged = await self.tag_new(ids) if self.tag_new else 0
+                # Before the alerts: a story gets one alert, edited as later items join it.
+                grouped = await self.stories.assign(ids) if self.stories else None
                 alerts = await self.alert_new(ids) if self.alert_new else 0
             except Exception as exc:  # every waiting feed gets it, none hangs
                 for _, done in batch:
@@ -326,7 +334,11 @@ class Poller:
             for n, (_, done) in enumerate(batch):
                 if not done.done():
                     # Counts are the batch's, reported once (on its first feed).
-                    done.set_result((tagged, alerts) if n == 0 else (0, 0))
+                    done.set_result(
+                        (tagged, alerts, len(grouped.created) if grouped else 0)
+                        if n == 0
+                        else (0, 0, 0)
+                    )
 
     async def _write_batches(self) -> None:
         while self._to_store:

@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
@@ -16,7 +16,7 @@ from bot.query.stems import CONTENT_CHARS, index_text
 from bot.store import search as search_
 from bot.store.db import RawWriter
 from bot.store.fixes import apply_fixes
-from bot.store.rows import ParsedItem, StoredItem
+from bot.store.rows import ParsedItem, StoredItem, one_per_story
 from bot.store.schema import article_pages, corrections, feeds, item_labels, item_tags, items
 from bot.store.search import matching_ids
 
@@ -315,13 +315,54 @@ class ItemQueries:
         ids: Sequence[int] | None = None,
         search: str | None = None,
         query: Query | None = None,
+        per_story: bool | None = None,
     ) -> list[StoredItem]:
         """Items newest first, filtered by period, regions, types, full text; with their tags.
 
         `query` (bot.query) adds its regions (``national`` for France-wide items), types,
         period, words and phrases (on stems, accents ignored) and exclusions; `search` is a
-        plain list of words that must all appear.
+        plain list of words that must all appear. `per_story` (default: unless duplicates are
+        included) lists a story once, as its newest matching member.
         """
+        args: dict[str, Any] = {
+            "since": since,
+            "until": until,
+            "regions": regions,
+            "types": types,
+            "topic_only": topic_only,
+            "include_duplicates": include_duplicates,
+            "ids": ids,
+            "search": search,
+            "query": query,
+        }
+        if not (not include_duplicates if per_story is None else per_story):
+            return self._recent_items(limit=limit, offset=offset, **args)
+        if limit is None:
+            return one_per_story(self._recent_items(limit=None, offset=0, **args))[offset:]
+        # Members of one story take several rows: read more until the page is full.
+        wanted, fetch = limit + offset, limit + offset
+        while True:
+            rows = self._recent_items(limit=fetch, offset=0, **args)
+            kept = one_per_story(rows)
+            if len(kept) >= wanted or len(rows) < fetch:
+                return kept[offset:wanted]
+            fetch *= 4
+
+    def _recent_items(
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        regions: Sequence[str],
+        types: Sequence[str],
+        topic_only: bool,
+        include_duplicates: bool,
+        limit: int | None,
+        offset: int,
+        ids: Sequence[int] | None,
+        search: str | None,
+        query: Query | None,
+    ) -> list[StoredItem]:
         # Limit before join: the page's ids are chosen on narrow rows (ix_items_live covers the
         # time order and the originals check), then only they are read whole.
         base = self._filtered(
@@ -345,6 +386,7 @@ class ItemQueries:
                 items.c.summary,
                 items.c.published_at,
                 items.c.duplicate_of,
+                items.c.story_id,
                 item_tags.c.primary_type,
                 item_tags.c.national,
                 item_tags.c.topic_ai,
@@ -394,6 +436,7 @@ class ItemQueries:
                 primary_type=r.primary_type,
                 national=bool(r.national),
                 topic_ai=r.topic_ai,
+                story_id=r.story_id,
             )
             for r in rows
         ]
@@ -492,10 +535,12 @@ class ItemQueries:
         return out
 
     def duplicates_of(self, ids: Sequence[int]) -> dict[int, list[str]]:
-        """For each original item id, the names of the other feeds that carried the story."""
+        """For each item id, the names of the other feeds that carried the story: its exact
+        duplicates (same link or title) and the other members of its story, earliest first."""
         out: dict[int, list[str]] = {}
         if not ids:
             return out
+        self._story_sources(ids, out)
         q = (
             select(items.c.duplicate_of, feeds.c.name)
             .join(feeds, feeds.c.id == items.c.feed_id)
@@ -509,10 +554,41 @@ class ItemQueries:
                     names.append(r.name)
         return out
 
+    def _story_sources(self, ids: Sequence[int], out: dict[int, list[str]]) -> None:
+        """Add to out the feed names of the other members of each item's story."""
+        own: dict[int, tuple[int, str]] = {}  # item -> (story, feed)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids), 500):
+                q = select(items.c.id, items.c.story_id, items.c.feed_id).where(
+                    items.c.id.in_(chunk), items.c.story_id.is_not(None)
+                )
+                own.update({r.id: (r.story_id, r.feed_id) for r in conn.execute(q)})
+            members: dict[int, list[tuple[str, str]]] = {}  # story -> [(feed id, feed name)]
+            for chunk in _chunks(sorted({s for s, _ in own.values()}), 500):
+                q = (
+                    select(items.c.story_id, items.c.feed_id, feeds.c.name)
+                    .join(feeds, feeds.c.id == items.c.feed_id)
+                    .where(items.c.story_id.in_(chunk))
+                    .order_by(items.c.published_at, items.c.id)
+                )
+                for r in conn.execute(q):
+                    members.setdefault(r.story_id, []).append((r.feed_id, r.name))
+        for item_id, (story_id, feed_id) in own.items():
+            names = out.setdefault(item_id, [])
+            for other_feed, name in members.get(story_id, ()):
+                if other_feed != feed_id and name not in names:
+                    names.append(name)
+            if not names:
+                del out[item_id]
+
     def label_counts(self, kind: str, since: datetime) -> dict[str, int]:
-        """Items per label value (region, type, country) published since a time."""
+        """Stories per label value (region, type, country) published since a time (an item
+        without a story counts as one)."""
+        stories_count = func.count(func.distinct(items.c.story_id)) + func.sum(
+            case((items.c.story_id.is_(None), 1), else_=0)
+        )
         q = (
-            select(item_labels.c.value, func.count())
+            select(item_labels.c.value, stories_count)
             .join(items, items.c.id == item_labels.c.item_id)
             .join(item_tags, item_tags.c.item_id == items.c.id)
             .where(

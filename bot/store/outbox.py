@@ -48,6 +48,20 @@ class OutMessage:
     maybe_sent: bool = False
 
 
+@dataclass(frozen=True)
+class StoryMessage:
+    """An alert of a story, or an edit adding sources to it."""
+
+    id: int
+    chat_id: int
+    kind: str  # alert | edit
+    story_id: int
+    status: str
+    payload: dict[str, Any]
+    sent_at: datetime | None
+    telegram_message_id: int | None
+
+
 def _message(r: Any) -> OutMessage:
     return OutMessage(
         r.id,
@@ -75,14 +89,16 @@ class Outbox:
         chat_update: tuple[int, dict[str, Any]] | None = None,
         items_alerted: Sequence[int] = (),
     ) -> int:
-        """Queue messages ({chat_id, kind, dedup_key, payload}); a dedup_key already queued is skipped.
+        """Queue messages ({chat_id, kind, dedup_key, payload[, story_id]}); a dedup_key already
+        queued is skipped.
 
         Written in the same transaction: chat_update (a digest and its new next_digest_at, so a
         restart neither skips nor repeats it) and items_alerted (the items whose alerts these
         are, marked done so that a crash between the two can neither lose nor repeat them).
         """
         rows = [
-            {**m, "status": "pending", "attempts": 0, "not_before": now, "created_at": now}
+            {"story_id": None, **m, "status": "pending", "attempts": 0, "not_before": now}
+            | {"created_at": now}
             for m in messages
         ]
         with self.engine.begin() as conn:
@@ -264,6 +280,54 @@ class Outbox:
                 .where(outbox.c.id == message_id)
                 .values(payload=payload, status="pending", lease_owner=None, lease_until=None)
             )
+
+    def story_messages(self, story_ids: Sequence[int]) -> list[StoryMessage]:
+        """The alerts and edits queued for these stories (every chat), oldest first."""
+        out: list[StoryMessage] = []
+        ids = sorted(set(story_ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                q = (
+                    select(outbox)
+                    .where(outbox.c.story_id.in_(ids[start : start + 500]))
+                    .order_by(outbox.c.id)
+                )
+                out.extend(
+                    StoryMessage(
+                        r.id,
+                        r.chat_id,
+                        r.kind,
+                        r.story_id,
+                        r.status,
+                        dict(r.payload),
+                        r.sent_at,
+                        r.telegram_message_id,
+                    )
+                    for r in conn.execute(q)
+                )
+        return out
+
+    def revise(self, message_id: int, payload: dict[str, Any]) -> bool:
+        """Replace the payload of a message not taken for sending yet; False when it was."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id, outbox.c.status == "pending")
+                .values(payload=payload)
+                .returning(outbox.c.id)
+            ).first()
+        return done is not None
+
+    def delivered(self, message_id: int) -> tuple[int, datetime] | None:
+        """Telegram's id of a sent message and when it was sent; None unless known."""
+        q = select(outbox.c.telegram_message_id, outbox.c.sent_at).where(
+            outbox.c.id == message_id, outbox.c.status == "sent"
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        if row is None or row.telegram_message_id is None or row.sent_at is None:
+            return None
+        return int(row.telegram_message_id), row.sent_at
 
     def awaiting_alerts(self, ids: Sequence[int] | None = None, *, limit: int = 2000) -> list[int]:
         """Tagged items whose alerts are not queued yet (among ids, or any: the catch-up job)."""

@@ -6,6 +6,7 @@ Datetimes come back aware and in UTC from every backend (schema.UtcDateTime does
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,6 +105,26 @@ class StoredItem:
     primary_type: str | None = None
     national: bool = False
     topic_ai: bool | None = None
+    story_id: int | None = None
+
+
+def one_per_story(items: Iterable[StoredItem]) -> list[StoredItem]:
+    """One entry per story, where its first item comes in the given order, shown as its
+    earliest member there (the original); items without a story are all kept. A listing shows
+    a story once, its other members as 'also in' sources."""
+    slots: list[StoredItem] = []
+    where: dict[int, int] = {}  # story -> its slot
+    for item in items:
+        if item.story_id is None:
+            slots.append(item)
+        elif item.story_id not in where:
+            where[item.story_id] = len(slots)
+            slots.append(item)
+        else:
+            kept = slots[where[item.story_id]]
+            if (item.published_at, item.id) < (kept.published_at, kept.id):
+                slots[where[item.story_id]] = item
+    return slots
 
 
 @dataclass(frozen=True)

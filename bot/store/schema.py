@@ -112,6 +112,7 @@ items = Table(
     # Set in the transaction that queues the item's alerts: tagged but not yet set means a
     # poller died in between, and the catch-up job queues them.
     Column("alerts_queued_at", UtcDateTime()),
+    Column("story_id", Id),  # stories.id; no foreign key (see migration 0009)
     UniqueConstraint("feed_id", "dedup_key", name="uq_items_feed_key"),
     Index("ix_items_published", "published_at"),
     Index("ix_items_canonical", "canonical_link"),
@@ -139,6 +140,7 @@ items = Table(
         sqlite_where=text("duplicate_of IS NULL"),
         postgresql_where=text("duplicate_of IS NULL"),
     ),
+    Index("ix_items_story", "story_id"),
     # Partial: most items are originals, and "duplicate_of IS NULL" must not pick this index.
     Index(
         "ix_items_duplicate_of",
@@ -165,6 +167,31 @@ article_pages = Table(
     Column("message", Text),
     Column("fetched_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# The same news told by several feeds (bot/stories.py). first_seen is the earliest member's
+# publication time: items join within a window around it, so a story cannot grow for weeks.
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    Column("size", Integer, nullable=False, default=1),
+    Column("representative_id", Id),  # the member shown for the story (no FK: items point here)
+    Column("fingerprints", JSON, nullable=False),  # its first members' fingerprints, capped
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_stories_first_seen", "first_seen"),
+)
+
+# LSH band keys of the stories' kept fingerprints: the candidate lookup (key, then a time range).
+# The story's first_seen as whole minutes since 1970: integers keep the many rows cheap to write.
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key", BigInteger, primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
 )
 
 # One row per item once tagged; labels are in item_labels for indexed lookups.
@@ -267,7 +294,10 @@ outbox = Table(
     Column("telegram_message_id", BigInteger),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime()),
+    # The story of an alert, or of an edit adding sources to it (bot/story_alerts.py).
+    Column("story_id", Id),
     Index("ix_outbox_due", "status", "not_before"),
+    Index("ix_outbox_story", "story_id"),
 )
 
 # Pictures sent to many chats (the weekly chart): stored once, then sent by Telegram file_id.

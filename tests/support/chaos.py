@@ -1,7 +1,7 @@
 """The kill campaign: `veille run` as a real process against a loopback feed server and the
 loopback Bot API, killed (-9) or stopped (SIGTERM) during polls and during delivery.
 
-Counts what a user would notice: AI items whose alert never arrived (lost), alerts or
+Counts what a user would notice: AI stories whose alert never arrived (lost), alerts or
 messages that arrived twice (duplicated), processes left behind by a killed service
 (orphans), and how long delivery stood still after a restart (stall seconds).
 Used by bench/chaos.py (JSON) and tests/test_chaos.py (a short campaign in `make test`).
@@ -289,13 +289,18 @@ class Campaign:
                 ],
             )
 
-    def ai_items(self) -> list[tuple[int, str]]:
-        """(chat, title) of every stored item the tagger found about AI: each must be alerted."""
+    def ai_items(self) -> list[tuple[int, int, str]]:
+        """(chat, story, title) of every stored item the tagger found about AI: each story must
+        be alerted (once: items of one story share an alert). An item without a story is its
+        own (a negative id)."""
         rows = self.query(
-            "SELECT i.feed_id, i.title FROM items i JOIN item_tags t ON t.item_id = i.id "
-            "WHERE t.topic_ai = 1"
+            "SELECT i.feed_id, coalesce(i.story_id, -i.id), i.title FROM items i "
+            "JOIN item_tags t ON t.item_id = i.id WHERE t.topic_ai = 1"
         )
-        return [(FIRST_CHAT + int(feed.removeprefix("chaos-")), title) for feed, title in rows]
+        return [
+            (FIRST_CHAT + int(feed.removeprefix("chaos-")), story, title)
+            for feed, story, title in rows
+        ]
 
     def sent(self) -> list[dict[str, Any]]:
         """Messages the Bot API accepted."""
@@ -316,7 +321,7 @@ def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 def poll_phase(camp: Campaign, *, kills: int, sigterms: int, seed: int = 1) -> Counts:
     """Kill -9 (then SIGTERM) the service at random moments while it polls; then let it
-    finish and count the AI items never alerted, and alerts received twice."""
+    finish and count the AI stories never alerted, and alerts received twice."""
     rng = random.Random(seed)
     counts = Counts()
     started = time.monotonic()
@@ -344,17 +349,20 @@ def poll_phase(camp: Campaign, *, kills: int, sigterms: int, seed: int = 1) -> C
         300,
         "every item tagged and its alerts queued",
     )
-    expected = camp.ai_items()
+    titles: dict[tuple[int, int], list[str]] = {}
+    for chat, story, title in camp.ai_items():
+        titles.setdefault((chat, story), []).append(escape(title))
+    expected = list(titles)
 
-    def delivered() -> Counter[tuple[int, str]]:
+    def delivered() -> Counter[tuple[int, int]]:
         by_chat: dict[int, list[str]] = {}
         for m in camp.sent():
             by_chat.setdefault(m["chat_id"], []).append(m["text"] or "")
         return Counter(
-            (chat, title)
-            for chat, title in expected
-            for text in by_chat.get(chat, [])
-            if escape(title) in text
+            key
+            for key, names in titles.items()
+            for text in by_chat.get(key[0], [])
+            if any(name in text for name in names)
         )
 
     until(lambda: len(delivered()) >= len(expected), 300, "every alert delivered")

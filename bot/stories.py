@@ -1,0 +1,451 @@
+"""Stories: the same news retold by several outlets, grouped into one (pure, no I/O).
+
+An item's fingerprint is the set of word stems of its title and lead, the names in them
+(capitalised words: places, organisations, people) and their numbers. Candidate stories come
+from MinHash LSH band keys over that set (datasketch); the decision is a weighted overlap score
+against the fingerprints a story keeps of its first members, within a window counted from the
+story's first item (so a story cannot grow for weeks). Thresholds were measured on the
+labelled set in classifiers/data/stories/ (`veille evaluate --stories`).
+
+The store keeps stories and their band keys in the database (bot/store/stories.py); the
+in-memory `Clusterer` below is the same decision over bounded state, for evaluation and tests.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasketch import MinHash
+
+from classifiers.text import fold_lower
+
+# Written for the project: id, story, source, published, title, lead per line.
+LABELLED_SET = Path(__file__).parents[1] / "classifiers" / "data" / "stories" / "labelled.jsonl"
+WINDOW = timedelta(days=3)  # an item joins a story first seen at most this long before or after
+KEPT_FINGERPRINTS = 4  # member fingerprints a story compares against (its first ones)
+MAX_CANDIDATES = 8  # stories scored per item, those sharing the most band keys
+LEAD_WORDS = 35  # words of the summary/content read after the title (the lede)
+NUM_PERM = 48
+BAND_ROWS = 2  # 24 bands of 2: measured on the labelled set (see evaluate --stories)
+JOIN_THRESHOLD = 0.30
+SURE = 0.60  # a score this high is taken at once (the later candidates are not scored)
+NUMBER_WEIGHT = 2
+
+# French (and a few English) function words, and words every item of this domain carries:
+# sharing them says nothing about being the same news.
+STOPWORDS = frozenset(
+    """
+    a au aux avec ce ces cet cette dans de des du elle en et est il ils je la le les leur
+    leurs lui ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui sa
+    se ses son sur ta te tes toi ton tu un une vos votre vous y ete etre avoir ont sont fait
+    plus moins tres tout tous toute toutes autre autres aussi ainsi alors apres avant chez
+    comme depuis dont donc entre encore hors lors pendant sans selon sous vers via deja
+    si sera seront etait avait avaient peut doit doivent cela celle celui ceux leur quand
+    the of and to in for on with by from at is are as an its this that be or new
+    ia ai intelligence artificielle numerique numeriques innovation innovations innovant
+    innovante projet projets region regional regionale regions annonce annoncent annoncee
+    nouveau nouvelle nouveaux nouvelles premier premiere cadre niveau lance lancent lancement
+    an ans annee annees mois jour jours semaine euros euro millions million milliard
+    milliards france francais francaise national nationale entreprises entreprise acteurs
+    acteur territoire territoires dispositif programme programmes plan objectif ete
+    """.split()  # noqa: SIM905 - prose reads better than 150 quoted words
+)
+_WORD = re.compile(r"[0-9a-z]+")
+_NAME = re.compile(r"(?<![\w'’])([A-ZÀ-Þ][\w’'-]*[\w]|[A-ZÀ-Þ]{2,})")
+_SENTENCE_END = re.compile(r"(^\s*|[.!?:;«»\"“”(]\s*)$")
+_YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What an item is compared on: word stems, names and numbers of its title and lead."""
+
+    words: frozenset[str]
+    names: frozenset[str]
+    numbers: frozenset[str]
+    title: frozenset[str]
+    years: frozenset[str] = field(init=False, compare=False)
+    has_amounts: bool = field(init=False, compare=False)  # numbers other than years
+    weight: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived once: similarity() runs for every candidate of every new item.
+        years = frozenset(n for n in self.numbers if _YEAR.match(n))
+        object.__setattr__(self, "years", years)
+        object.__setattr__(self, "has_amounts", len(self.numbers) > len(years))
+        weight = len(self.words) + len(self.names) + NUMBER_WEIGHT * len(self.numbers)
+        object.__setattr__(self, "weight", weight)
+
+    @property
+    def tokens(self) -> frozenset[str]:
+        """Everything hashed into the LSH band keys."""
+        return self.words | {"@" + n for n in self.names} | {"#" + n for n in self.numbers}
+
+    def to_json(self) -> dict[str, list[str]]:
+        """A JSON-able form (stored with the story)."""
+        return {
+            "w": sorted(self.words),
+            "n": sorted(self.names),
+            "d": sorted(self.numbers),
+            "t": sorted(self.title),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Fingerprint:
+        """The inverse of to_json."""
+        return cls(
+            words=frozenset(data.get("w", ())),
+            names=frozenset(data.get("n", ())),
+            numbers=frozenset(data.get("d", ())),
+            title=frozenset(data.get("t", ())),
+        )
+
+
+def _stem(word: str) -> str:
+    # Six letters conflate French inflections (region/regional, finance/financement) cheaply.
+    return word if word.isdigit() else word[:6]
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words that do not open a sentence: proper nouns, acronyms."""
+    found: set[str] = set()
+    for m in _NAME.finditer(text):
+        before = text[max(0, m.start() - 4) : m.start()]
+        opens_sentence = m.start() == 0 or _SENTENCE_END.search(before)
+        if opens_sentence and not m.group(1).isupper():  # an acronym is a name even there
+            continue
+        for part in _WORD.findall(fold_lower(m.group(1))):
+            if len(part) > 1 and part not in STOPWORDS:
+                found.add(_stem(part))
+    return found
+
+
+def fingerprint(title: str, lead: str) -> Fingerprint:
+    """The fingerprint of an item from its title and the start of its summary or text."""
+    lead = " ".join(lead.split()[:LEAD_WORDS])
+    title_words = [w for w in _WORD.findall(fold_lower(title)) if w not in STOPWORDS]
+    lead_words = [w for w in _WORD.findall(fold_lower(lead)) if w not in STOPWORDS]
+    words: set[str] = set()
+    numbers: set[str] = set()
+    for w in title_words + lead_words:
+        if w.isdigit():
+            numbers.add(w.lstrip("0") or "0")
+        elif len(w) > 2:
+            words.add(_stem(w))
+    return Fingerprint(
+        words=frozenset(words),
+        names=frozenset(_names(title) | _names(lead)),
+        numbers=frozenset(numbers),
+        title=frozenset(_stem(w) for w in title_words if len(w) > 2 and not w.isdigit()),
+    )
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> float:
+    """How likely two items tell the same news, in [0, 1].
+
+    Word overlap relative to the shorter item (outlets retell at different lengths) mixed with
+    Jaccard, numbers counting double (amounts and dates are what retellings keep). Counting
+    against: different years (a yearly event), amounts with none in common (the same
+    organisation's other news), no shared name when both have names (another place).
+    """
+    # Each intersection once: this runs for every kept fingerprint of every candidate story.
+    size_a, size_b = a.weight, b.weight
+    smaller = min(size_a, size_b)
+    if smaller == 0:
+        return 0.0
+    names = len(a.names & b.names)
+    numbers = a.numbers & b.numbers
+    shared = len(a.words & b.words) + names + NUMBER_WEIGHT * len(numbers)
+    if shared == 0:
+        return 0.0
+    # Mix overlap (lengths differ) and Jaccard (a short item inside a long one is not enough).
+    union = size_a + size_b - shared
+    score = 0.5 * shared / smaller + 0.5 * shared / union
+    if a.years and b.years and not a.years & b.years:
+        score *= 0.5
+    # A shared number is a year in both or in neither: the amounts shared are numbers - years.
+    if a.has_amounts and b.has_amounts and numbers <= a.years:
+        score *= 0.7
+    if names == 0 and a.names and b.names:
+        score *= 0.6
+    return score
+
+
+# Each token's permuted hashes, computed once by datasketch: a set's MinHash is the column-wise
+# minimum of its tokens' (min is associative), so a batch is one numpy reduction. Bounded.
+MAX_CACHED_TOKENS = 200_000
+_BAND_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _TokenHashes:
+    """token -> row of a matrix of datasketch permuted hashes."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.matrix = np.zeros((0, NUM_PERM), dtype=np.uint64)
+
+    def indices(self, tokens: Sequence[str]) -> np.ndarray:
+        rows = self.rows
+        missing = list({t for t in tokens if t not in rows})
+        if missing:
+            if len(rows) + len(missing) > MAX_CACHED_TOKENS:
+                rows.clear()
+                self.matrix = self.matrix[:0]
+                missing = list(set(tokens))
+            hashes = MinHash.bulk([[t.encode()] for t in missing], num_perm=NUM_PERM, seed=7)
+            block = np.stack([np.asarray(mh.hashvalues, dtype=np.uint64) for mh in hashes])
+            base = len(rows)
+            rows.update({t: base + i for i, t in enumerate(missing)})
+            self.matrix = np.concatenate((self.matrix, block))
+        return np.fromiter((rows[t] for t in tokens), dtype=np.int64, count=len(tokens))
+
+
+_HASHES = _TokenHashes()
+
+
+def minhash_signatures(fps: Sequence[Fingerprint]) -> np.ndarray:
+    """datasketch MinHash signatures (NUM_PERM values) of many fingerprints, one row each;
+    an empty fingerprint gets a row of zeros."""
+    token_lists = [list(fp.tokens) for fp in fps]
+    out = np.zeros((len(fps), NUM_PERM), dtype=np.uint64)
+    flat = [t for tokens in token_lists for t in tokens]
+    if not flat:
+        return out
+    index = _HASHES.indices(flat)
+    matrix = _HASHES.matrix[index]
+    sizes = np.array([len(tokens) for tokens in token_lists])
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    filled = sizes > 0
+    out[filled] = np.minimum.reduceat(matrix, starts[filled], axis=0)
+    return out
+
+
+def band_keys(fp: Fingerprint) -> list[int]:
+    """LSH band keys of a fingerprint: signed 64-bit integers (they fit a BIGINT column)."""
+    return band_keys_batch([fp])[0]
+
+
+def band_keys_batch(fps: Sequence[Fingerprint]) -> list[list[int]]:
+    """band_keys for many fingerprints at once."""
+    if not fps:
+        return []
+    signatures = minhash_signatures(fps)
+    bands = NUM_PERM // BAND_ROWS
+    combined = np.zeros((len(fps), bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for row in range(BAND_ROWS):
+            combined = (combined ^ signatures[:, row::BAND_ROWS]) * _BAND_MIX
+        combined ^= np.arange(1, bands + 1, dtype=np.uint64) * _BAND_MIX
+    keys = combined.view(np.int64)
+    return [
+        [] if not fp.tokens else [int(k) for k in row] for fp, row in zip(fps, keys, strict=True)
+    ]
+
+
+def prepare_batch(texts: Sequence[tuple[str, str]]) -> list[tuple[Fingerprint, list[int]]]:
+    """Fingerprints and band keys of (title, lead) pairs: the CPU part, run in a worker."""
+    fps = [fingerprint(title, lead) for title, lead in texts]
+    return list(zip(fps, band_keys_batch(fps), strict=True))
+
+
+@dataclass
+class StoryState:
+    """What the decision needs of a story: when it started and its first members' fingerprints."""
+
+    id: int
+    first_seen: datetime
+    fingerprints: list[Fingerprint] = field(default_factory=list)
+
+
+def choose(
+    fp: Fingerprint,
+    published: datetime,
+    candidates: Iterable[StoryState],
+    *,
+    threshold: float = JOIN_THRESHOLD,
+) -> tuple[int | None, float]:
+    """The story an item joins (best score at or above threshold, within the window), or None."""
+    best: int | None = None
+    best_score = 0.0
+    for story in candidates:
+        if abs(published - story.first_seen) > WINDOW:
+            continue
+        score = 0.0
+        for other in story.fingerprints:
+            score = max(score, similarity(fp, other))
+            if score >= SURE:
+                break
+        if score >= threshold and score > best_score:
+            best, best_score = story.id, score
+            if score >= SURE:  # candidates come best first: a sure match ends the search
+                break
+    return best, best_score
+
+
+def remember(story: StoryState, fp: Fingerprint) -> bool:
+    """Keep a member's fingerprint while the story has room; True when kept."""
+    if len(story.fingerprints) >= KEPT_FINGERPRINTS:
+        return False
+    story.fingerprints.append(fp)
+    return True
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member item as the representative choice sees it."""
+
+    id: int
+    published: datetime
+    text_length: int
+
+
+def representative(members: Iterable[Member]) -> int:
+    """The best member to show: the earliest among those with nearly the fullest text."""
+    pool = list(members)
+    longest = max(m.text_length for m in pool)
+    full = [m for m in pool if m.text_length >= 0.8 * longest]
+    return min(full, key=lambda m: (m.published, m.id)).id
+
+
+class Clusterer:
+    """Stories in memory with the same decision as the store, for evaluation and tests.
+
+    State is bounded: stories whose window has passed (behind the newest item seen) are dropped
+    with their band keys.
+    """
+
+    def __init__(self, threshold: float = JOIN_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.stories: dict[int, StoryState] = {}
+        self._by_key: dict[int, set[int]] = {}
+        self._keys: dict[int, list[int]] = {}
+        self._newest: datetime | None = None
+        self._next_id = 1
+
+    def add(self, fp: Fingerprint, published: datetime, keys: Sequence[int] | None = None) -> int:
+        """The story id the item joins (a new one when none fits)."""
+        keys = list(band_keys(fp) if keys is None else keys)
+        if self._newest is None or published > self._newest:
+            self._newest = published
+            self._forget_before(published - 2 * WINDOW)
+        story_id, _ = choose(fp, published, self.candidates(keys), threshold=self.threshold)
+        if story_id is None:
+            story_id, self._next_id = self._next_id, self._next_id + 1
+            self.stories[story_id] = StoryState(story_id, published)
+            self._keys[story_id] = []
+        story = self.stories[story_id]
+        if remember(story, fp):
+            for key in keys:
+                self._by_key.setdefault(key, set()).add(story_id)
+            self._keys[story_id].extend(keys)
+        return story_id
+
+    def candidates(self, keys: Sequence[int]) -> list[StoryState]:
+        """The stories sharing the most band keys with an item, best first."""
+        return [self.stories[i] for i in rank_candidates(keys, self._by_key)]
+
+    def _forget_before(self, cutoff: datetime) -> None:
+        for story_id in [s.id for s in self.stories.values() if s.first_seen < cutoff]:
+            del self.stories[story_id]
+            for key in self._keys.get(story_id, ()):
+                bucket = self._by_key.get(key)
+                if bucket is not None:
+                    bucket.discard(story_id)
+                    if not bucket:
+                        del self._by_key[key]
+
+
+def rank_candidates(keys: Sequence[int], index: Mapping[int, Iterable[int]]) -> list[int]:
+    """Story ids found under any of the keys, those sharing the most keys first (capped)."""
+    # Counter counts in C: a crowded window (many stories per key) stays cheap.
+    hits = Counter(chain.from_iterable(index.get(key, ()) for key in set(keys)))
+    if len(hits) <= MAX_CANDIDATES:
+        return sorted(hits, key=lambda s: (-hits[s], s))
+    return heapq.nsmallest(MAX_CANDIDATES, hits, key=lambda s: (-hits[s], s))
+
+
+def pairwise_scores(
+    predicted: Mapping[str, Any], truth: Mapping[str, Any]
+) -> dict[str, float | int]:
+    """Pairwise precision/recall of same-story decisions: predicted and truth map item -> group."""
+    ids = sorted(truth)
+    tp = fp = fn = 0
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            same_pred = predicted[a] == predicted[b]
+            same_true = truth[a] == truth[b]
+            tp += same_pred and same_true
+            fp += same_pred and not same_true
+            fn += same_true and not same_pred
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "pairs_true": tp + fn,
+        "pairs_predicted": tp + fp,
+        "true_positives": tp,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+    }
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    """One item of a labelled clustering set."""
+
+    id: str
+    story: str
+    source: str
+    published: datetime
+    title: str
+    lead: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LabelledItem:
+        """From a JSONL record: id, story, source, published (ISO 8601), title, lead."""
+        return cls(
+            id=str(data["id"]),
+            story=str(data["story"]),
+            source=str(data.get("source", "")),
+            published=datetime.fromisoformat(str(data["published"])),
+            title=str(data.get("title") or ""),
+            lead=str(data.get("lead") or ""),
+        )
+
+
+def cluster_labelled(
+    records: Sequence[LabelledItem], threshold: float = JOIN_THRESHOLD
+) -> dict[str, int]:
+    """Run the Clusterer over a labelled set in publication order: item id -> story id."""
+    clusterer = Clusterer(threshold)
+    ordered = sorted(records, key=lambda r: (r.published, r.id))
+    fps = [fingerprint(r.title, r.lead) for r in ordered]
+    keys = band_keys_batch(fps)
+    return {
+        r.id: clusterer.add(fp, r.published, k) for r, fp, k in zip(ordered, fps, keys, strict=True)
+    }
+
+
+def evaluate_labelled(
+    records: Sequence[LabelledItem], threshold: float = JOIN_THRESHOLD
+) -> dict[str, Any]:
+    """Pairwise precision/recall of the clustering on a labelled set."""
+    predicted = cluster_labelled(records, threshold)
+    truth = {r.id: r.story for r in records}
+    return {
+        "items": len(records),
+        "stories": len(set(truth.values())),
+        "predicted_stories": len(set(predicted.values())),
+        "threshold": threshold,
+        **pairwise_scores(predicted, truth),
+    }

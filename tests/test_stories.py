@@ -1,0 +1,149 @@
+"""Story clustering: the pure core (fingerprints, decision, bounded state) and the labelled set."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from datasketch import MinHash
+
+from bot import stories
+from bot.stories import (
+    Clusterer,
+    Fingerprint,
+    LabelledItem,
+    Member,
+    band_keys,
+    evaluate_labelled,
+    fingerprint,
+    minhash_signatures,
+    pairwise_scores,
+    representative,
+    similarity,
+)
+from tests.conftest import NOW
+
+LABELLED = Path(stories.__file__).parents[1] / "classifiers/data/stories/labelled.jsonl"
+
+
+def labelled() -> list[LabelledItem]:
+    """The project's labelled clustering set."""
+    lines = LABELLED.read_text(encoding="utf-8").splitlines()
+    return [LabelledItem.from_json(json.loads(line)) for line in lines if line.strip()]
+
+
+PLAN = (
+    "La Région Bretagne adopte une stratégie pour l'IA",
+    "Réunis à Rennes, les élus régionaux ont voté 40 millions d'euros pour les PME bretonnes.",
+)
+PLAN_RETOLD = (
+    "Bretagne : 40 M€ pour accompagner les PME vers l'intelligence artificielle",
+    "Le conseil régional de Bretagne a validé à Rennes sa feuille de route : 40 millions d'euros.",
+)
+OTHER = (
+    "Toulouse : un laboratoire commun Airbus-ONERA sur l'IA embarquée",
+    "40 chercheurs travailleront à Toulouse sur la certification des systèmes embarqués.",
+)
+
+
+def test_fingerprint_reads_words_names_and_numbers() -> None:
+    fp = fingerprint(*PLAN)
+    assert {"bretag", "rennes"} <= fp.names  # names are stemmed like words
+    assert "40" in fp.numbers
+    assert "strate" in fp.words
+    assert not {"la", "de", "pour", "ia"} & fp.words  # function words and domain words dropped
+    assert "reunis" not in fp.names  # a capital opening a sentence is not a name
+
+
+def test_empty_titles_and_texts_give_empty_fingerprints_that_match_nothing() -> None:
+    empty = fingerprint("", "")
+    assert not empty.tokens and band_keys(empty) == []
+    assert similarity(empty, fingerprint(*PLAN)) == 0.0
+    clusterer = Clusterer()
+    first, second = clusterer.add(empty, NOW), clusterer.add(empty, NOW)
+    assert first != second  # two empty items are not one story
+
+
+def test_the_same_news_retold_is_similar_and_other_news_is_not() -> None:
+    plan, retold, other = fingerprint(*PLAN), fingerprint(*PLAN_RETOLD), fingerprint(*OTHER)
+    assert similarity(plan, retold) >= stories.JOIN_THRESHOLD
+    assert similarity(plan, other) < stories.JOIN_THRESHOLD
+    assert similarity(plan, retold) == similarity(retold, plan)
+
+
+def test_different_years_count_against() -> None:
+    a = fingerprint("Salon IA Nouvelle-Aquitaine 2026 au Futuroscope", "Édition 2026 à Poitiers.")
+    b = fingerprint("Salon IA Nouvelle-Aquitaine 2025 au Futuroscope", "Édition 2025 à Poitiers.")
+    same_year = fingerprint("Salon IA Nouvelle-Aquitaine 2026 : le programme", "Poitiers, 2026.")
+    assert similarity(a, b) < similarity(a, same_year)
+
+
+def test_signatures_are_datasketch_minhashes() -> None:
+    fps = [fingerprint(*PLAN), fingerprint(*OTHER)]
+    rows = minhash_signatures(fps)
+    for fp, row in zip(fps, rows, strict=True):
+        mh = MinHash(num_perm=stories.NUM_PERM, seed=7)
+        mh.update_batch([t.encode() for t in fp.tokens])
+        assert np.array_equal(np.asarray(mh.hashvalues, dtype=np.uint64), row)
+
+
+def test_fingerprints_survive_json() -> None:
+    fp = fingerprint(*PLAN)
+    assert Fingerprint.from_json(json.loads(json.dumps(fp.to_json()))) == fp
+
+
+def test_clusterer_joins_within_the_window_only() -> None:
+    clusterer = Clusterer()
+    first = clusterer.add(fingerprint(*PLAN), NOW)
+    assert clusterer.add(fingerprint(*PLAN_RETOLD), NOW + timedelta(hours=5)) == first
+    assert clusterer.add(fingerprint(*OTHER), NOW + timedelta(hours=6)) != first
+    # The same text weeks later is another story: a story cannot grow for weeks.
+    assert clusterer.add(fingerprint(*PLAN), NOW + timedelta(days=20)) != first
+
+
+def test_a_republished_item_keeps_its_story_and_state_stays_bounded() -> None:
+    clusterer = Clusterer()
+    first = clusterer.add(fingerprint(*PLAN), NOW)
+    for hour in range(1, 60):  # same item, new guid every hour
+        assert clusterer.add(fingerprint(*PLAN), NOW + timedelta(hours=hour)) == first or hour > 72
+    assert len(clusterer.stories[first].fingerprints) <= stories.KEPT_FINGERPRINTS
+    for day in range(30):  # old stories are forgotten as time moves on
+        clusterer.add(
+            fingerprint(f"Sujet {day} numéro {day}", f"Texte {day}"), NOW + timedelta(days=day)
+        )
+    assert len(clusterer.stories) <= 8
+
+
+def test_representative_is_the_earliest_of_the_fullest() -> None:
+    early_short = Member(1, NOW, 200)
+    later_full = Member(2, NOW + timedelta(hours=1), 2000)
+    latest_full = Member(3, NOW + timedelta(hours=2), 1900)
+    assert representative([early_short, later_full, latest_full]) == 2
+    assert representative([Member(4, NOW, 1000), Member(5, NOW + timedelta(hours=1), 900)]) == 4
+
+
+def test_pairwise_scores() -> None:
+    truth = {"a": 1, "b": 1, "c": 2, "d": 3}
+    assert pairwise_scores({"a": 1, "b": 1, "c": 2, "d": 3}, truth)["precision"] == 1.0
+    split = pairwise_scores({"a": 1, "b": 2, "c": 3, "d": 4}, truth)
+    assert split["recall"] == 0.0 and split["precision"] == 1.0
+    merged = pairwise_scores({"a": 1, "b": 1, "c": 1, "d": 1}, truth)
+    assert merged["recall"] == 1.0 and merged["precision"] == round(1 / 6, 4)
+
+
+def test_labelled_set_is_large_enough_and_well_formed() -> None:
+    records = labelled()
+    assert len(records) >= 150
+    sizes: dict[str, int] = {}
+    for r in records:
+        sizes[r.story] = sizes.get(r.story, 0) + 1
+    assert sum(1 for n in sizes.values() if n >= 3) >= 40
+    assert len({r.id for r in records}) == len(records)
+
+
+def test_precision_and_recall_on_the_labelled_set() -> None:
+    result = evaluate_labelled(labelled())
+    assert result["precision"] >= 0.95
+    assert result["recall"] >= 0.85
