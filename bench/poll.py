@@ -157,17 +157,14 @@ def feed_server(feeds: int, items: int, *, timeout: float) -> Iterator[tuple[int
         server.join(10)
 
 
-def tree_rss(root: int) -> int:
-    """Bytes resident in a process and all its descendants (RSS summed, shared pages counted in
-    each process: an upper bound)."""
+def process_tree(root: int) -> set[int]:
+    """The pids of a process and all its descendants (read from /proc)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     tree, frontier = {root}, [root]
     while frontier:
         pid = frontier.pop()
@@ -175,11 +172,34 @@ def tree_rss(root: int) -> int:
             if parent == pid and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    total = 0
-    for pid in tree:
-        with contextlib.suppress(OSError):
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    return total
+    return tree
+
+
+def rss(pid: int) -> int:
+    """Bytes resident in one process (0 when it is gone)."""
+    with contextlib.suppress(OSError):
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    return 0
+
+
+def tree_rss(root: int) -> int:
+    """Bytes resident in a process and all its descendants (RSS summed, shared pages counted in
+    each process: an upper bound)."""
+    return sum(rss(pid) for pid in process_tree(root))
+
+
+def write_feeds(path: Path, port: int, count: int, prefix: str = "bench") -> None:
+    """feeds.yaml for the bench server (full_text: never: the items link nowhere)."""
+    path.write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - id: {prefix}-{n}\n    name: {prefix.title()} {n}\n"
+            f"    url: http://127.0.0.1:{port}/feed/{n}.xml\n"
+            "    full_text: never\n"
+            for n in range(count)
+        ),
+        encoding="utf-8",
+    )
 
 
 def in_process(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float) -> dict[str, Any]:

@@ -42,7 +42,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.poll import PAGE, _description, _sentence  # noqa: E402 - after the path is set
+from bench.poll import (  # noqa: E402 - after the path is set
+    _description,
+    _sentence,
+    process_tree,
+    rss,
+    write_feeds,
+)
 
 ITEMS = 20
 IDLE_SECONDS = 10
@@ -130,25 +136,11 @@ def feed_server(feeds: int) -> Iterator[int]:
 
 def tree(root: int) -> dict[int, tuple[str, int]]:
     """Each process of root's tree: (command, resident bytes)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    pids, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in pids:
-                pids.add(child)
-                frontier.append(child)
     out: dict[int, tuple[str, int]] = {}
-    for pid in pids:
+    for pid in process_tree(root):
         with contextlib.suppress(OSError):
-            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            out[pid] = (cmd[:80].strip(), rss)
+            out[pid] = (cmd[:80].strip(), rss(pid))
     return out
 
 
@@ -162,19 +154,6 @@ def snapshot(root: int) -> dict[str, Any]:
             key=lambda p: -p["rss_mb"],
         ),
     }
-
-
-def write_feeds(path: Path, port: int, count: int) -> None:
-    """feeds.yaml for the bench server (full_text: never: the items link nowhere)."""
-    path.write_text(
-        "feeds:\n"
-        + "".join(
-            f"  - id: rest-{n}\n    name: Rest {n}\n    url: http://127.0.0.1:{port}/feed/{n}.xml\n"
-            "    full_text: never\n"
-            for n in range(count)
-        ),
-        encoding="utf-8",
-    )
 
 
 def checked_since(db: Path, mark: datetime) -> int:
@@ -208,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         state.mkdir()
         (state / "models").symlink_to(models)
         feeds_file = Path(tmp) / "feeds.yaml"
-        write_feeds(feeds_file, port, args.feeds)
+        write_feeds(feeds_file, port, args.feeds, prefix="rest")
         env = {
             **os.environ,
             "VEILLE_STATE_DIR": str(state),

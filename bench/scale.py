@@ -32,24 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.poll import feed_server  # noqa: E402 - after the path is set
+from bench.poll import feed_server, write_feeds  # noqa: E402 - after the path is set
 from bot.config import load_feeds  # noqa: E402
 from bot.store.repo import Store  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
-
-
-def write_feeds(path: Path, port: int, count: int) -> None:
-    """A feeds file of count feeds on the bench server (full_text: never: the synthetic items
-    link to hosts that do not exist, and this bench measures polling)."""
-    path.write_text(
-        "feeds:\n"
-        + "".join(
-            f"  - id: bench-{n}\n    name: Bench {n}\n    url: http://127.0.0.1:{port}/feed/{n}.xml\n"
-            "    full_text: never\n"
-            for n in range(count)
-        ),
-        encoding="utf-8",
-    )
 
 
 def _sql(store: Store, sql: str) -> Any:
