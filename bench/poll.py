@@ -188,6 +188,30 @@ def tree_rss(root: int) -> int:
     return sum(rss(pid) for pid in process_tree(root))
 
 
+class PeakRss:
+    """The peak summed RSS of a process tree, sampled by a thread between start() and stop()."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.pid, self.every, self.peak = pid, every, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(Exception):
+                self.peak = max(self.peak, tree_rss(self.pid))
+            time.sleep(self.every)
+
+    def start(self) -> None:
+        """Begin sampling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End sampling; `peak` holds the largest sum seen."""
+        self._done.set()
+        self._thread.join()
+
+
 def write_feeds(path: Path, port: int, count: int, prefix: str = "bench") -> None:
     """feeds.yaml for the bench server (full_text: never: the items link nowhere)."""
     path.write_text(
@@ -209,29 +233,18 @@ def in_process(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float) ->
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, fn, args))
     proc.start()
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            with contextlib.suppress(Exception):
-                peak = max(peak, tree_rss(proc.pid or 0))
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
+    sampler = PeakRss(proc.pid or 0)
     sampler.start()
     try:
         ok, result = queue.get(timeout=timeout)
     finally:
-        done.set()
-        sampler.join()
+        sampler.stop()
         proc.join(30)
         if proc.is_alive():
             proc.kill()
     if not ok:
         raise SystemExit(result)
-    return {**result, "tree_peak_rss_mb": round(peak / 2**20, 1)}
+    return {**result, "tree_peak_rss_mb": round(sampler.peak / 2**20, 1)}
 
 
 def _child(queue: Any, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]) -> None:

@@ -30,7 +30,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.poll import (  # noqa: E402 - after the path is set
+    PeakRss,
     _description,
     _sentence,
     process_tree,
@@ -216,17 +216,7 @@ def main(argv: list[str] | None = None) -> None:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        peak = 0
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                with contextlib.suppress(Exception):
-                    peak = max(peak, sum(r for _, r in tree(proc.pid).values()))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
+        sampler = PeakRss(proc.pid, every=0.2)
         sampler.start()
         db = state / "veille.db"
         try:
@@ -259,8 +249,7 @@ def main(argv: list[str] | None = None) -> None:
                 ).fetchone()
             store.close()
         finally:
-            done.set()
-            sampler.join()
+            sampler.stop()
             proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(60)
@@ -277,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
                 "items_untagged": untagged,
                 "rss_mb_after_polls": after["rss_mb"],
                 "rss_mb_at_rest": rest["rss_mb"],
-                "peak_rss_mb": round(peak / 2**20, 1),
+                "peak_rss_mb": round(sampler.peak / 2**20, 1),
                 "processes_after_polls": after["processes"],
                 "processes_at_rest": rest["processes"],
                 "worker_idle_seconds": IDLE_SECONDS,
