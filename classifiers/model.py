@@ -4,9 +4,9 @@ One feature extractor (TF-IDF over words, word pairs, 5-letter stems of French-n
 text and pooled cue counts for four types: character n-grams scored about the same here at
 three times the cost) feeds three heads: one-vs-rest logistic regressions for the multi-label
 types, a multinomial logistic regression for the primary type, and a binary one for topic_ai.
-Per-type decision thresholds are chosen by cross-validation (recall-weighted F-beta over
-every example's out-of-fold scores); the primary type is the one whose primary and type
-probabilities agree best.
+The decision threshold, one for every type, is chosen by cross-validation (recall-weighted
+F-beta over every example's out-of-fold type scores, pooled); the primary type is the one
+whose primary and type probabilities agree best.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class TypeModel:
         topic: Sequence[bool],
         calibrate: Sequence[bool] = (),
     ) -> TypeModel:
-        """Fit the features and the three heads; choose per-type thresholds by CV.
+        """Fit the features and the three heads; choose the type threshold by CV.
 
         calibrate marks the examples that read like real press articles: with press_thresholds
         and enough of them, the thresholds are chosen on their out-of-fold scores only (the other
@@ -221,12 +221,13 @@ class TypeModel:
         )
         if self.press_thresholds and press.sum() >= MIN_CALIBRATION:
             probs, y = probs[press], y[press]
+        # One cut for every type, over all their out-of-fold scores pooled: a cut per type, from
+        # 20 to 60 positives each, moved by a grid step whenever a few examples were added and
+        # swung real-article type F1 by up to 0.03 (0.770 -> 0.749 after 38 press articles);
+        # the shared cut held within 0.01 over the same corpus versions.
         grid = np.arange(0.1, 0.71, 0.05)
-        best = []
-        for j in range(y.shape[1]):
-            scores = [_fbeta(y[:, j], probs[:, j] >= g, self.threshold_beta) for g in grid]
-            best.append(float(grid[int(np.argmax(scores))]))
-        return np.array(best)
+        scores = [_fbeta(y.ravel(), (probs >= g).ravel(), self.threshold_beta) for g in grid]
+        return np.full(y.shape[1], float(grid[int(np.argmax(scores))]))
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The TF-IDF rows of prepared texts, as features_.transform gives them, built in bulk.
