@@ -21,7 +21,9 @@ def test_kills_during_polls_lose_no_alert_and_leave_no_process(
     # On a quick machine the poll can end before the second interruption: one is enough.
     assert counts.kills + counts.sigterms >= 1, counts
     assert counts.expected > 0 and counts.lost == 0, counts
-    assert counts.duplicated == 0, counts
+    # Telegram has no idempotency key: only a message it accepted in the instant before a
+    # kill -9, before the process recorded it, may arrive twice.
+    assert counts.duplicated <= sum(counts.under_way_at_kills), counts
     assert counts.orphans == 0, counts
     assert max(counts.stop_seconds) < 15, "a SIGTERM ends the service within seconds"
 

@@ -213,6 +213,17 @@ class Campaign:
         self.leftovers |= left
         return len(left)
 
+    def accepted_unrecorded(self) -> int:
+        """Messages Telegram accepted whose outbox row still says not sent (read just after a
+        kill -9): the process died between the answer and its record, so the next run sends
+        them again. Telegram has no idempotency key; these are the only re-sends allowed."""
+        sent = {(m["chat_id"], m["text"]) for m in self.sent() if m["text"]}
+        rows = self.query(
+            "SELECT chat_id, json_extract(payload, '$.text') FROM outbox "
+            "WHERE status != 'sent' AND json_extract(payload, '$.method') = 'sendMessage'"
+        )
+        return sum(1 for chat, text in rows if (chat, text) in sent)
+
     def most_under_way(self) -> int:
         """The most sends the current run had under way at once (1 unless its log says more)."""
         found = re.findall(r"sends under way=(\d+)", self.log.read_text(errors="replace"))
@@ -339,6 +350,7 @@ def poll_phase(camp: Campaign, *, kills: int, sigterms: int, seed: int = 1) -> C
         if n < kills:
             counts.orphans += camp.kill9()
             counts.kills += 1
+            counts.under_way_at_kills.append(camp.accepted_unrecorded())
         else:
             counts.stop_seconds.append(camp.stop_service(signal.SIGTERM))
             counts.sigterms += 1
