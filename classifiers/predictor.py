@@ -23,12 +23,17 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from classifiers.taxonomy import TYPES
-from classifiers.text import LATIN_FOLD, translate_non_ascii
+from classifiers.text import LATIN_FOLD, Fold
 
 TEXT_CHARS = 3000
 _CONSTANT_LOGIT = 40.0  # expit(40) is 1.0 in float64
 
-_FOLD = {**LATIN_FOLD, ord("’"): "'"}
+# Typographic signs are not word characters: as spaces, they leave every token as it was and
+# the prepared text of most articles is ASCII, which transform() splits in C.
+_SIGNS = "«»\u00a0\u202f\u2009–—…‘“”•·€°×"
+_FOLD = Fold({**LATIN_FOLD, ord("’"): "'", **{ord(c): " " for c in _SIGNS}})
+# In ASCII, every character but [a-z0-9_] ends a token (upper case never reaches it).
+_RUNS = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
 
 
 def prepare(title: str, text: str, limit: int = TEXT_CHARS) -> str:
@@ -36,7 +41,7 @@ def prepare(title: str, text: str, limit: int = TEXT_CHARS) -> str:
 
     Spaces are left as they are: only the tokens of the text are read.
     """
-    return translate_non_ascii(f"{title}. {title}. {text[:limit]}".lower(), _FOLD)
+    return _FOLD(f"{title}. {title}. {text[:limit]}".lower())
 
 
 _TOKEN = re.compile(r"\b[a-z][a-z0-9]+\b")
@@ -77,6 +82,8 @@ CUES: dict[str, str] = {
     for term in terms
 }
 _known = partial(is_not, None)
+# Runs of letters and digits that are not tokens (one character, a leading digit): the usual.
+_SKIPPED = [*"abcdefghijklmnopqrstuvwxyz", *map(str, range(10_000)), "000"]
 
 
 def analyze(doc: str) -> list[str]:
@@ -89,6 +96,15 @@ def analyze(doc: str) -> list[str]:
     out += filter(_known, map(cue, toks))
     out += filter(_known, map(cue, pairs))
     return out
+
+
+def _runs(doc: str) -> list[str]:
+    """The tokens of a prepared text, with the one-letter and digit-led runs between them when
+    the text is lowercase ASCII without underscores (split in C: the regular expression costs
+    four times as much); transform() drops those."""
+    if doc.isascii() and doc.islower() and "_" not in doc:
+        return doc.translate(_RUNS).split()
+    return _TOKEN.findall(doc)
 
 
 @dataclass
@@ -110,6 +126,22 @@ class Predicts(Protocol):
     def predict(self, texts: Sequence[str], *, evidence: bool = True) -> list[TypePrediction]:
         """Predictions for prepared texts (see prepare())."""
         ...
+
+
+class _PairTable:
+    """Feature columns of token pairs, looked up by pair number (first * size + second)."""
+
+    def __init__(self, pairs: dict[tuple[int, int], int], size: int) -> None:
+        keys = np.array([a * size + b for a, b in pairs], dtype=np.int64)
+        order = np.argsort(keys)
+        self.keys = np.append(keys[order], np.iinfo(np.int64).max)  # never out of range below
+        self.cols = np.append(np.array(list(pairs.values()), dtype=np.int64)[order], -1)
+
+    def columns(self, pair_ids: np.ndarray) -> np.ndarray:
+        """The column of each pair number, -1 when no feature names it."""
+        at = np.searchsorted(self.keys, pair_ids)
+        cols: np.ndarray = np.where(self.keys[at] == pair_ids, self.cols[at], -1)
+        return cols
 
 
 class Rows(NamedTuple):
@@ -172,6 +204,47 @@ class Predictor:
             raise ValueError(f"weights of shape {self.coef.shape} do not fit the vocabulary")
         # Stems are features, not evidence a reader would understand.
         self._hidden = [t.startswith(STEM_PREFIX) for t in self.terms]
+        self._index_tokens()
+
+    def _index_tokens(self) -> None:
+        """Number every token the features can name, and map each to its feature columns.
+
+        analyze() names words, word pairs, stems and cues by strings; transform() reaches the
+        same columns from token numbers: one dict lookup per token, then numpy for the pairs.
+        """
+        tokens: dict[str, int] = {}
+        unigram: dict[int, int] = {}
+        pairs: dict[tuple[int, int], int] = {}
+        for col, term in enumerate(self.terms):
+            if term.startswith(STEM_PREFIX):
+                continue
+            words = [tokens.setdefault(w, len(tokens)) for w in term.split(" ")]
+            if len(words) == 1:
+                unigram[words[0]] = col
+            elif len(words) == 2:
+                pairs[words[0], words[1]] = col
+        cue_pairs: dict[tuple[int, int], int] = {}
+        for term, cue in CUES.items():
+            words = [tokens.setdefault(w, len(tokens)) for w in term.split(" ")]
+            if len(words) == 2 and cue in self.vocabulary:
+                cue_pairs[words[0], words[1]] = self.vocabulary[cue]
+        names = list(tokens)
+        vocabulary = self.vocabulary
+        # Two more numbers: a word no feature names, and a run that is no token at all (one
+        # character, a number: _runs() gives those), most of which are listed here.
+        self._unknown, self._skip = len(tokens), len(tokens) + 1
+        self._tokens = tokens | dict.fromkeys(_SKIPPED, self._skip)
+        size = self._skip + 1
+        self._unigram = np.full(size, -1, dtype=np.int64)
+        self._unigram[list(unigram)] = list(unigram.values())
+        self._stem = np.full(size, -1, dtype=np.int64)
+        self._stem[: len(names)] = [
+            vocabulary.get(STEM_PREFIX + w[:5], -1) if len(w) > 5 else -1 for w in names
+        ]
+        self._cue = np.full(size, -1, dtype=np.int64)
+        self._cue[: len(names)] = [vocabulary.get(CUES.get(w, ""), -1) for w in names]
+        self._pairs = _PairTable(pairs, size)
+        self._cue_pairs = _PairTable(cue_pairs, size)
 
     # ---- files ------------------------------------------------------------------------------
 
@@ -214,22 +287,52 @@ class Predictor:
         TF, IDF and the L2 norm are done once for the batch with numpy.
         """
         width = len(self.idf)
-        feats = [analyze(doc) for doc in texts]
-        lengths = np.fromiter(map(len, feats), dtype=np.int64, count=len(feats))
-        found = np.fromiter(
-            map(self.vocabulary.get, chain.from_iterable(feats), repeat(-1)),
-            dtype=np.int64,
-            count=int(lengths.sum()),
+        runs = [_runs(doc) for doc in texts]
+        words = list(chain.from_iterable(runs))
+        unknown, skip = self._unknown, self._skip
+        ids = np.fromiter(
+            map(self._tokens.get, words, repeat(unknown)), dtype=np.int64, count=len(words)
         )
-        doc = np.repeat(np.arange(len(feats), dtype=np.int64), lengths)
-        known = found >= 0
-        keys, counts = np.unique(doc[known] * width + found[known], return_counts=True)
+        doc = np.repeat(
+            np.arange(len(runs), dtype=np.int64),
+            np.fromiter(map(len, runs), dtype=np.int64, count=len(runs)),
+        )
+        # Runs no feature names: drop those that are not tokens (one letter, a leading digit);
+        # a word may still have a stem that a feature names: from its string.
+        new = np.flatnonzero(ids == unknown).tolist()
+        stems: list[tuple[int, int]] = []
+        for i, d in zip(new, doc[new].tolist(), strict=True):
+            w = words[i]
+            if len(w) < 2 or w[0] <= "9":
+                ids[i] = skip
+            elif len(w) > 5:
+                stems.append((d, self.vocabulary.get(STEM_PREFIX + w[:5], -1)))
+        kept = ids != skip
+        ids, doc = ids[kept], doc[kept]
+        # Word pairs never cross from one text to the next.
+        joined = doc[1:] == doc[:-1]
+        pair_ids = ids[:-1][joined] * (skip + 1) + ids[1:][joined]
+        pair_doc = doc[:-1][joined]
+        stem_doc, stem_col = np.array(stems, dtype=np.int64).reshape(-1, 2).T
+        docs = np.concatenate([doc, doc, doc, pair_doc, pair_doc, stem_doc])
+        cols = np.concatenate(
+            [
+                self._unigram[ids],
+                self._stem[ids],
+                self._cue[ids],
+                self._pairs.columns(pair_ids),
+                self._cue_pairs.columns(pair_ids),
+                stem_col,
+            ]
+        )
+        found = cols >= 0
+        keys, counts = np.unique(docs[found] * width + cols[found], return_counts=True)
         rows, col = np.divmod(keys, width)
         data = (1.0 + np.log(counts)) * self.idf[col]
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(feats)))
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(texts)))
         data /= norms[rows]
-        indptr = np.zeros(len(feats) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=len(feats)), out=indptr[1:])
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
         return Rows(data, col, indptr, width)
 
     def decision(self, x: Rows) -> np.ndarray:
