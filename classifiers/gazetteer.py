@@ -233,21 +233,30 @@ class _Tokens:
     from a running sum of lengths.
     """
 
-    __slots__ = ("bounds", "norm", "text")
+    __slots__ = ("_bounds", "_folded", "norm", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         folded = _fold(text)
+        self._bounds: list[int] | None = None
+        self._folded = folded
         if len(folded) == len(text):
             self.norm: list[str] = folded.translate(_SEPARATE).split()
-            self.bounds: list[int] = _bounds(folded)
             return
         nparts = _ASCII_SPLIT.split(folded)
         parts = _SPLIT.split(text)
         if len(parts) != len(nparts):  # a character changed class: fold per token
             nparts = [p if k % 2 == 0 else _norm_token(p) for k, p in enumerate(parts)]
         self.norm = nparts[1::2]
-        self.bounds = list(accumulate(map(len, parts)))
+        self._bounds = list(accumulate(map(len, parts)))
+
+    @property
+    def bounds(self) -> list[int]:
+        """Start and end offset of each token in the text, alternately (then its length);
+        found on first use: a title without any place never needs them."""
+        if self._bounds is None:
+            self._bounds = _bounds(self._folded)
+        return self._bounds
 
     def __len__(self) -> int:
         return len(self.norm)
@@ -275,20 +284,23 @@ class _Keys:
                 self._automaton.add_word(f" {key} ", (len(key) + 2, words, key, kind))
         self._automaton.make_automaton()
 
-    def longest(self, norms: list[str]) -> tuple[list[tuple[int, int, str]], ...]:
+    def longest(
+        self, norms: list[str]
+    ) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
         """([(start token, end token, key)] of the longest entry starting at each token,
         the same for the national cues), in reading order."""
         joined = f" {' '.join(norms)} "
-        best: tuple[dict[int, tuple[int, str]], ...] = ({}, {})
+        spaces = joined.count
+        entries: dict[int, tuple[int, int, str]] = {}
+        cues: dict[int, tuple[int, int, str]] = {}
+        # Matches come by end offset: of the keys starting at one token, the longest comes last.
         for last, (size, words, key, kind) in self._automaton.iter(joined):
-            first = last - size + 1
-            start = joined.count(" ", 0, first + 1) - 1  # tokens before this one
-            for k, table in enumerate(best):
-                if kind & (k + 1) and words > table.get(start, (0, ""))[0]:
-                    table[start] = (words, key)
-        return tuple(
-            [(i, i + words, key) for i, (words, key) in sorted(table.items())] for table in best
-        )
+            start = spaces(" ", 0, last - size + 2) - 1  # the tokens before this one
+            if kind & _ENTRY:
+                entries[start] = (start, start + words, key)
+            if kind & _CUE:
+                cues[start] = (start, start + words, key)
+        return sorted(entries.values()), sorted(cues.values())
 
 
 @lru_cache(maxsize=65536)
@@ -543,13 +555,13 @@ class Gazetteer:
             if (
                 kind in _STREET_KINDS
                 and (p_norm in pd.STREET_WORDS or p_norm in _PARTICLES)
-                and any(w in pd.STREET_WORDS for w in prev_norm)
+                and not pd.STREET_WORDS.isdisjoint(prev_norm)
             ):
                 return None
         coop = False
         if kind in ("country", "foreign_city") or (kind == "demonym" and cands[0][2]):
             context = p_norm in _FOREIGN_CONTEXT or (kind == "country" and p_norm in _DEPT_CONTEXT)
-            coop = any(w in _COOP_WORDS for w in norms[max(0, i - 12) : i])
+            coop = not _COOP_WORDS.isdisjoint(norms[max(0, i - 12) : i])
         else:
             context = p_norm in pd.PLACE_CONTEXT or (
                 kind == "department" and p_norm in _DEPT_CONTEXT
@@ -560,7 +572,7 @@ class Gazetteer:
             if not context and not p_norm and in_title and kind in ("commune", "foreign_city"):
                 # "Lille : la start-up ..." - a title that opens with a place is a dateline.
                 context = after in (":", ",", "-", "–")
-        comparison = any(w in pd.COMPARISON_CONTEXT for w in prev_norm)
+        comparison = not pd.COMPARISON_CONTEXT.isdisjoint(prev_norm)
         return _Match(
             key, cands, src[start:stop], start, in_title, context, comparison, english, coop
         )

@@ -335,7 +335,13 @@ class Predictor:
         np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
         return Rows(data, col, indptr, width)
 
-    def decision(self, x: Rows) -> np.ndarray:
+    def products(self, x: Rows) -> np.ndarray:
+        """Each stored value of x times its feature's weights: one row per value, one column
+        per head output (what decision() sums, and what evidence ranks)."""
+        products: np.ndarray = self.coef[x.indices] * x.data[:, None]
+        return products
+
+    def decision(self, x: Rows, products: np.ndarray | None = None) -> np.ndarray:
         """Every head's decision values for TF-IDF rows: rows x (types, primary, topic).
 
         Each row's products are summed in the row's order, as SciPy's sparse product does.
@@ -344,13 +350,15 @@ class Predictor:
         starts = x.indptr[:-1]
         filled = starts < x.indptr[1:]
         if filled.any():
-            products = self.coef[x.indices] * x.data[:, None]
+            products = self.products(x) if products is None else products
             out[filled] = np.add.reduceat(products, starts[filled], axis=0)
         return out + self.bias
 
-    def probabilities(self, x: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def probabilities(
+        self, x: Rows, products: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(type, primary, topic) probabilities of TF-IDF rows, as the heads' predict_proba."""
-        scores = self.decision(x)
+        scores = self.decision(x, products)
         n_types = len(TYPES)
         p_types = expit(scores[:, :n_types])
         raw = scores[:, n_types:-1]
@@ -364,7 +372,8 @@ class Predictor:
     def predict(self, texts: Sequence[str], *, evidence: bool = True) -> list[TypePrediction]:
         """Predictions for prepared texts (see prepare())."""
         x = self.transform(texts)
-        p_types, p_primary, p_topic = self.probabilities(x)
+        products = self.products(x)
+        p_types, p_primary, p_topic = self.probabilities(x, products)
         classes = self.classes
         thresholds = self.thresholds
         out = []
@@ -378,7 +387,7 @@ class Predictor:
             if primary not in chosen:
                 chosen.append(primary)
             chosen.sort(key=lambda t: -scores[t])
-            ev = self._evidence(x, i, chosen) if evidence else {}
+            ev = self._evidence(x, products, i, chosen) if evidence else {}
             out.append(
                 TypePrediction(
                     chosen,
@@ -393,21 +402,21 @@ class Predictor:
         return out
 
     def _evidence(
-        self, x: Rows, i: int, chosen: Sequence[str], top: int = 5
+        self, x: Rows, products: np.ndarray, i: int, chosen: Sequence[str], top: int = 5
     ) -> dict[str, list[str]]:
         """The words of article i that pushed each chosen type up the most."""
-        lo, hi = x.indptr[i], x.indptr[i + 1]
+        lo, hi = int(x.indptr[i]), int(x.indptr[i + 1])
         if lo == hi:
             return {}
-        idx, vals = x.indices[lo:hi], x.data[lo:hi]
-        columns = [TYPES.index(t) for t in chosen]
-        contrib = self.coef[idx][:, columns] * vals[:, None]
+        idx = x.indices[lo:hi]
+        contrib = products[lo:hi, [TYPES.index(t) for t in chosen]]
         # One partition and one sort for all chosen types: numpy runs the same selection on
         # each column as it would on that column alone.
-        order = np.argpartition(-contrib, min(top * 2, len(idx) - 1), axis=0)[: top * 2]
-        best = np.take_along_axis(contrib, order, axis=0)
-        order = np.take_along_axis(order, np.argsort(-best, axis=0), axis=0)
-        best = np.take_along_axis(contrib, order, axis=0)
+        lanes = np.arange(len(chosen))
+        order = np.argpartition(-contrib, min(top * 2, hi - lo - 1), axis=0)[: top * 2]
+        best = contrib[order, lanes]
+        rank = np.argsort(-best, axis=0)
+        order, best = order[rank, lanes], best[rank, lanes]
         terms, hidden = self.terms, self._hidden
         out: dict[str, list[str]] = {}
         for k, t in enumerate(chosen):
