@@ -30,7 +30,7 @@ _CONSTANT_LOGIT = 40.0  # expit(40) is 1.0 in float64
 
 # Typographic signs are not word characters: as spaces, they leave every token as it was and
 # the prepared text of most articles is ASCII, which transform() splits in C.
-_SIGNS = "«»\u00a0\u202f\u2009–—…‘“”•·€°×"
+_SIGNS = "«»\u00a0\u202f\u2009–—…‘“”•·€°×›‹©®"
 _FOLD = Fold({**LATIN_FOLD, ord("’"): "'", **{ord(c): " " for c in _SIGNS}})
 # In ASCII, every character but [a-z0-9_] ends a token (upper case never reaches it).
 _RUNS = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}

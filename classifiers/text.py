@@ -29,7 +29,7 @@ def _latin_fold_table() -> dict[int, str]:
 
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 # The non-ASCII characters of most French and English prose, most frequent first.
-_COMMON = "éè’àçêôâî«»\u00a0\u202fûù–—…ëïüœÉÈÀÇÊÔÂÎ“”‘öäÛÙŒæÆß€°•·\u2009×"
+_COMMON = "éè’àçêôâî«»\u00a0\u202fûù–—…ëïüœÉÈÀÇÊÔÂÎ“”‘öäÛÙŒæÆß€°•·\u2009×›‹©®²"
 
 
 class Fold:
