@@ -1,8 +1,8 @@
 """Place gazetteer: find French regions and foreign countries named in an article.
 
 ``Gazetteer.load()`` reads the file compiled by ``gazetteer_build`` (a dict from normalised
-n-grams to candidates). ``find`` tokenises once and looks up n-grams of 1-6 tokens, keeping
-the longest match; each match is then checked against its surroundings (capitalisation,
+n-grams to candidates). ``find`` tokenises once and finds every n-gram of 1-6 tokens in one
+Aho-Corasick pass over the normalised tokens, keeping the longest match at each token; each match is then checked against its surroundings (capitalisation,
 "à X", a first name or a street word before it) and homonyms are resolved by the other
 evidence in the same article. ``locate`` weighs the accepted hits into regions, countries and
 a France-wide flag.
@@ -14,14 +14,16 @@ import gzip
 import json
 import math
 import re
-from collections.abc import Container, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from itertools import accumulate, compress, count, pairwise
-from operator import or_
+from itertools import accumulate, repeat
 from pathlib import Path
+from string import ascii_lowercase, digits
 from typing import Any
 
+import ahocorasick
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 from unidecode import unidecode
@@ -41,7 +43,7 @@ from classifiers.gazetteer_build import (
     write,
 )
 from classifiers.taxonomy import REGIONS
-from classifiers.text import LATIN_FOLD, strip_accents, translate_non_ascii
+from classifiers.text import LATIN_FOLD, Fold, strip_accents
 
 assert tuple(pd.REGION_CODES.values()) == REGIONS, "places_data and taxonomy disagree"
 
@@ -81,6 +83,7 @@ _TAG = re.compile(r"<[^<>]{0,400}>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _EN_WORDS = frozenset("the and of to with for is on are was by from this that".split())  # noqa: SIM905
 _FR_WORDS = frozenset("le la les et des du pour avec est une dans sur qui aux".split())  # noqa: SIM905
+_LANGUAGE = dict.fromkeys(_EN_WORDS, 1) | dict.fromkeys(_FR_WORDS, -1)
 _PARTICLES = frozenset("de la le les du des d l en et sur sous au aux".split())  # noqa: SIM905
 _SENTENCE_END = frozenset('.!?:;»"“”•|\n')
 _HOMONYM_DEFAULT = {k: pd.REGION_CODES[v] for k, v in pd.HOMONYM_DEFAULT.items()}
@@ -189,7 +192,18 @@ class _Match:
 
 # Typographic punctuation is a separator: folded here so that French text (apostrophes,
 # guillemets, non-breaking spaces) never takes strip_accents' per-character path.
-_FOLD = {**LATIN_FOLD, **{c: "?" for c in map(ord, "’‘“”«»–—\u00a0\u202f\u2009•·")}, 0x2026: "."}
+_FOLD_SIGNS = {c: "?" for c in map(ord, "’‘“”«»–—\u00a0\u202f\u2009•·")}
+# Other signs of the press, folded here as strip_accents and the "?" for what is left would fold
+# them one by one (the euro sign, superscript digits), so their text stays on the fast path.
+_FOLD_SIGNS |= {
+    ord(c): strip_accents(c).encode("ascii", "replace").decode("ascii") for c in "€°›‹©®²³¹"
+}
+_FOLD = Fold({**LATIN_FOLD, **_FOLD_SIGNS, 0x2026: "."})
+# In folded text, every character but [a-z0-9] separates tokens.
+_SEPARATE = {c: " " for c in range(128) if chr(c) not in ascii_lowercase + digits}
+_WORD_BYTE = np.zeros(256, dtype=bool)
+_WORD_BYTE[np.frombuffer((ascii_lowercase + digits).encode("ascii"), dtype=np.uint8)] = True
+_ENTRY, _CUE = 1, 2  # what a key of the automaton is: a place entry, a national cue, or both
 
 
 def _fold(text: str) -> str:
@@ -199,73 +213,99 @@ def _fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    folded = translate_non_ascii(text, _FOLD)
+    folded = _FOLD(text)
     if not folded.isascii():
         folded = strip_accents(folded)
     return folded.encode("ascii", "replace").decode("ascii").lower()
 
 
-def _longest(
-    norms: list[str], i: int, table: Container[str], prefixes: Container[str]
-) -> tuple[int, str] | None:
-    """The longest n-gram (up to MAX_NGRAM words) starting at token i that is a key of table."""
-    key = norms[i]
-    if key not in prefixes:
-        return None
-    found = (i + 1, key) if key in table else None
-    for j in range(i + 1, min(len(norms), i + MAX_NGRAM)):
-        key = key + " " + norms[j]
-        if key not in prefixes:
-            break
-        if key in table:
-            found = (j + 1, key)
-    return found
+def _bounds(folded: str) -> list[int]:
+    """Start and end offsets of the [a-z0-9] runs of lowercase ASCII text, alternately, then
+    its length (as the running sum of the parts of _ASCII_SPLIT.split would give them)."""
+    word = np.zeros(len(folded) + 2, dtype=bool)
+    word[1:-1] = _WORD_BYTE[np.frombuffer(folded.encode("ascii"), dtype=np.uint8)]
+    edges: list[int] = np.flatnonzero(word[1:] != word[:-1]).tolist()
+    edges.append(len(folded))
+    return edges
 
 
 class _Tokens:
     """Word tokens of a text: normalised forms and offsets, split once.
 
-    ``re.split`` with a capturing group gives separators and words alternately, so offsets
-    come from a running sum of lengths, not from one match object per token. When folding
-    kept every character in place (the usual case) the folded text alone is split.
+    When folding kept every character in place (the usual case) the folded text alone is split,
+    in C: separators become spaces for str.split, and numpy finds the offsets. Otherwise
+    ``re.split`` with a capturing group gives separators and words alternately, so offsets come
+    from a running sum of lengths.
     """
 
-    __slots__ = ("bounds", "norm", "pairs", "text")
+    __slots__ = ("_bounds", "_folded", "norm", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         folded = _fold(text)
-        nparts = _ASCII_SPLIT.split(folded)
+        self._bounds: list[int] | None = None
+        self._folded = folded
         if len(folded) == len(text):
-            parts = nparts
-        else:
-            parts = _SPLIT.split(text)
-            if len(parts) != len(nparts):  # a character changed class: fold per token
-                nparts = [p if k % 2 == 0 else _norm_token(p) for k, p in enumerate(parts)]
-        self.norm: list[str] = nparts[1::2]
-        self.bounds: list[int] = list(accumulate(map(len, parts)))
-        # "word next-word" at each token (the last one pairs with nothing).
-        self.pairs: list[str] = [*map(" ".join, pairwise(self.norm)), ""]
+            self.norm: list[str] = folded.translate(_SEPARATE).split()
+            return
+        nparts = _ASCII_SPLIT.split(folded)
+        parts = _SPLIT.split(text)
+        if len(parts) != len(nparts):  # a character changed class: fold per token
+            nparts = [p if k % 2 == 0 else _norm_token(p) for k, p in enumerate(parts)]
+        self.norm = nparts[1::2]
+        self._bounds = list(accumulate(map(len, parts)))
 
-    def starts(self, table: Container[str], prefixes: Container[str]) -> Iterator[int]:
-        """Token indices where a key of table may start: the token is a key, or the token and
-        the next one begin a key. Found by C-level iteration, not a Python loop per token."""
-        return compress(
-            count(),
-            map(or_, map(table.__contains__, self.norm), map(prefixes.__contains__, self.pairs)),
-        )
+    @property
+    def bounds(self) -> list[int]:
+        """Start and end offset of each token in the text, alternately (then its length);
+        found on first use: a title without any place never needs them."""
+        if self._bounds is None:
+            self._bounds = _bounds(self._folded)
+        return self._bounds
 
     def __len__(self) -> int:
         return len(self.norm)
 
-    def at(self, i: int) -> tuple[str, str, int, int]:
-        """(original, normalised, start, end) of token i."""
-        start, end = self.bounds[2 * i], self.bounds[2 * i + 1]
-        return self.text[start:end], self.norm[i], start, end
 
-    def span(self, i: int, j: int) -> list[tuple[str, str, int, int]]:
-        """Tokens i..j-1 as tuples."""
-        return [self.at(k) for k in range(max(0, i), j)]
+# The national cues of a title or a text: its tokens, (start, end, key) of each, text, weight.
+_Cues = tuple[_Tokens, list[tuple[int, int, str]], str, float]
+
+
+class _Keys:
+    """Every key of a table of normalised n-grams (up to MAX_NGRAM words) found in the tokens
+    of a text, by one Aho-Corasick pass over the tokens joined by single spaces."""
+
+    def __init__(self, entries: Iterable[str], cues: Iterable[str]) -> None:
+        kinds: dict[str, int] = {}
+        for key in entries:
+            kinds[key] = kinds.get(key, 0) | _ENTRY
+        for key in cues:
+            kinds[key] = kinds.get(key, 0) | _CUE
+        self._automaton = ahocorasick.Automaton()
+        for key, kind in kinds.items():
+            words = key.count(" ") + 1
+            if key and words <= MAX_NGRAM:
+                # Spaces on both sides: a key matches whole tokens only.
+                self._automaton.add_word(f" {key} ", (len(key) + 2, words, key, kind))
+        self._automaton.make_automaton()
+
+    def longest(
+        self, norms: list[str]
+    ) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+        """([(start token, end token, key)] of the longest entry starting at each token,
+        the same for the national cues), in reading order."""
+        joined = f" {' '.join(norms)} "
+        spaces = joined.count
+        entries: dict[int, tuple[int, int, str]] = {}
+        cues: dict[int, tuple[int, int, str]] = {}
+        # Matches come by end offset: of the keys starting at one token, the longest comes last.
+        for last, (size, words, key, kind) in self._automaton.iter(joined):
+            start = spaces(" ", 0, last - size + 2) - 1  # the tokens before this one
+            if kind & _ENTRY:
+                entries[start] = (start, start + words, key)
+            if kind & _CUE:
+                cues[start] = (start, start + words, key)
+        return sorted(entries.values()), sorted(cues.values())
 
 
 @lru_cache(maxsize=65536)
@@ -287,21 +327,13 @@ class Gazetteer:
         self._regions: list[str] = list(data["regions"])
         kinds: list[str] = list(data.get("kinds", KINDS))
         self._entries: dict[str, list[list[Any]]] = {}
-        self._prefixes: set[str] = set()
         for key, cands in data["entries"].items():
             self._entries[key] = [
                 [kinds[c[0]], self._regions[c[1]] if c[1] >= 0 else None, c[2] or None, c[3], c[4]]
                 for c in cands
             ]
-            parts = key.split(" ")
-            for n in range(1, len(parts) + 1):
-                self._prefixes.add(" ".join(parts[:n]))
         self._national: dict[str, float] = dict(pd.NATIONAL_CUES)
-        self._national_prefixes: set[str] = set()
-        for key in self._national:
-            parts = key.split(" ")
-            for n in range(1, len(parts) + 1):
-                self._national_prefixes.add(" ".join(parts[:n]))
+        self._keys = _Keys(self._entries, self._national)
 
     # The user-lookup tables are built on first use: a tagging worker never needs them, and
     # building them is most of the load time.
@@ -442,8 +474,8 @@ class Gazetteer:
         matches, _ = self._scan(title, text)
         return [h for m in matches for h in m.hits]
 
-    def _scan(self, title: str, text: str) -> tuple[list[_Match], list[tuple[_Tokens, str, float]]]:
-        """Match title and text; also return the tokens for the national cues."""
+    def _scan(self, title: str, text: str) -> tuple[list[_Match], list[_Cues]]:
+        """Match title and text; also return the national cues found in each."""
         title = title[:2000]
         body = text[:MAX_TEXT_CHARS]
         if "<" in body:
@@ -453,22 +485,26 @@ class Gazetteer:
         btoks = _Tokens(body)
         english = _is_english(ttoks, btoks)
         matches: list[_Match] = []
-        for toks, src, in_title in ((ttoks, title, True), (btoks, body, False)):
-            matches.extend(self._match(toks, src, in_title, english))
+        sources: list[_Cues] = []
+        for toks, src, in_title, factor in ((ttoks, title, True, 2.0), (btoks, body, False, 1.0)):
+            found, cues = self._keys.longest(toks.norm)
+            matches.extend(self._match(toks, found, src, in_title, english))
+            sources.append((toks, cues, src, factor))
         self._resolve(matches)
-        return matches, [(ttoks, title, 2.0), (btoks, body, 1.0)]
+        return matches, sources
 
-    def _match(self, toks: _Tokens, src: str, in_title: bool, english: bool) -> Iterator[_Match]:
-        entries, prefixes = self._entries, self._prefixes
-        norms = toks.norm
+    def _match(
+        self,
+        toks: _Tokens,
+        found: list[tuple[int, int, str]],
+        src: str,
+        in_title: bool,
+        english: bool,
+    ) -> Iterator[_Match]:
         nxt = 0
-        for i in toks.starts(entries, prefixes):
+        for i, end, key in found:
             if i < nxt:
                 continue
-            found = _longest(norms, i, entries, prefixes)
-            if found is None:
-                continue
-            end, key = found
             m = self._check(toks, i, end, key, src, in_title, english)
             if m is None:
                 continue
@@ -524,13 +560,13 @@ class Gazetteer:
             if (
                 kind in _STREET_KINDS
                 and (p_norm in pd.STREET_WORDS or p_norm in _PARTICLES)
-                and any(w in pd.STREET_WORDS for w in prev_norm)
+                and not pd.STREET_WORDS.isdisjoint(prev_norm)
             ):
                 return None
         coop = False
         if kind in ("country", "foreign_city") or (kind == "demonym" and cands[0][2]):
             context = p_norm in _FOREIGN_CONTEXT or (kind == "country" and p_norm in _DEPT_CONTEXT)
-            coop = any(w in _COOP_WORDS for w in norms[max(0, i - 12) : i])
+            coop = not _COOP_WORDS.isdisjoint(norms[max(0, i - 12) : i])
         else:
             context = p_norm in pd.PLACE_CONTEXT or (
                 kind == "department" and p_norm in _DEPT_CONTEXT
@@ -541,7 +577,7 @@ class Gazetteer:
             if not context and not p_norm and in_title and kind in ("commune", "foreign_city"):
                 # "Lille : la start-up ..." - a title that opens with a place is a dateline.
                 context = after in (":", ",", "-", "–")
-        comparison = any(w in pd.COMPARISON_CONTEXT for w in prev_norm)
+        comparison = not pd.COMPARISON_CONTEXT.isdisjoint(prev_norm)
         return _Match(
             key, cands, src[start:stop], start, in_title, context, comparison, english, coop
         )
@@ -669,20 +705,15 @@ class Gazetteer:
             },
         )
 
-    def _national_cues(self, sources: list[tuple[_Tokens, str, float]]) -> tuple[float, list[str]]:
+    def _national_cues(self, sources: list[_Cues]) -> tuple[float, list[str]]:
         total = 0.0
         ev: list[str] = []
-        cues, prefixes = self._national, self._national_prefixes
-        for toks, src, factor in sources:
-            norms = toks.norm
+        cues = self._national
+        for toks, found, src, factor in sources:
             nxt = 0
-            for i in toks.starts(cues, prefixes):
+            for i, end, key in found:
                 if i < nxt:
                     continue
-                found = _longest(norms, i, cues, prefixes)
-                if found is None:
-                    continue
-                end, key = found
                 total += cues[key] * factor
                 surface = src[toks.bounds[2 * i] : toks.bounds[2 * end - 1]]
                 if surface not in ev:
@@ -711,9 +742,5 @@ def _hit_weight(h: PlaceHit, m: _Match) -> float:
 
 
 def _is_english(*token_lists: _Tokens) -> bool:
-    en = fr = 0
-    for toks in token_lists:
-        head = toks.norm[:400]
-        en += sum(map(_EN_WORDS.__contains__, head))
-        fr += sum(map(_FR_WORDS.__contains__, head))
-    return en > fr
+    # English words count +1, French ones -1 (the lists share no word): one pass, in C.
+    return sum(sum(map(_LANGUAGE.get, toks.norm[:400], repeat(0))) for toks in token_lists) > 0

@@ -1,6 +1,7 @@
-"""The whole tagger: gazetteer for places and scope, scikit-learn model for types and topic.
+"""The whole tagger: gazetteer for places and scope, the learned model for types and topic.
 
-Output uses exactly the names of TAXONOMY.md, each label with a score and its evidence.
+Output uses exactly the names of TAXONOMY.md, each label with a score and its evidence. A loaded
+tagger runs on numpy alone (classifiers.predictor): scikit-learn is only imported to train.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from classifiers import persistence
 from classifiers.gazetteer import Gazetteer
-from classifiers.model import TypeModel, prepare
+from classifiers.predictor import Predicts, prepare
 from classifiers.textclean import clean_text
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class TagResult:
 class Tagger:
     """Tags articles; load() it once per process."""
 
-    def __init__(self, gazetteer: Gazetteer, model: TypeModel, info: persistence.ModelInfo) -> None:
+    def __init__(self, gazetteer: Gazetteer, model: Predicts, info: persistence.ModelInfo) -> None:
         self.gazetteer = gazetteer
         self.model = model
         self.info = info
@@ -66,7 +67,7 @@ class Tagger:
     @classmethod
     def load(cls, models_dir: Path, gazetteer: Gazetteer | None = None) -> Tagger:
         """Load the stored model; raises ModelMissing or ModelMismatch."""
-        model, info = persistence.load(models_dir)
+        model, info = persistence.load_predictor(models_dir)
         return cls(gazetteer or Gazetteer.load(), model, info)
 
     def tag(self, title: str, text: str, region_hint: str | None = None) -> TagResult:

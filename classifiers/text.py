@@ -27,34 +27,60 @@ def _latin_fold_table() -> dict[int, str]:
     return table
 
 
-# One str.translate per text (in C): the accent fold every module uses, directly or through
-# strip_accents/fold_key.
-LATIN_FOLD = _latin_fold_table()
-# Typographic punctuation is a separator in a key anyway; mapping it here spares an NFKD pass.
-_KEY_FOLD = {**LATIN_FOLD, **{c: " " for c in map(ord, "’‘“”«»–—…\u00a0\u202f")}}
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+# The non-ASCII characters of most French and English prose, most frequent first.
+_COMMON = "éè’àçêôâî«»\u00a0\u202fûù–—…ëïüœÉÈÀÇÊÔÂÎ“”‘öäÛÙŒæÆß€°•·\u2009×›‹©®²"
+
+
+class Fold:
+    """text.translate(table) for a table of non-ASCII characters, at a fraction of its cost.
+
+    str.translate looks every character up in the dict once the text holds one non-ASCII
+    character. French prose has a few accented letters per line, all from a short list: those
+    are replaced one by one (str.replace, in C), and only what is left runs through the table.
+    """
+
+    __slots__ = ("_common", "table")
+
+    def __init__(self, table: Mapping[int, str]) -> None:
+        self.table = table
+        # Only ASCII replacements: a later replacement must never see an earlier one's output.
+        self._common = tuple(
+            (c, table[ord(c)])
+            for c in _COMMON
+            if isinstance(table.get(ord(c)), str) and table[ord(c)].isascii()
+        )
+
+    def __call__(self, text: str) -> str:
+        """The text translated (ASCII characters are never in the table)."""
+        if text.isascii():
+            return text
+        for char, repl in self._common:
+            text = text.replace(char, repl)
+        if text.isascii():
+            return text
+        table = self.table
+        return _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), text)
 
 
 def translate_non_ascii(text: str, table: Mapping[int, str]) -> str:
-    """text.translate(table) for a table that leaves ASCII alone, at a fraction of its cost.
+    """text.translate(table) for a table that leaves ASCII alone (see Fold, to keep for reuse)."""
+    return Fold(table)(text)
 
-    str.translate looks every character up in the dict once the text holds one non-ASCII
-    character; French prose has a few accented letters per line, so only those runs are
-    translated.
-    """
-    if text.isascii():
-        return text
-    return _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), text)
+
+# The accent fold every module uses, directly or through strip_accents/fold_key.
+LATIN_FOLD = _latin_fold_table()
+fold_latin = Fold(LATIN_FOLD)
+# Typographic punctuation is a separator in a key anyway; mapping it here spares an NFKD pass.
+_KEY_FOLD = Fold({**LATIN_FOLD, **{c: " " for c in map(ord, "’‘“”«»–—…\u00a0\u202f")}})
+_NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
 def strip_accents(text: str) -> str:
     """The text with accents and ligatures removed (case kept); other characters untouched."""
     if text.isascii():
         return text
-    folded = translate_non_ascii(text, LATIN_FOLD)
+    folded = fold_latin(text)
     if folded.isascii():
         return folded
     # Letters outside Latin-1/Extended-A: decompose them.
@@ -72,7 +98,7 @@ def fold_key(text: str) -> str:
 def fold_lower(text: str) -> str:
     """Lowercase, Latin accents folded, typographic punctuation as spaces; other characters kept
     (only the non-ASCII runs translated: cheaper than fold_key when the caller splits words)."""
-    return translate_non_ascii(text.lower(), _KEY_FOLD)
+    return _KEY_FOLD(text.lower())
 
 
 def slugify(text: str, *, max_len: int = 48, taken: Set[str] = frozenset()) -> str:

@@ -40,7 +40,8 @@ ARTICLE_BLOCKS = "p, div, br, li, h1, h2, h3, h4, tr, section, article"
 
 def html_to_text(text: str) -> str:
     """Plain text of HTML soup (scripts and page navigation dropped), or the text when not HTML."""
-    if len(_TAG.findall(text[:5000])) < 3:
+    head = text[:5000]
+    if "<" not in head or len(_TAG.findall(head)) < 3:
         return text
     return text_of_html(
         text, limit=len(text), dropped=FURNITURE_TAGS, blocks=ARTICLE_BLOCKS, fold_spaces=False

@@ -11,7 +11,8 @@ from typing import Any
 from classifiers import persistence
 from classifiers.corpus import Example, corpus_hash, load_examples, press_examples
 from classifiers.evaluate import score
-from classifiers.model import TypeModel, prepare
+from classifiers.model import TypeModel
+from classifiers.predictor import prepare
 from classifiers.tagger import Tagger
 from classifiers.taxonomy import TYPES
 from classifiers.textclean import clean_text

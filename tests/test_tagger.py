@@ -120,7 +120,7 @@ def test_persistence_refuses_other_versions_and_retrains(models_dir: Path, tmp_p
     (copy / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(persistence.ModelMismatch, match=r"scikit-learn 0\.0\.1"):
         persistence.read_info(copy)
-    meta["sklearn_version"] = persistence.sklearn.__version__
+    meta["sklearn_version"] = persistence.sklearn_version()
     meta["taxonomy"] = "another"
     (copy / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(persistence.ModelMismatch, match="label scheme"):
@@ -332,27 +332,66 @@ def test_press_examples_calibrate_the_thresholds() -> None:
     assert pred.primary_type in pred.types
 
 
-def test_the_fast_feature_path_gives_what_scikit_learn_gives(models_dir: Path) -> None:
-    """TypeModel.transform and .probabilities are the vectorizer's and heads' own results."""
+def test_the_predictor_gives_what_scikit_learn_gives(models_dir: Path) -> None:
+    """The stored numpy-only predictor reproduces the vectorizer's rows and every head's
+    predict_proba of the skops model, on the corpus."""
     import numpy as np
+    from scipy import sparse
 
-    from classifiers.model import prepare
+    from classifiers.predictor import prepare
 
-    model, _ = persistence.load(models_dir)
-    texts = [prepare(e.title, e.text) for e in load_examples()[:60]]
+    model, info = persistence.load(models_dir)
+    predictor, lean_info = persistence.load_predictor(models_dir)
+    assert lean_info == info and predictor.version == info.version
+    texts = [prepare(e.title, e.text) for e in load_examples()]
     texts += ["", "zzz qqq", prepare("Forum", "le forum et la table ronde, appel à projets")]
-    fast = model.transform(texts)
+    rows = predictor.transform(texts)
+    fast = sparse.csr_matrix((rows.data, rows.indices, rows.indptr), shape=(len(texts), rows.width))
     reference = model.features_.transform(texts)
     assert fast.shape == reference.shape
     assert abs(fast - reference).max() < 1e-12
-    p_types, p_primary, p_topic = model.probabilities(fast)
-    assert np.allclose(p_types, model.types_.predict_proba(reference))
-    assert np.allclose(p_primary, model.primary_.predict_proba(reference))
-    assert np.allclose(p_topic, model.topic_.predict_proba(reference)[:, 1])
+    p_types, p_primary, p_topic = predictor.probabilities(rows)
+    assert np.allclose(p_types, model.types_.predict_proba(reference), rtol=0, atol=1e-9)
+    assert np.allclose(p_primary, model.primary_.predict_proba(reference), rtol=0, atol=1e-9)
+    assert np.allclose(p_topic, model.topic_.predict_proba(reference)[:, 1], rtol=0, atol=1e-9)
+    assert list(predictor.classes) == [str(c) for c in model.primary_.classes_]
+    assert np.array_equal(predictor.thresholds, model.thresholds_)
+
+
+def test_the_tagger_loads_without_scikit_learn(models_dir: Path) -> None:
+    """A tagging process (a poll worker) imports numpy, not scikit-learn, SciPy or skops."""
+    code = (
+        "import sys; from pathlib import Path; from classifiers.tagger import Tagger; "
+        f"t = Tagger.load(Path({str(models_dir)!r})); "
+        "r = t.tag('Forum IA à Lille', 'La Région Hauts-de-France réunit les PME.'); "
+        "assert r.regions == ['Hauts-de-France'], r; "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'skops') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_predictor_file_of_another_model_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    predictor, _ = persistence.load_predictor(copy)
+    predictor.version = "another"
+    predictor.save(copy / persistence.PREDICTOR_FILE)
+    with pytest.raises(persistence.ModelMismatch, match="belongs to model 'another'"):
+        Tagger.load(copy)
+    (copy / persistence.PREDICTOR_FILE).write_bytes(b"not arrays")
+    with pytest.raises(persistence.ModelMismatch, match="cannot be loaded"):
+        Tagger.load(copy)
+    (copy / persistence.PREDICTOR_FILE).unlink()
+    with pytest.raises(persistence.ModelMismatch, match="missing"):
+        Tagger.load(copy)
 
 
 def test_cue_features_pool_words_and_word_pairs() -> None:
-    from classifiers.model import analyze
+    from classifiers.predictor import analyze
 
     feats = analyze("le forum et la table ronde : appel a projets de 3 millions d'euros")
     assert feats.count("~cue:event") == 2  # "forum", "table ronde"

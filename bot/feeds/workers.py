@@ -38,7 +38,7 @@ _TAGGERS: dict[str, Tagger] = {}
 def _tagger(models_dir: str) -> Tagger:
     tagger = _TAGGERS.get(models_dir)
     if tagger is None:
-        from classifiers.tagger import Tagger  # scikit-learn: imported by tagging workers only
+        from classifiers.tagger import Tagger  # numpy and the gazetteer: tagging workers only
 
         tagger = _TAGGERS[models_dir] = Tagger.load(Path(models_dir))
     return tagger
