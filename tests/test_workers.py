@@ -35,13 +35,13 @@ def test_parse_and_tag_tags_only_the_items_not_known(trained_models: Path) -> No
         ),
         ("Un laboratoire lillois d'intelligence artificielle recrute", "https://example.org/b"),
     )
-    parsed, tagged = parse_and_tag(body, NOW, None, "fr", None, str(trained_models))
+    parsed, tagged, _ = parse_and_tag(body, NOW, None, "fr", None, str(trained_models))
     assert len(parsed.items) == 2 and set(tagged) == {p.dedup_key for p in parsed.items}
     first = parsed.items[0].dedup_key
     assert "Bretagne" in tagged[first]["regions"] and tagged[first]["model_version"]
-    again, only_new = parse_and_tag(body, NOW, None, "fr", None, str(trained_models), {first})
+    again, only_new, _ = parse_and_tag(body, NOW, None, "fr", None, str(trained_models), {first})
     assert set(only_new) == {again.items[1].dedup_key}
-    _, untagged = parse_and_tag(body, NOW, None, "fr", None, None)
+    _, untagged, _ = parse_and_tag(body, NOW, None, "fr", None, None)
     assert untagged == {}
 
 
