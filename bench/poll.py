@@ -363,6 +363,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--concurrency", type=int, default=64, help="Settings.global_concurrency")
     ap.add_argument("--per-host", type=int, default=16, help="Settings.per_host_concurrency")
+    ap.add_argument(
+        "--parse-workers",
+        type=int,
+        default=0,
+        help="Settings.parse_workers (0: the service's own sizing, bot.feeds.workers.pool_size)",
+    )
     ap.add_argument("--reader-workers", type=int, default=16, help="reader's update_feeds workers")
     ap.add_argument("--no-reader", action="store_true", help="leave reader out")
     ap.add_argument(
@@ -378,11 +384,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from bot.config import Settings
+    from bot.feeds.workers import pool_size
 
     settings = Settings(
         global_concurrency=args.concurrency,
         per_host_concurrency=args.per_host,
         tagging=not args.no_tagging,
+        parse_workers=args.parse_workers,
     )
     if settings.tagging:  # trained beforehand: a first start's training is not polling
         from classifiers.train import load_or_train
@@ -456,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
         "global_concurrency": settings.global_concurrency,
         "per_host_concurrency": settings.per_host_concurrency,
         "stories": args.stories,
-        "parse_workers": settings.parse_workers or multiprocessing.cpu_count(),
+        "parse_workers": pool_size(settings.parse_workers, tagging=settings.tagging),
         "cpu_count": multiprocessing.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -83,7 +83,7 @@ class Parsed(NamedTuple):
 
     feed: ParsedFeed
     tags: dict[str, TagResult]  # by dedup key
-    index: dict[str, str]  # SQLite's full-text stems, by dedup key
+    stems: dict[str, str]  # SQLite's full-text stems, by dedup key
 
 
 def parse_and_tag(
@@ -236,13 +236,24 @@ class WorkerPool(Executor):
         pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+def pool_size(workers: int, *, tagging: bool, cpus: int | None = None) -> int:
+    """How many worker processes the pool may run: `workers` when set (VEILLE_PARSE_WORKERS);
+    else one per core, less, when tagging, the core the service process keeps for fetching and
+    storing. Each tagging worker holds the model and its libraries (~190 MB): on two cores one
+    worker and the service process already keep both cores busy."""
+    if workers > 0:
+        return workers
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus - 1) if tagging else cpus
+
+
 def make_parse_pool(
     workers: int = 0, *, idle_seconds: float = IDLE_SECONDS, models_dir: Path | None = None
 ) -> Executor:
-    """The pool for CPU-bound parsing and tagging: up to one worker per core by default; with a
-    models_dir (tagging on), each worker loads the tagger as it starts."""
-    count = workers or os.cpu_count() or 1
-    if count <= 1:
+    """The pool for CPU-bound parsing and tagging, sized by pool_size; with a models_dir (tagging
+    on), each worker loads the tagger as it starts. One worker that never tags is a thread."""
+    count = pool_size(workers, tagging=models_dir is not None)
+    if count <= 1 and models_dir is None:
         return ThreadPoolExecutor(max_workers=1)
     return WorkerPool(
         count, idle_seconds=idle_seconds, models_dir=str(models_dir) if models_dir else None

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
 from bot.query.model import Query
-from bot.query.stems import CONTENT_CHARS, given_index_texts, index_text
+from bot.query.stems import CONTENT_CHARS, IndexTexts, given_index_texts, index_text
 from bot.store import search as search_
 from bot.store.db import RawWriter
 from bot.store.fixes import apply_fixes
@@ -139,7 +139,7 @@ class ItemQueries:
             for p in fresh
         ]
         raw = RawWriter(conn)
-        given = {
+        given: IndexTexts = {
             (p.title, p.summary, p.content): index[p.dedup_key]
             for p in fresh
             if index and p.dedup_key in index
