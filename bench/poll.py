@@ -13,7 +13,9 @@ synthetic RSS 2.0 feeds of M items, each with about 1 KB of French HTML, with ET
   16 workers), each in a process of its own.
 - steady state: a second poll where every feed answers 304 (reader: `scheduled=False`).
 - memory: the peak of the summed RSS of each system's process tree (ours: the poller, its
-  parse/tag workers, the forkserver), sampled every 0.1 s.
+  parse/tag workers, the forkserver), sampled every 0.1 s: `tree_peak_rss_mb` counts a page
+  shared by several processes in each of them; `tree_peak_pss_mb` (sum of Pss from
+  /proc/PID/smaps_rollup) counts it once, split between them.
 
     .venv/bin/pip install -e '.[bench]'    # reader (make bench does it)
     .venv/bin/python bench/poll.py --feeds 1000
@@ -182,6 +184,16 @@ def rss(pid: int) -> int:
     return 0
 
 
+def pss(pid: int) -> int:
+    """Bytes of one process's proportional set size: its private pages plus its share of the
+    pages it shares with others (0 when it is gone)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def tree_rss(root: int) -> int:
     """Bytes resident in a process and all its descendants (RSS summed, shared pages counted in
     each process: an upper bound)."""
@@ -189,17 +201,30 @@ def tree_rss(root: int) -> int:
 
 
 class PeakRss:
-    """The peak summed RSS of a process tree, sampled by a thread between start() and stop()."""
+    """The peak summed RSS of a process tree, sampled by a thread between start() and stop(),
+    and the peak summed PSS (`peak_pss`: each shared page counted once across the tree, so
+    copy-on-write sharing between a parent and the workers it forked shows).
 
-    def __init__(self, pid: int, every: float = 0.1) -> None:
-        self.pid, self.every, self.peak = pid, every, 0
+    On two cores the sampler competes with what it measures: RSS (a read of statm) is sampled
+    every `every` seconds; the tree (a walk of /proc) and PSS (smaps_rollup, which makes the
+    kernel walk each process's pages) every `slow` samples.
+    """
+
+    def __init__(self, pid: int, every: float = 0.1, slow: int = 5) -> None:
+        self.pid, self.every, self.slow, self.peak, self.peak_pss = pid, every, slow, 0, 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        tree: set[int] = set()
+        n = 0
         while not self._done.is_set():
             with contextlib.suppress(Exception):
-                self.peak = max(self.peak, tree_rss(self.pid))
+                if n % self.slow == 0:
+                    tree = process_tree(self.pid)
+                    self.peak_pss = max(self.peak_pss, sum(pss(pid) for pid in tree))
+                self.peak = max(self.peak, sum(rss(pid) for pid in tree))
+            n += 1
             time.sleep(self.every)
 
     def start(self) -> None:
@@ -244,7 +269,11 @@ def in_process(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float) ->
             proc.kill()
     if not ok:
         raise SystemExit(result)
-    return {**result, "tree_peak_rss_mb": round(sampler.peak / 2**20, 1)}
+    return {
+        **result,
+        "tree_peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "tree_peak_pss_mb": round(sampler.peak_pss / 2**20, 1),
+    }
 
 
 def _child(queue: Any, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]) -> None:
@@ -343,6 +372,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--concurrency", type=int, default=64, help="Settings.global_concurrency")
     ap.add_argument("--per-host", type=int, default=16, help="Settings.per_host_concurrency")
+    ap.add_argument(
+        "--parse-workers",
+        type=int,
+        default=0,
+        help="Settings.parse_workers (0: the service's own sizing, bot.feeds.workers.pool_size)",
+    )
     ap.add_argument("--reader-workers", type=int, default=16, help="reader's update_feeds workers")
     ap.add_argument("--no-reader", action="store_true", help="leave reader out")
     ap.add_argument(
@@ -358,11 +393,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from bot.config import Settings
+    from bot.feeds.workers import pool_size
 
     settings = Settings(
         global_concurrency=args.concurrency,
         per_host_concurrency=args.per_host,
         tagging=not args.no_tagging,
+        parse_workers=args.parse_workers,
     )
     if settings.tagging:  # trained beforehand: a first start's training is not polling
         from classifiers.train import load_or_train
@@ -416,6 +453,7 @@ def main(argv: list[str] | None = None) -> None:
         else None,
         "steady_state_not_modified": result["steady_state_not_modified"],
         "tree_peak_rss_mb": result["tree_peak_rss_mb"],
+        "tree_peak_pss_mb": result["tree_peak_pss_mb"],
         "items_stored": result["items_stored"],
         "items_untagged": result["items_untagged"],
         "baseline_seconds_per_feed": round(per_feed, 4),
@@ -430,11 +468,12 @@ def main(argv: list[str] | None = None) -> None:
             "steady_state_seconds": round(rdr["steady_state_seconds"], 3),
             "entries": rdr["entries"],
             "tree_peak_rss_mb": rdr["tree_peak_rss_mb"],
+            "tree_peak_pss_mb": rdr["tree_peak_pss_mb"],
         },
         "global_concurrency": settings.global_concurrency,
         "per_host_concurrency": settings.per_host_concurrency,
         "stories": args.stories,
-        "parse_workers": settings.parse_workers or multiprocessing.cpu_count(),
+        "parse_workers": pool_size(settings.parse_workers, tagging=settings.tagging),
         "cpu_count": multiprocessing.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from bot.chart import weekly_chart
 from bot.digest import Digest
-from bot.francemap import digest_map
 from bot.store.chats import ChatStore
 
 ChartCache = dict[tuple[object, ...], str | None]
@@ -22,6 +20,8 @@ def chart_key(
     counts = (lang, tuple(sorted(digest.by_region.items())), tuple(sorted(digest.by_type.items())))
     if charts is not None and counts in charts:
         return charts[counts]
+    from bot.chart import weekly_chart  # matplotlib (~45 MB): loaded by the first digest drawn
+
     png = weekly_chart(digest, lang=lang)
     key = None
     if png is not None:
@@ -36,6 +36,8 @@ def map_key(
     chats: ChatStore, digest: Digest, lang: str, now: datetime, stored: set[str] | None = None
 ) -> str:
     """The media key of a digest's map (drawn once per content, stored once per round)."""
+    from bot.francemap import digest_map  # matplotlib, as above
+
     png = digest_map(digest, lang)
     key = "map-" + hashlib.sha256(png).hexdigest()[:32]
     if stored is None or key not in stored:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import stories as stories_core
 from bot.query.model import Query
+from bot.query.stems import index_text
 from bot.store.alerts import AlertStore
 from bot.store.articles import ArticleStore, CachedPage, ItemOutcome
 from bot.store.chats import ChatStore
@@ -427,6 +428,18 @@ class TestStoreContract:
         assert Outbox(db).awaiting_alerts(new) == [new[0]]  # tagged: its alerts are next
         assert db.insert_items_batch([("alpha", batch, NOW)], [{"guid:t1": lille}]) == [[]]
         assert [i.id for i in db.recent_items(search="laboratoire", topic_only=False)] == [new[0]]
+
+    def test_items_stored_with_stems_from_the_workers_are_searchable(self, db: Store) -> None:
+        """The poll path: the parse workers stem new items for SQLite's full-text index; an
+        item stored with its stems is found as one stemmed by the store itself."""
+        batch = [item("w1", "Des jumeaux numériques en Bretagne"), item("w2", "Sans racines")]
+        stems = {"guid:w1": index_text(batch[0].title, batch[0].summary, batch[0].content)}
+        [new] = db.insert_items_batch([("alpha", batch, NOW)], index=[stems])
+        assert isinstance(new, list) and len(new) == 2
+        assert [i.id for i in db.recent_items(search="jumeau numérique", topic_only=False)] == [
+            new[0]
+        ]
+        assert [i.id for i in db.recent_items(search="racine", topic_only=False)] == [new[1]]
 
     def test_the_same_story_in_another_feed_is_a_duplicate(self, db: Store) -> None:
         story = item(

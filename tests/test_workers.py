@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from bot.feeds.workers import WorkerPool, parse_and_tag
+from bot.feeds.workers import WorkerPool, parse_and_tag, pool_size
+from bot.query.stems import index_text
 from tests.conftest import NOW, rss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,14 +36,37 @@ def test_parse_and_tag_tags_only_the_items_not_known(trained_models: Path) -> No
         ),
         ("Un laboratoire lillois d'intelligence artificielle recrute", "https://example.org/b"),
     )
-    parsed, tagged = parse_and_tag(body, NOW, None, "fr", None, str(trained_models))
+    parsed, tagged, _ = parse_and_tag(body, NOW, None, "fr", None, str(trained_models))
     assert len(parsed.items) == 2 and set(tagged) == {p.dedup_key for p in parsed.items}
     first = parsed.items[0].dedup_key
     assert "Bretagne" in tagged[first]["regions"] and tagged[first]["model_version"]
-    again, only_new = parse_and_tag(body, NOW, None, "fr", None, str(trained_models), {first})
+    again, only_new, _ = parse_and_tag(body, NOW, None, "fr", None, str(trained_models), {first})
     assert set(only_new) == {again.items[1].dedup_key}
-    _, untagged = parse_and_tag(body, NOW, None, "fr", None, None)
+    _, untagged, _ = parse_and_tag(body, NOW, None, "fr", None, None)
     assert untagged == {}
+
+
+def test_parse_and_tag_stems_the_new_items_for_the_full_text_index() -> None:
+    body = rss(
+        ("Des jumeaux numériques", "https://example.org/a"), ("Autre", "https://example.org/b")
+    )
+    parsed, _, stems = parse_and_tag(body, NOW, None, "fr", None, None, index=True)
+    first, second = parsed.items
+    assert stems == {
+        first.dedup_key: index_text(first.title, first.summary, first.content),
+        second.dedup_key: index_text(second.title, second.summary, second.content),
+    }
+    _, _, only_new = parse_and_tag(body, NOW, None, "fr", None, None, {first.dedup_key}, True)
+    assert set(only_new) == {second.dedup_key}
+    assert parse_and_tag(body, NOW, None, "fr", None, None).stems == {}  # PostgreSQL stems itself
+
+
+def test_the_pool_keeps_a_core_for_the_service_process_when_tagging() -> None:
+    assert pool_size(0, tagging=True, cpus=2) == 1
+    assert pool_size(0, tagging=True, cpus=4) == 3
+    assert pool_size(0, tagging=True, cpus=1) == 1
+    assert pool_size(0, tagging=False, cpus=2) == 2
+    assert pool_size(2, tagging=True, cpus=2) == 2  # VEILLE_PARSE_WORKERS decides
 
 
 def test_the_pool_starts_workers_on_work_and_ends_them_when_idle() -> None:

@@ -94,7 +94,14 @@ class Poller:
         self._lock = asyncio.Lock()
         # Group commit: items parsed while the DB thread is busy are written in one transaction.
         self._to_store: list[
-            tuple[str, Sequence[Any], datetime, Mapping[str, TagResult], asyncio.Future[list[int]]]
+            tuple[
+                str,
+                Sequence[Any],
+                datetime,
+                Mapping[str, TagResult],
+                Mapping[str, str],
+                asyncio.Future[list[int]],
+            ]
         ] = []
         self._writer: asyncio.Task[None] | None = None
         # Group tagging, likewise: feeds stored while the tagger is busy are tagged together.
@@ -240,7 +247,7 @@ class Poller:
                 return "unchanged"
             parsed: ParsedFeed
             tags: dict[str, TagResult]
-            parsed, tags = await asyncio.get_running_loop().run_in_executor(
+            parsed, tags, stems = await asyncio.get_running_loop().run_in_executor(
                 self.parse_pool,
                 parse_and_tag,
                 result.body or b"",
@@ -250,8 +257,9 @@ class Poller:
                 feed.region_hint,
                 self.models_dir,
                 self._known.get(feed.id, frozenset()),
+                self.store.dialect == "sqlite",  # the workers stem for SQLite's full-text index
             )
-            new_ids = await self._store_items(feed.id, parsed.items, now, tags)
+            new_ids = await self._store_items(feed.id, parsed.items, now, tags, stems)
             self._known[feed.id] = frozenset(p.dedup_key for p in parsed.items)
             if tags:  # new items are among the unknown ones its worker tagged
                 report.tagged += len(new_ids)
@@ -285,11 +293,12 @@ class Poller:
         items: Sequence[Any],
         now: datetime,
         tags: Mapping[str, TagResult],
+        stems: Mapping[str, str],
     ) -> list[int]:
-        """Queue one feed's items (and their tags by dedup key) for the next batch write; its new
-        ids, or its StoreError."""
+        """Queue one feed's items (and their tags and full-text stems by dedup key) for the next
+        batch write; its new ids, or its StoreError."""
         done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._to_store.append((feed_id, items, now, tags, done))
+        self._to_store.append((feed_id, items, now, tags, stems, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await done
@@ -349,12 +358,13 @@ class Poller:
             try:
                 results = await self._in_db(
                     self.store.insert_items_batch,
-                    [(fid, items, now) for fid, items, now, _, _ in batch],
-                    [tags for _, _, _, tags, _ in batch],
+                    [(fid, items, now) for fid, items, now, _, _, _ in batch],
+                    [tags for _, _, _, tags, _, _ in batch],
+                    [stems for _, _, _, _, stems, _ in batch],
                 )
             except Exception as exc:  # a bug: every waiting feed gets it, none hangs
                 results = [exc] * len(batch)
-            for (_, _, _, _, done), result in zip(batch, results, strict=True):
+            for (*_, done), result in zip(batch, results, strict=True):
                 if done.done():
                     continue
                 if isinstance(result, BaseException):

@@ -19,10 +19,11 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.feeds.extract import without_headline
 from bot.feeds.parser import ParsedFeed, parse_feed
+from bot.query.stems import index_text
 
 if TYPE_CHECKING:
     from classifiers.tagger import Tagger
@@ -77,6 +78,14 @@ def tag_rows(models_dir: str, rows: Sequence[dict[str, Any]]) -> list[tuple[int,
     return list(zip((r["id"] for r in rows), tag_texts(models_dir, texts), strict=True))
 
 
+class Parsed(NamedTuple):
+    """What a worker makes of one feed document (see parse_and_tag)."""
+
+    feed: ParsedFeed
+    tags: dict[str, TagResult]  # by dedup key
+    stems: dict[str, str]  # SQLite's full-text stems, by dedup key
+
+
 def parse_and_tag(
     body: bytes,
     now: datetime,
@@ -85,19 +94,22 @@ def parse_and_tag(
     region_hint: str | None = None,
     models_dir: str | None = None,
     known: Collection[str] = (),
-) -> tuple[ParsedFeed, dict[str, TagResult]]:
-    """Parse a feed document and, with a models_dir, tag its items not in `known` (dedup keys
-    already stored) on the same text the store will hold: the tags by dedup key."""
+    index: bool = False,
+) -> Parsed:
+    """Parse a feed document and, for its items not in `known` (dedup keys already stored):
+    with a models_dir, tag them on the same text the store will hold; with `index`, compute
+    their full-text stems (SQLite's index), so that the single writer only stores."""
     parsed = parse_feed(body, now=now, content_type=content_type, language=language)
-    if models_dir is None:
-        return parsed, {}
     fresh = [p for p in parsed.items if p.dedup_key not in known]
+    stems = {p.dedup_key: index_text(p.title, p.summary, p.content) for p in fresh} if index else {}
+    if models_dir is None:
+        return Parsed(parsed, {}, stems)
     texts = [(p.title, p.content or p.summary or "", region_hint) for p in fresh]
     try:
         results = tag_texts(models_dir, texts) if texts else []
     except Exception:  # an unusable model: the items are stored untagged, the poller tags them
-        return parsed, {}
-    return parsed, {p.dedup_key: res for p, res in zip(fresh, results, strict=True)}
+        return Parsed(parsed, {}, stems)
+    return Parsed(parsed, {p.dedup_key: res for p, res in zip(fresh, results, strict=True)}, stems)
 
 
 def start_worker(parent_pid: int, models_dir: str | None) -> None:
@@ -224,13 +236,24 @@ class WorkerPool(Executor):
         pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+def pool_size(workers: int, *, tagging: bool, cpus: int | None = None) -> int:
+    """How many worker processes the pool may run: `workers` when set (VEILLE_PARSE_WORKERS);
+    else one per core, less, when tagging, the core the service process keeps for fetching and
+    storing. Each tagging worker holds the model and its libraries (~190 MB): on two cores one
+    worker and the service process already keep both cores busy."""
+    if workers > 0:
+        return workers
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus - 1) if tagging else cpus
+
+
 def make_parse_pool(
     workers: int = 0, *, idle_seconds: float = IDLE_SECONDS, models_dir: Path | None = None
 ) -> Executor:
-    """The pool for CPU-bound parsing and tagging: up to one worker per core by default; with a
-    models_dir (tagging on), each worker loads the tagger as it starts."""
-    count = workers or os.cpu_count() or 1
-    if count <= 1:
+    """The pool for CPU-bound parsing and tagging, sized by pool_size; with a models_dir (tagging
+    on), each worker loads the tagger as it starts. One worker that never tags is a thread."""
+    count = pool_size(workers, tagging=models_dir is not None)
+    if count <= 1 and models_dir is None:
         return ThreadPoolExecutor(max_workers=1)
     return WorkerPool(
         count, idle_seconds=idle_seconds, models_dir=str(models_dir) if models_dir else None

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 
 import Stemmer
@@ -51,6 +54,31 @@ def index_text(title: str | None, summary: str | None, content: str | None) -> s
     return " ".join(" ".join(stems(p)) for p in parts if p)
 
 
+IndexTexts = Mapping[tuple[str | None, str | None, str | None], str]
+_given = threading.local()
+
+
+@contextmanager
+def given_index_texts(texts: IndexTexts) -> Iterator[None]:
+    """Within, the full-text triggers fired on this thread take an item's stems from `texts`
+    (index_text's results by (title, summary, content), computed ahead by the parse workers)
+    instead of computing them: the single writer thread then only stores."""
+    _given.texts = texts
+    try:
+        yield
+    finally:
+        _given.texts = None
+
+
+def _sql_index_text(title: str | None, summary: str | None, content: str | None) -> str:
+    texts: IndexTexts | None = getattr(_given, "texts", None)
+    if texts:
+        found = texts.get((title, summary, content))
+        if found is not None:
+            return found
+    return index_text(title, summary, content)
+
+
 def register_sqlite(dbapi_conn: sqlite3.Connection) -> None:
     """Make `veille_stems(title, summary, content)` callable from SQL (the FTS triggers)."""
-    dbapi_conn.create_function("veille_stems", 3, index_text, deterministic=True)
+    dbapi_conn.create_function("veille_stems", 3, _sql_index_text, deterministic=True)

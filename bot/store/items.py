@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
 from bot.query.model import Query
-from bot.query.stems import CONTENT_CHARS, index_text
+from bot.query.stems import CONTENT_CHARS, IndexTexts, given_index_texts, index_text
 from bot.store import search as search_
 from bot.store.db import RawWriter
 from bot.store.fixes import apply_fixes
@@ -49,31 +49,36 @@ class ItemQueries:
         self,
         batch: Sequence[tuple[str, Sequence[ParsedItem], datetime]],
         tags: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
+        index: Sequence[Mapping[str, str]] | None = None,
     ) -> list[list[int] | StoreError]:
         """insert_items for several feeds in one transaction (one commit instead of one per feed).
 
         tags: per feed, tagger results by dedup key (bot.feeds.workers.parse_and_tag); the new
-        items they cover are stored tagged, in the same transaction. Returns, per feed, its new
-        ids or the StoreError it met: when the shared transaction fails, each feed is retried
-        alone so one bad feed does not fail the others.
+        items they cover are stored tagged, in the same transaction. index: per feed, SQLite's
+        full-text stems by dedup key, computed by the parse workers (bot.query.stems.index_text;
+        an item without them is stemmed here). Returns, per feed, its new ids or the StoreError
+        it met: when the shared transaction fails, each feed is retried alone so one bad feed
+        does not fail the others.
         """
         if not batch:
             return []
         per_feed = list(tags) if tags is not None else [{}] * len(batch)
+        stems = list(index) if index is not None else [{}] * len(batch)
+        extra = list(zip(per_feed, stems, strict=True))
         try:
             with self.engine.begin() as conn:
                 done: list[list[int] | StoreError] = [
-                    self._insert_items(conn, fid, items_, now, feed_tags) if items_ else []
-                    for (fid, items_, now), feed_tags in zip(batch, per_feed, strict=True)
+                    self._insert_items(conn, fid, items_, now, *more) if items_ else []
+                    for (fid, items_, now), more in zip(batch, extra, strict=True)
                 ]
                 return done
         except (SQLAlchemyError, StoreError):
             if len(batch) == 1:
                 fid, items_, now = batch[0]
-                return [self._insert_one(fid, items_, now, per_feed[0])]
+                return [self._insert_one(fid, items_, now, *extra[0])]
         return [
-            self._insert_one(fid, items_, now, feed_tags)
-            for (fid, items_, now), feed_tags in zip(batch, per_feed, strict=True)
+            self._insert_one(fid, items_, now, *more)
+            for (fid, items_, now), more in zip(batch, extra, strict=True)
         ]
 
     def _insert_one(
@@ -82,10 +87,11 @@ class ItemQueries:
         parsed: Sequence[ParsedItem],
         now: datetime,
         tags: Mapping[str, Mapping[str, Any]],
+        index: Mapping[str, str],
     ) -> list[int] | StoreError:
         try:
             with self.engine.begin() as conn:
-                return self._insert_items(conn, feed_id, parsed, now, tags)
+                return self._insert_items(conn, feed_id, parsed, now, tags, index)
         except SQLAlchemyError as exc:
             return StoreError(f"cannot store items of feed {feed_id}: {exc}")
         except StoreError as exc:
@@ -98,6 +104,7 @@ class ItemQueries:
         parsed: Sequence[ParsedItem],
         now: datetime,
         tags: Mapping[str, Mapping[str, Any]] | None = None,
+        index: Mapping[str, str] | None = None,
     ) -> list[int]:
         keys = [p.dedup_key for p in parsed]
         existing: set[str] = set()
@@ -132,7 +139,13 @@ class ItemQueries:
             for p in fresh
         ]
         raw = RawWriter(conn)
-        raw.insert(items, ITEM_COLUMNS, rows, conflict=("feed_id", "dedup_key"))
+        given: IndexTexts = {
+            (p.title, p.summary, p.content): index[p.dedup_key]
+            for p in fresh
+            if index and p.dedup_key in index
+        }
+        with given_index_texts(given):  # SQLite's full-text trigger (PostgreSQL ignores them)
+            raw.insert(items, ITEM_COLUMNS, rows, conflict=("feed_id", "dedup_key"))
         ids: dict[str, int] = {}
         for chunk in _chunks([p.dedup_key for p in fresh], 500):
             ids.update(
