@@ -50,7 +50,7 @@ class StoryStage:
                     loop.run_in_executor(
                         self.pool,
                         prepare_batch,
-                        [(r["title"], r["lead"]) for r in rows[i : i + CHUNK]],
+                        [(r["title"], r["lead"], r["regions"]) for r in rows[i : i + CHUNK]],
                     )
                     for i in range(0, len(rows), CHUNK)
                 )
