@@ -355,10 +355,10 @@ def band_keys_batch(fps: Sequence[Fingerprint]) -> list[list[int]]:
         entity = (_HASHES.matrix[_HASHES.indices(flat), 0] ^ _ENTITY_MIX).view(np.int64).tolist()
     out: list[list[int]] = []
     start = 0
-    for fp, row, tokens in zip(fps, keys, entity_tokens, strict=True):
+    for fp, bands_of, tokens in zip(fps, keys, entity_tokens, strict=True):
         mine = entity[start : start + len(tokens)]
         start += len(tokens)
-        out.append([] if not fp.tokens else row.tolist() + mine)
+        out.append([] if not fp.tokens else bands_of.tolist() + mine)
     return out
 
 
