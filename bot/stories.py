@@ -41,8 +41,8 @@ BAND_ROWS = 2  # 24 bands of 2: measured on the labelled set (see evaluate --sto
 JOIN_THRESHOLD = 0.33
 SURE = 0.60  # a score this high is taken at once (the later candidates are not scored)
 NUMBER_WEIGHT = 2
-ENTITY_FACTOR = 0.5  # weight of the names-and-amounts overlap against the word overlap
-MIN_ENTITIES = 3  # shared names + weighted amounts before that overlap counts
+ENTITY_FACTOR = 0.6  # weight of the names-and-amounts overlap against the word overlap
+MIN_ENTITIES = 4  # shared names + weighted amounts before that overlap counts
 REGION_MISMATCH = 0.5  # score factor when both items have regions and share none
 
 # French (and a few English) function words, and words every item of this domain carries:
@@ -69,7 +69,7 @@ _NAME = re.compile(r"(?<![\w'’])([A-ZÀ-Þ][\w’'-]*[\w]|[A-ZÀ-Þ]{2,})")
 _SENTENCE_END = re.compile(r"(^\s*|[.!?:;«»\"“”(]\s*)$")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 # On folded text: a number (digit groups "14 000 000", a decimal "1,5") and what may follow it.
-_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3}(?:[ .]\d{3})+(?!\d)|\d+)(?:,(\d+))?")
+_NUMBER = re.compile(r"(?<![0-9a-z.,])(\d{1,3}(?:[ .]\d{3})+(?!\d)|\d+)(?:,(\d+))?")
 _UNIT = re.compile(
     r"\s*(?:(milliards?|millions?|mille)\b|(mds?|md|m|k)\s*(?=€|euros?\b|eur\b))\s*"
     r"(€|(?:d )?euros?\b|eur\b)?"
@@ -126,7 +126,7 @@ class Fingerprint:
         object.__setattr__(self, "years", years)
         object.__setattr__(self, "has_amounts", len(self.numbers) > len(years))
         amounts = len(self.numbers) - len(years)
-        object.__setattr__(self, "entity_weight", len(self.names) + NUMBER_WEIGHT * amounts)
+        object.__setattr__(self, "entity_weight", len(self.names) + amounts)  # see similarity
         weight = len(self.words) + len(self.names) + NUMBER_WEIGHT * len(self.numbers)
         object.__setattr__(self, "weight", weight)
 
@@ -203,15 +203,20 @@ def _words(text: str) -> list[str]:
             if m.start() < end:
                 continue
             number, after = _amount(m, folded)
+            if after == m.end() and folded[after : after + 1].isalpha():
+                continue  # inside a word ("web2day", "3ia"): not a number of its own
             parts += [folded[end : m.start()], f" {number} "]
             end = after
         folded = "".join(parts) + folded[end:]
     return [_NUMBER_WORDS.get(w, w) for w in _WORD.findall(folded) if w not in STOPWORDS]
 
 
-def fingerprint(title: str, lead: str, regions: Iterable[str] = ()) -> Fingerprint:
+def fingerprint(
+    title: str, lead: str, regions: Iterable[str] = (), published: datetime | None = None
+) -> Fingerprint:
     """The fingerprint of an item from its title, the start of its summary or text and its
-    regions (taxonomy names, as the tagger gives them)."""
+    regions (taxonomy names, as the tagger gives them). With its publication date, years far
+    from it are left out: a horizon ("France 2030") or a past step, not what the news is."""
     lead = " ".join(lead.split()[:LEAD_WORDS])
     title_words = _words(title)
     lead_words = _words(lead)
@@ -223,6 +228,8 @@ def fingerprint(title: str, lead: str, regions: Iterable[str] = ()) -> Fingerpri
     numbers: set[str] = set()
     for w in title_words + lead_words:
         if w.isdigit():
+            if published and _YEAR.match(w) and abs(int(w) - published.year) > 1:
+                continue
             numbers.add(w.lstrip("0") or "0")
         elif len(w) > 2:
             words.add(_stem(w))
@@ -240,9 +247,12 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """How likely two items tell the same news, in [0, 1].
 
     Word overlap relative to the shorter item (outlets retell at different lengths) mixed with
-    Jaccard, numbers counting double (amounts and dates are what retellings keep). Counting
-    against: different years (a yearly event), amounts with none in common (the same
-    organisation's other news), no shared name when both have names (another place).
+    Jaccard, numbers counting double (amounts and dates are what retellings keep), or the
+    overlap of names, regions and amounts alone when that is higher (outlets retell in their
+    own words but keep who, where and how much). Counting against: different years (a yearly
+    event), amounts with none in common (the same organisation's other news), no shared name
+    when both have names, different regions (the same national news about another laureate,
+    another council's plan).
     """
     # Each intersection once: this runs for every kept fingerprint of every candidate story.
     size_a, size_b = a.weight, b.weight
@@ -257,13 +267,16 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     # Mix overlap (lengths differ) and Jaccard (a short item inside a long one is not enough).
     union = size_a + size_b - shared
     score = 0.5 * shared / smaller + 0.5 * shared / union
-    # Outlets retell in their own words but keep who, where and how much: the names, regions
-    # and amounts shared, against the item with fewer of them (two at least).
+    # Names, regions and amounts shared (at least MIN_ENTITIES, amounts counting double) against
+    # the item with fewer of them (amounts counting once: an outlet picks its own figures).
     amounts = len(numbers - a.years)
-    entities = names + NUMBER_WEIGHT * amounts
+    # A name one outlet capitalises ("le Cluster ENACT") another may not ("le cluster");
+    # words hold every stem, names among them; regions are names only.
+    named = len((a.names & b.words) | (b.names & a.words)) + len(a.regions & b.regions)
+    entities = named + NUMBER_WEIGHT * amounts
     if entities >= MIN_ENTITIES:
         fewer = min(a.entity_weight, b.entity_weight)
-        score = max(score, ENTITY_FACTOR * entities / fewer)
+        score = max(score, ENTITY_FACTOR * min(1.0, entities / fewer))
     if a.years and b.years and not a.years & b.years:
         score *= 0.5
     # A shared number is a year in both or in neither: the amounts shared are numbers - years.
@@ -271,8 +284,6 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
         score *= 0.7
     if names == 0 and a.names and b.names:
         score *= 0.6
-    # Regional news: the same announcement happens in one place; different regions is the
-    # same national news told about another laureate, or another council's plan.
     if a.regions and b.regions and not a.regions & b.regions:
         score *= REGION_MISMATCH
     return score
@@ -370,10 +381,11 @@ def entity_key_tokens(fp: Fingerprint) -> list[str]:
 
 
 def prepare_batch(
-    texts: Sequence[tuple[str, str, Sequence[str]]],
+    texts: Sequence[tuple[str, str, Sequence[str], datetime]],
 ) -> list[tuple[Fingerprint, list[int]]]:
-    """Fingerprints and band keys of (title, lead, regions): the CPU part, run in a worker."""
-    fps = [fingerprint(title, lead, regions) for title, lead, regions in texts]
+    """Fingerprints and band keys of (title, lead, regions, published): the CPU part, run in
+    a worker."""
+    fps = [fingerprint(*text) for text in texts]
     return list(zip(fps, band_keys_batch(fps), strict=True))
 
 
@@ -555,7 +567,10 @@ def cluster_labelled(
     """Run the Clusterer over a labelled set in publication order: item id -> story id."""
     clusterer = Clusterer(threshold)
     ordered = sorted(records, key=lambda r: (r.published, r.id))
-    fps = [fingerprint(r.title, r.lead, locate(r.title, r.lead) if locate else ()) for r in ordered]
+    fps = [
+        fingerprint(r.title, r.lead, locate(r.title, r.lead) if locate else (), r.published)
+        for r in ordered
+    ]
     keys = band_keys_batch(fps)
     return {
         r.id: clusterer.add(fp, r.published, k) for r, fp, k in zip(ordered, fps, keys, strict=True)

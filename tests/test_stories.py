@@ -190,3 +190,12 @@ def test_items_are_found_by_their_names_and_amounts_too() -> None:
     clusterer = Clusterer()
     first = clusterer.add(a, NOW)
     assert clusterer.candidates(band_keys(b)) == [clusterer.stories[first]]
+
+
+def test_years_far_from_publication_and_digits_inside_words_are_not_numbers() -> None:
+    published = NOW.replace(year=2026)
+    fp = fingerprint("Le cluster 3IA lauréat de France 2030", "Créé en 2019, en 2026 il grandit.")
+    assert fp.numbers == {"2019", "2026", "2030"} and "3ia" in fp.words
+    dated = fingerprint("Le cluster 3IA lauréat de France 2030", "Créé en 2019.", (), published)
+    assert dated.numbers == set()  # a horizon and a past step: not what the news is
+    assert fingerprint("Web2Day à Nantes", "").numbers == set()

@@ -71,7 +71,7 @@ class StoryStore:
     def assign(self, item_ids: Sequence[int], now: datetime) -> AssignReport:
         """Put each of these items (those without a story yet) into a story."""
         rows = self.load(item_ids)
-        prepared = core.prepare_batch([(r["title"], r["lead"], r["regions"]) for r in rows])
+        prepared = core.prepare_batch(texts(rows))
         return self.assign_prepared(rows, prepared, now)
 
     def load(self, item_ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -373,6 +373,11 @@ class StoryStore:
         q = select(items.c.id).where(items.c.story_id.is_(None)).order_by(items.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [int(i) for i in conn.execute(q).scalars()]
+
+
+def texts(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, list[str], datetime]]:
+    """What core.prepare_batch reads of load()'s rows."""
+    return [(r["title"], r["lead"], r["regions"], r["published"]) for r in rows]
 
 
 def _minute(when: datetime) -> int:
