@@ -43,6 +43,7 @@ SURE = 0.60  # a score this high is taken at once (the later candidates are not 
 NUMBER_WEIGHT = 2
 ENTITY_FACTOR = 0.6  # weight of the names-and-amounts overlap against the word overlap
 MIN_ENTITIES = 4  # shared names + weighted amounts before that overlap counts
+SURE_ENTITIES = 5  # shared names + weighted amounts that outweigh different regions
 REGION_MISMATCH = 0.5  # score factor when both items have regions and share none
 
 # French (and a few English) function words, and words every item of this domain carries:
@@ -62,6 +63,7 @@ STOPWORDS = frozenset(
     an ans annee annees mois jour jours semaine euros euro millions million milliard
     milliards france francais francaise national nationale entreprises entreprise acteurs
     acteur territoire territoires dispositif programme programmes plan objectif ete
+    emmanuel macron president presidente republique gouvernement ministre
     """.split()  # noqa: SIM905 - prose reads better than 150 quoted words
 )
 _WORD = re.compile(r"[0-9a-z]+")
@@ -284,7 +286,9 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
         score *= 0.7
     if names == 0 and a.names and b.names:
         score *= 0.6
-    if a.regions and b.regions and not a.regions & b.regions:
+    # Different regions, unless enough else is shared: a national story's outlets each place
+    # it where their readers are ("le sommet de Paris", "le data center de Cambrai").
+    if a.regions and b.regions and not a.regions & b.regions and entities < SURE_ENTITIES:
         score *= REGION_MISMATCH
     return score
 
