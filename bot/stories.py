@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ _WORD = re.compile(r"[0-9a-z]+")
 _NAME = re.compile(r"(?<![\w'’])([A-ZÀ-Þ][\w’'-]*[\w]|[A-ZÀ-Þ]{2,})")
 _SENTENCE_END = re.compile(r"(^\s*|[.!?:;«»\"“”(]\s*)$")
 _YEAR = re.compile(r"^(19|20)\d\d$")
+_DIGIT = re.compile(r"\d")
 # On folded text: a number (digit groups "14 000 000", a decimal "1,5") and what may follow it.
 _NUMBER = re.compile(r"(?<![0-9a-z.,])(\d{1,3}(?:[ .]\d{3})+(?!\d)|\d+)(?:,(\d+))?")
 _UNIT = re.compile(
@@ -170,10 +172,24 @@ def _names(text: str) -> set[str]:
         opens_sentence = m.start() == 0 or _SENTENCE_END.search(before)
         if opens_sentence and not m.group(1).isupper():  # an acronym is a name even there
             continue
-        for part in _WORD.findall(fold_lower(m.group(1))):
-            if len(part) > 1 and part not in STOPWORDS:
-                found.add(_stem(part))
+        found.update(_name_stems(m.group(1)))
     return found
+
+
+@lru_cache(maxsize=65536)
+def _name_stems(name: str) -> tuple[str, ...]:
+    """The stems a capitalised word gives (names recur: cached)."""
+    return tuple(
+        _stem(part)
+        for part in _WORD.findall(fold_lower(name))
+        if len(part) > 1 and part not in STOPWORDS
+    )
+
+
+@lru_cache(maxsize=64)
+def _region_stems(region: str) -> frozenset[str]:
+    """The stems of a region's own name."""
+    return frozenset(_stem(w) for w in _WORD.findall(fold_lower(region)))
 
 
 def _amount(m: re.Match[str], text: str) -> tuple[str, int]:
@@ -198,7 +214,7 @@ def _amount(m: re.Match[str], text: str) -> tuple[str, int]:
 def _words(text: str) -> list[str]:
     """Folded words of a text, stopwords out, numbers (amounts, written-out) in canonical form."""
     folded = fold_lower(text)
-    if any(c.isdigit() for c in folded):
+    if _DIGIT.search(folded):
         parts: list[str] = []
         end = 0
         for m in _NUMBER.finditer(folded):
@@ -225,23 +241,21 @@ def fingerprint(
     regions = list(regions)
     # A region's own name is said by its mark: "Provence-Alpes-Côte d'Azur" is four words that
     # another outlet's "Région Sud" does not share, though it tells the same place.
-    region_stems = {_stem(w) for r in regions for w in _WORD.findall(fold_lower(r))}
-    words: set[str] = set()
-    numbers: set[str] = set()
-    for w in title_words + lead_words:
-        if w.isdigit():
-            if published and _YEAR.match(w) and abs(int(w) - published.year) > 1:
-                continue
-            numbers.add(w.lstrip("0") or "0")
-        elif len(w) > 2:
-            words.add(_stem(w))
+    region_stems = frozenset().union(*map(_region_stems, regions))
+    every = title_words + lead_words
+    # Comprehensions, not a loop with _stem: this runs for every new item of a poll.
+    numbers = {
+        w.lstrip("0") or "0"
+        for w in every
+        if w.isdigit() and not (published and _YEAR.match(w) and abs(int(w) - published.year) > 1)
+    }
     names = (_names(title) | _names(lead)) - region_stems
     names.update(REGION_MARK + fold_lower(r) for r in regions)
     return Fingerprint(
-        words=frozenset(words - region_stems),
+        words=frozenset({w[:6] for w in every if len(w) > 2 and not w.isdigit()} - region_stems),
         names=frozenset(names),
         numbers=frozenset(numbers),
-        title=frozenset(_stem(w) for w in title_words if len(w) > 2 and not w.isdigit()),
+        title=frozenset({w[:6] for w in title_words if len(w) > 2 and not w.isdigit()}),
     )
 
 
