@@ -290,7 +290,7 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     # words hold every stem, names among them; regions are names only.
     named = len((a.names & b.words) | (b.names & a.words)) + len(a.regions & b.regions)
     entities = named + NUMBER_WEIGHT * amounts
-    if entities >= MIN_ENTITIES:
+    if entities >= MIN_ENTITIES and score < ENTITY_FACTOR:
         fewer = min(a.entity_weight, b.entity_weight)
         score = max(score, ENTITY_FACTOR * min(1.0, entities / fewer))
     if a.years and b.years and not a.years & b.years:
