@@ -328,7 +328,15 @@ def _evaluate_stories(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         console.print(f"[red]cannot read labelled stories from {path}: {exc}[/]")
         return 2
-    metrics = evaluate_labelled(records, args.threshold or JOIN_THRESHOLD)
+    from classifiers.gazetteer import Gazetteer
+
+    # The regions the tagger gives an item (its gazetteer part), as the poller's items have them.
+    gazetteer = Gazetteer.load()
+    metrics = evaluate_labelled(
+        records,
+        args.threshold or JOIN_THRESHOLD,
+        lambda title, lead: gazetteer.locate(title, lead).regions,
+    )
     console.print(
         f"[bold]{metrics['items']}[/] items in {metrics['stories']} stories "
         f"({metrics['predicted_stories']} found) — pairwise precision "

@@ -1,7 +1,9 @@
 """Stories: the same news retold by several outlets, grouped into one (pure, no I/O).
 
 An item's fingerprint is the set of word stems of its title and lead, the names in them
-(capitalised words: places, organisations, people) and their numbers. Candidate stories come
+(capitalised words: places, organisations, people), their numbers (amounts in one canonical
+form: "14 M€", "14 millions d'euros" and "14 000 000 €" are one number) and the item's regions
+(the tagger's, so "Région Sud", "PACA" and "Nice" all say Provence-Alpes-Côte d'Azur). Candidate stories come
 from MinHash LSH band keys over that set (datasketch); the decision is a weighted overlap score
 against the fingerprints a story keeps of its first members, within a window counted from the
 story's first item (so a story cannot grow for weeks). Thresholds were measured on the
@@ -16,9 +18,10 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,16 @@ LABELLED_SET = Path(__file__).parents[1] / "classifiers" / "data" / "stories" / 
 WINDOW = timedelta(days=3)  # an item joins a story first seen at most this long before or after
 KEPT_FINGERPRINTS = 4  # member fingerprints a story compares against (its first ones)
 MAX_CANDIDATES = 8  # stories scored per item, those sharing the most band keys
-LEAD_WORDS = 35  # words of the summary/content read after the title (the lede)
+LEAD_WORDS = 60  # words of the summary/content read after the title (the lede)
 NUM_PERM = 48
 BAND_ROWS = 2  # 24 bands of 2: measured on the labelled set (see evaluate --stories)
-JOIN_THRESHOLD = 0.30
+JOIN_THRESHOLD = 0.33
 SURE = 0.60  # a score this high is taken at once (the later candidates are not scored)
 NUMBER_WEIGHT = 2
+ENTITY_FACTOR = 0.6  # weight of the names-and-amounts overlap against the word overlap
+MIN_ENTITIES = 4  # shared names + weighted amounts before that overlap counts
+SURE_ENTITIES = 5  # shared names + weighted amounts that outweigh different regions
+REGION_MISMATCH = 0.5  # score factor when both items have regions and share none
 
 # French (and a few English) function words, and words every item of this domain carries:
 # sharing them says nothing about being the same news.
@@ -57,12 +64,47 @@ STOPWORDS = frozenset(
     an ans annee annees mois jour jours semaine euros euro millions million milliard
     milliards france francais francaise national nationale entreprises entreprise acteurs
     acteur territoire territoires dispositif programme programmes plan objectif ete
+    emmanuel macron president presidente republique gouvernement ministre
     """.split()  # noqa: SIM905 - prose reads better than 150 quoted words
 )
 _WORD = re.compile(r"[0-9a-z]+")
 _NAME = re.compile(r"(?<![\w'’])([A-ZÀ-Þ][\w’'-]*[\w]|[A-ZÀ-Þ]{2,})")
 _SENTENCE_END = re.compile(r"(^\s*|[.!?:;«»\"“”(]\s*)$")
 _YEAR = re.compile(r"^(19|20)\d\d$")
+_DIGIT = re.compile(r"\d")
+# On folded text: a number (digit groups "14 000 000", a decimal "1,5") and what may follow it.
+_NUMBER = re.compile(r"(?<![0-9a-z.,])(\d{1,3}(?:[ .]\d{3})+(?!\d)|\d+)(?:,(\d+))?")
+_UNIT = re.compile(
+    r"\s*(?:(milliards?|millions?|mille)\b|(mds?|md|m|k)\s*(?=€|euros?\b|eur\b))\s*"
+    r"(€|(?:d )?euros?\b|eur\b)?"
+)
+_MONTHS = "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre"
+_DATE = re.compile(rf"\s*({'|'.join(_MONTHS.split())})\b")
+_MONTH_NUMBER = {m: i for i, m in enumerate(_MONTHS.split(), 1)}
+_SCALE = {"milliard": 10**9, "md": 10**9, "million": 10**6, "m": 10**6, "mille": 1000, "k": 1000}
+# Small numbers written out ("sur cinq ans"): "un" and "neuf" (new) say too little.
+_NUMBER_WORDS = {
+    w: str(n)
+    for n, w in enumerate(
+        [
+            "_",
+            "_",
+            "deux",
+            "trois",
+            "quatre",
+            "cinq",
+            "six",
+            "sept",
+            "huit",
+            "_",
+            "dix",
+            "onze",
+            "douze",
+        ]
+    )
+    if w != "_"
+}
+REGION_MARK = "r:"  # region names among a fingerprint's names
 
 
 @dataclass(frozen=True)
@@ -77,11 +119,18 @@ class Fingerprint:
     has_amounts: bool = field(init=False, compare=False)  # numbers other than years
     weight: int = field(init=False, compare=False)
 
+    regions: frozenset[str] = field(init=False, compare=False)
+    entity_weight: int = field(init=False, compare=False)  # names + amounts, weighted
+
     def __post_init__(self) -> None:
         # Derived once: similarity() runs for every candidate of every new item.
+        regions = frozenset(n for n in self.names if n.startswith(REGION_MARK))
+        object.__setattr__(self, "regions", regions)
         years = frozenset(n for n in self.numbers if _YEAR.match(n))
         object.__setattr__(self, "years", years)
         object.__setattr__(self, "has_amounts", len(self.numbers) > len(years))
+        amounts = len(self.numbers) - len(years)
+        object.__setattr__(self, "entity_weight", len(self.names) + amounts)  # see similarity
         weight = len(self.words) + len(self.names) + NUMBER_WEIGHT * len(self.numbers)
         object.__setattr__(self, "weight", weight)
 
@@ -123,29 +172,90 @@ def _names(text: str) -> set[str]:
         opens_sentence = m.start() == 0 or _SENTENCE_END.search(before)
         if opens_sentence and not m.group(1).isupper():  # an acronym is a name even there
             continue
-        for part in _WORD.findall(fold_lower(m.group(1))):
-            if len(part) > 1 and part not in STOPWORDS:
-                found.add(_stem(part))
+        found.update(_name_stems(m.group(1)))
     return found
 
 
-def fingerprint(title: str, lead: str) -> Fingerprint:
-    """The fingerprint of an item from its title and the start of its summary or text."""
+@lru_cache(maxsize=65536)
+def _name_stems(name: str) -> tuple[str, ...]:
+    """The stems a capitalised word gives (names recur: cached)."""
+    return tuple(
+        _stem(part)
+        for part in _WORD.findall(fold_lower(name))
+        if len(part) > 1 and part not in STOPWORDS
+    )
+
+
+@lru_cache(maxsize=64)
+def _region_stems(region: str) -> frozenset[str]:
+    """The stems of a region's own name."""
+    return frozenset(_stem(w) for w in _WORD.findall(fold_lower(region)))
+
+
+def _amount(m: re.Match[str], text: str) -> tuple[str, int]:
+    """A number in canonical form ("14 M€" -> 14000000) and where its unit ends."""
+    whole, decimals = m.group(1).replace(" ", "").replace(".", ""), m.group(2)
+    date = _DATE.match(text, m.end())
+    if date and not decimals and 1 <= int(whole) <= 31:  # "24 juin": a day, not an amount
+        return f"{int(whole)}{_MONTH_NUMBER[date.group(1)]:02d}00", date.end()
+    unit = _UNIT.match(text, m.end())
+    scale = 1
+    if unit and (unit.group(1) or unit.group(2)):
+        scale = _SCALE[(unit.group(1) or unit.group(2)).rstrip("s")]
+    if scale == 1 or not decimals:
+        value = int(whole) * scale
+    else:  # "1,5 million": exact in integers
+        value = (int(whole) * 10 ** len(decimals) + int(decimals)) * scale // 10 ** len(decimals)
+    if scale == 1 and decimals:
+        return f"{whole}{decimals}", m.end()  # "3,7 %": kept as one number, not two
+    return str(value), unit.end() if unit and unit.group(0) else m.end()
+
+
+def _words(text: str) -> list[str]:
+    """Folded words of a text, stopwords out, numbers (amounts, written-out) in canonical form."""
+    folded = fold_lower(text)
+    if _DIGIT.search(folded):
+        parts: list[str] = []
+        end = 0
+        for m in _NUMBER.finditer(folded):
+            if m.start() < end:
+                continue
+            number, after = _amount(m, folded)
+            if after == m.end() and folded[after : after + 1].isalpha():
+                continue  # inside a word ("web2day", "3ia"): not a number of its own
+            parts += [folded[end : m.start()], f" {number} "]
+            end = after
+        folded = "".join(parts) + folded[end:]
+    return [_NUMBER_WORDS.get(w, w) for w in _WORD.findall(folded) if w not in STOPWORDS]
+
+
+def fingerprint(
+    title: str, lead: str, regions: Iterable[str] = (), published: datetime | None = None
+) -> Fingerprint:
+    """The fingerprint of an item from its title, the start of its summary or text and its
+    regions (taxonomy names, as the tagger gives them). With its publication date, years far
+    from it are left out: a horizon ("France 2030") or a past step, not what the news is."""
     lead = " ".join(lead.split()[:LEAD_WORDS])
-    title_words = [w for w in _WORD.findall(fold_lower(title)) if w not in STOPWORDS]
-    lead_words = [w for w in _WORD.findall(fold_lower(lead)) if w not in STOPWORDS]
-    words: set[str] = set()
-    numbers: set[str] = set()
-    for w in title_words + lead_words:
-        if w.isdigit():
-            numbers.add(w.lstrip("0") or "0")
-        elif len(w) > 2:
-            words.add(_stem(w))
+    title_words = _words(title)
+    lead_words = _words(lead)
+    regions = list(regions)
+    # A region's own name is said by its mark: "Provence-Alpes-Côte d'Azur" is four words that
+    # another outlet's "Région Sud" does not share, though it tells the same place.
+    region_stems = frozenset().union(*map(_region_stems, regions))
+    every = title_words + lead_words
+    # Comprehensions, not a loop with _stem: this runs for every new item of a poll.
+    numbers = {
+        w.lstrip("0") or "0"
+        for w in every
+        if w.isdigit() and not (published and _YEAR.match(w) and abs(int(w) - published.year) > 1)
+    }
+    names = (_names(title) | _names(lead)) - region_stems
+    names.update(REGION_MARK + fold_lower(r) for r in regions)
     return Fingerprint(
-        words=frozenset(words),
-        names=frozenset(_names(title) | _names(lead)),
+        words=frozenset({w[:6] for w in every if len(w) > 2 and not w.isdigit()} - region_stems),
+        names=frozenset(names),
         numbers=frozenset(numbers),
-        title=frozenset(_stem(w) for w in title_words if len(w) > 2 and not w.isdigit()),
+        title=frozenset({w[:6] for w in title_words if len(w) > 2 and not w.isdigit()}),
     )
 
 
@@ -153,9 +263,12 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """How likely two items tell the same news, in [0, 1].
 
     Word overlap relative to the shorter item (outlets retell at different lengths) mixed with
-    Jaccard, numbers counting double (amounts and dates are what retellings keep). Counting
-    against: different years (a yearly event), amounts with none in common (the same
-    organisation's other news), no shared name when both have names (another place).
+    Jaccard, numbers counting double (amounts and dates are what retellings keep), or the
+    overlap of names, regions and amounts alone when that is higher (outlets retell in their
+    own words but keep who, where and how much). Counting against: different years (a yearly
+    event), amounts with none in common (the same organisation's other news), no shared name
+    when both have names, different regions (the same national news about another laureate,
+    another council's plan).
     """
     # Each intersection once: this runs for every kept fingerprint of every candidate story.
     size_a, size_b = a.weight, b.weight
@@ -170,6 +283,16 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     # Mix overlap (lengths differ) and Jaccard (a short item inside a long one is not enough).
     union = size_a + size_b - shared
     score = 0.5 * shared / smaller + 0.5 * shared / union
+    # Names, regions and amounts shared (at least MIN_ENTITIES, amounts counting double) against
+    # the item with fewer of them (amounts counting once: an outlet picks its own figures).
+    amounts = len(numbers - a.years)
+    # A name one outlet capitalises ("le Cluster ENACT") another may not ("le cluster");
+    # words hold every stem, names among them; regions are names only.
+    named = len((a.names & b.words) | (b.names & a.words)) + len(a.regions & b.regions)
+    entities = named + NUMBER_WEIGHT * amounts
+    if entities >= MIN_ENTITIES and score < ENTITY_FACTOR:
+        fewer = min(a.entity_weight, b.entity_weight)
+        score = max(score, ENTITY_FACTOR * min(1.0, entities / fewer))
     if a.years and b.years and not a.years & b.years:
         score *= 0.5
     # A shared number is a year in both or in neither: the amounts shared are numbers - years.
@@ -177,6 +300,10 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
         score *= 0.7
     if names == 0 and a.names and b.names:
         score *= 0.6
+    # Different regions, unless enough else is shared: a national story's outlets each place
+    # it where their readers are ("le sommet de Paris", "le data center de Cambrai").
+    if a.regions and b.regions and not a.regions & b.regions and entities < SURE_ENTITIES:
+        score *= REGION_MISMATCH
     return score
 
 
@@ -184,6 +311,8 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
 # minimum of its tokens' (min is associative), so a batch is one numpy reduction. Bounded.
 MAX_CACHED_TOKENS = 200_000
 _BAND_MIX = np.uint64(0x9E3779B97F4A7C15)
+_ENTITY_MIX = np.uint64(0x5BD1E9955BD1E995)
+MAX_ENTITY_KEYS = 12
 
 
 class _TokenHashes:
@@ -246,14 +375,35 @@ def band_keys_batch(fps: Sequence[Fingerprint]) -> list[list[int]]:
             combined = (combined ^ signatures[:, row::BAND_ROWS]) * _BAND_MIX
         combined ^= np.arange(1, bands + 1, dtype=np.uint64) * _BAND_MIX
     keys = combined.view(np.int64)
-    return [
-        [] if not fp.tokens else [int(k) for k in row] for fp, row in zip(fps, keys, strict=True)
-    ]
+    # Entity keys: retellings in other words may share no band, but they share a name or an
+    # amount. A token's first permuted hash (already computed above) is its key.
+    entity_tokens = [entity_key_tokens(fp) for fp in fps]
+    flat = [t for tokens in entity_tokens for t in tokens]
+    entity: list[int] = []
+    if flat:
+        entity = (_HASHES.matrix[_HASHES.indices(flat), 0] ^ _ENTITY_MIX).view(np.int64).tolist()
+    out: list[list[int]] = []
+    start = 0
+    for fp, bands_of, tokens in zip(fps, keys, entity_tokens, strict=True):
+        mine = entity[start : start + len(tokens)]
+        start += len(tokens)
+        out.append([] if not fp.tokens else bands_of.tolist() + mine)
+    return out
 
 
-def prepare_batch(texts: Sequence[tuple[str, str]]) -> list[tuple[Fingerprint, list[int]]]:
-    """Fingerprints and band keys of (title, lead) pairs: the CPU part, run in a worker."""
-    fps = [fingerprint(title, lead) for title, lead in texts]
+def entity_key_tokens(fp: Fingerprint) -> list[str]:
+    """The names (not regions: too broad) and amounts an item is also found by, longest first."""
+    names = ["@" + n for n in fp.names if not n.startswith(REGION_MARK)]
+    amounts = ["#" + n for n in fp.numbers - fp.years]
+    return sorted(names + amounts, key=lambda t: (-len(t), t))[:MAX_ENTITY_KEYS]
+
+
+def prepare_batch(
+    texts: Sequence[tuple[str, str, Sequence[str], datetime]],
+) -> list[tuple[Fingerprint, list[int]]]:
+    """Fingerprints and band keys of (title, lead, regions, published): the CPU part, run in
+    a worker."""
+    fps = [fingerprint(*text) for text in texts]
     return list(zip(fps, band_keys_batch(fps), strict=True))
 
 
@@ -423,13 +573,22 @@ class LabelledItem:
         )
 
 
+# (title, lead) -> the item's regions: the tagger's gazetteer in `veille evaluate --stories`.
+Locate = Callable[[str, str], Sequence[str]]
+
+
 def cluster_labelled(
-    records: Sequence[LabelledItem], threshold: float = JOIN_THRESHOLD
+    records: Sequence[LabelledItem],
+    threshold: float = JOIN_THRESHOLD,
+    locate: Locate | None = None,
 ) -> dict[str, int]:
     """Run the Clusterer over a labelled set in publication order: item id -> story id."""
     clusterer = Clusterer(threshold)
     ordered = sorted(records, key=lambda r: (r.published, r.id))
-    fps = [fingerprint(r.title, r.lead) for r in ordered]
+    fps = [
+        fingerprint(r.title, r.lead, locate(r.title, r.lead) if locate else (), r.published)
+        for r in ordered
+    ]
     keys = band_keys_batch(fps)
     return {
         r.id: clusterer.add(fp, r.published, k) for r, fp, k in zip(ordered, fps, keys, strict=True)
@@ -437,10 +596,12 @@ def cluster_labelled(
 
 
 def evaluate_labelled(
-    records: Sequence[LabelledItem], threshold: float = JOIN_THRESHOLD
+    records: Sequence[LabelledItem],
+    threshold: float = JOIN_THRESHOLD,
+    locate: Locate | None = None,
 ) -> dict[str, Any]:
     """Pairwise precision/recall of the clustering on a labelled set."""
-    predicted = cluster_labelled(records, threshold)
+    predicted = cluster_labelled(records, threshold, locate)
     truth = {r.id: r.story for r in records}
     return {
         "items": len(records),

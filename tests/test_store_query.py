@@ -19,6 +19,7 @@ from bot.store import search
 from bot.store.alerts import MAX_ALERTS_PER_CHAT, AlertStore
 from bot.store.chats import ChatStore
 from bot.store.repo import Store
+from bot.store.rows import StoredItem
 from bot.store.schema import items
 from classifiers.gazetteer import Gazetteer
 from tests.conftest import NOW
@@ -131,6 +132,34 @@ class TestQuerySearch:
         everything = len(db.recent_items(limit=None))
         assert everything > 2 and db.count_listed() == (everything, True)
         assert db.count_listed(cap=2) == (2, False)  # counting stops at the cap
+
+    def test_a_list_counts_stories_not_items(self, db: Store, texts: dict[str, int]) -> None:
+        """Two outlets' items of one story are one line of a listing and one in its count."""
+        (retold,) = db.insert_items(
+            "alpha",
+            [item("jum2", "Brest : le port se dote de jumeaux numériques", published=NOW)],
+            NOW,
+        )
+        db.save_tags([(retold, tags(["Bretagne"], ["research"]))], NOW, "test-model")
+        before = db.count_listed()
+        with db.engine.begin() as conn:
+            story = items.c.id.in_([texts["jum"], retold])
+            conn.execute(update(items).where(story).values(story_id=4242))
+        everything = db.recent_items(limit=None)
+        assert db.count_listed() == (len(everything), True) == (before[0] - 1, True)
+        for question in ("Bretagne", "jumeau numérique", "recherche 30j"):
+            query = parse(question, _GAZ, now=NOW)
+            listed = db.recent_items(query=query, limit=None)
+            assert [i.story_id for i in listed].count(4242) == 1, question
+            assert db.count_listed(query=query) == (len(listed), True), question
+
+        # Pages too: the second page of one-line pages starts after the story's one line.
+        def entry(i: StoredItem) -> int:
+            return i.story_id or -i.id
+
+        pages = [db.recent_items(limit=1, offset=n) for n in range(len(everything))]
+        assert [entry(p[0]) for p in pages] == [entry(i) for i in everything]
+        assert db.recent_items(limit=1, offset=len(everything)) == []
 
     @pytest.mark.parametrize(
         "nasty",

@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.errors import StoreError
 from bot.store.repo import Store
-from bot.store.stories import AssignReport, StoryStore
+from bot.store.stories import AssignReport, StoryStore, texts
 from bot.stories import prepare_batch
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class StoryStage:
                     loop.run_in_executor(
                         self.pool,
                         prepare_batch,
-                        [(r["title"], r["lead"]) for r in rows[i : i + CHUNK]],
+                        texts(rows[i : i + CHUNK]),
                     )
                     for i in range(0, len(rows), CHUNK)
                 )

@@ -462,7 +462,8 @@ class ItemQueries:
         cap: int = 1000,
         topic_only: bool = True,
     ) -> tuple[int, bool]:
-        """How many items recent_items would list: (n, exact). Counting stops at `cap` (n = cap,
+        """How many entries recent_items would list: (n, exact), a story once however many of its
+        items match (an item without a story is its own). Counting stops at `cap` (n = cap,
         exact False). Words on SQLite are counted among their COUNT_WINDOW newest matches; when
         there are more, n is a lower bound (exact False)."""
         # Without a period a count starts from the labels' items; with one, from the time index.
@@ -483,7 +484,10 @@ class ItemQueries:
                         inside = select(func.count()).select_from(candidates.subquery())
                         complete = conn.execute(inside).scalar_one() < search_.COUNT_WINDOW
                 q = search_.apply_query(self.dialect, q, query, candidates, drive=drive)
-            found = conn.execute(select(func.count()).select_from(q.limit(cap).subquery()))
+            # One key per listed entry: the story, or the item itself (negated: ids never clash).
+            entry = func.coalesce(items.c.story_id, -items.c.id).label("entry")
+            entries = q.with_only_columns(entry).distinct().limit(cap).subquery()
+            found = conn.execute(select(func.count()).select_from(entries))
             n = int(found.scalar_one())
         return n, complete and n < cap
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import stories as core
 from bot.errors import StoreError
 from bot.store.repo import Store
-from bot.store.schema import feeds, items, stories
+from bot.store.schema import feeds, item_labels, items, stories
 
 # Not the migration lock's key (bot.store.db.PG_LOCK_KEY): clustering must not wait on a sync.
 PG_STORY_LOCK_KEY = 0x7665_696C_6C73  # "veills"
@@ -71,7 +71,7 @@ class StoryStore:
     def assign(self, item_ids: Sequence[int], now: datetime) -> AssignReport:
         """Put each of these items (those without a story yet) into a story."""
         rows = self.load(item_ids)
-        prepared = core.prepare_batch([(r["title"], r["lead"]) for r in rows])
+        prepared = core.prepare_batch(texts(rows))
         return self.assign_prepared(rows, prepared, now)
 
     def load(self, item_ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -132,8 +132,19 @@ class StoryStore:
                             "lead": r.summary or r.content or "",
                             "length": max(r.content_len or 0, r.summary_len or 0),
                             "published": r.published_at,
+                            "regions": [],
                         }
                     )
+            # The tagger's regions (tagged before clustering, in the same per-feed step).
+            regions = select(item_labels.c.item_id, item_labels.c.value).where(
+                item_labels.c.kind == "region"
+            )
+            by_id = {r["id"]: r for r in out}
+            for chunk in _chunks(sorted(by_id), CHUNK):
+                for item_id, region in conn.execute(
+                    regions.where(item_labels.c.item_id.in_(chunk))
+                ):
+                    by_id[item_id]["regions"].append(region)
         out.sort(key=lambda r: (r["published"], r["id"]))
         return out
 
@@ -362,6 +373,11 @@ class StoryStore:
         q = select(items.c.id).where(items.c.story_id.is_(None)).order_by(items.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [int(i) for i in conn.execute(q).scalars()]
+
+
+def texts(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, list[str], datetime]]:
+    """What core.prepare_batch reads of load()'s rows."""
+    return [(r["title"], r["lead"], r["regions"], r["published"]) for r in rows]
 
 
 def _minute(when: datetime) -> int:
