@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot import stories as stories_core
@@ -37,7 +37,7 @@ from bot.store.leases import owner_name
 from bot.store.outbox import Outbox
 from bot.store.repo import Store
 from bot.store.schema import chats as chats_table
-from bot.store.schema import outbox
+from bot.store.schema import items, outbox
 from bot.store.stories import StoryStore
 from tests.conftest import NOW, feed_config
 from tests.support.postgres import PostgresServer
@@ -1022,6 +1022,30 @@ class TestStoreContract:
         assert stages["a"].release_stale(NOW - timedelta(minutes=1)) == 0
         assert stages["a"].release_stale(NOW + timedelta(minutes=1)) == 60
         assert len(stages["a"].claim_pending(limit=100)) == 60
+
+    def test_release_of_stale_claims_passes_rows_another_transaction_holds(
+        self, db: Store, open_store: Callable[[], Store]
+    ) -> None:
+        db.insert_items("alpha", [item(f"s{n}", f"Article en cours {n}") for n in range(5)], NOW)
+        stage = ArticleStore(db)
+        claimed = sorted(p.id for p in stage.claim_pending(limit=5))
+        other = open_store()
+        if other.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has one writer at a time: no row locks to pass")
+        # Another stage holds one claimed row (a transaction updating it, not yet committed):
+        # the release must not wait for it (two such waits in opposite orders deadlocked).
+        with other.engine.begin() as conn:
+            conn.execute(
+                update(items).where(items.c.id == claimed[0]).values(article_status="working")
+            )
+            done: list[int] = []
+            worker = threading.Thread(
+                target=lambda: done.append(stage.release_stale(NOW + timedelta(minutes=1)))
+            )
+            worker.start()
+            worker.join(60)
+            assert done == [4], "released the four free rows without waiting for the held one"
+        assert stage.release_stale(NOW + timedelta(minutes=1)) == 1
 
     def test_article_pages_and_outcomes(self, db: Store) -> None:
         articles = ArticleStore(db)

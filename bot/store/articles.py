@@ -122,12 +122,22 @@ class ArticleStore:
         ]
 
     def release_stale(self, fetched_before: datetime) -> int:
-        """Give back items a dead stage claimed (stored before a time, still 'working')."""
+        """Give back items a dead stage claimed (stored before a time, still 'working').
+
+        Rows another transaction holds are skipped, not waited for (they are in use, and the
+        next pass sees them): two pollers releasing and claiming at once on PostgreSQL locked
+        rows in opposite orders and deadlocked."""
+        stale = (
+            select(items.c.id)
+            .where(items.c.article_status == WORKING, items.c.fetched_at < fetched_before)
+            .order_by(items.c.id)
+            .with_for_update(skip_locked=True)
+        )
         with self.engine.begin() as conn:
             return int(
                 conn.execute(
                     update(items)
-                    .where(items.c.article_status == WORKING, items.c.fetched_at < fetched_before)
+                    .where(items.c.id.in_(stale))
                     .values(article_status=None)
                 ).rowcount
             )
