@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -114,10 +115,20 @@ def test_veille_run_serves_users_polls_and_never_logs_the_token(
             api.user_message(103, "/stats")
             sent = api.wait_for(lambda s: any(m["chat_id"] == 103 for m in s), timeout=30)
             assert "administrateurs" in next(m for m in sent if m["chat_id"] == 103)["text"]
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{metrics_port}/metrics", timeout=10
-            ) as resp:
-                metrics = resp.read().decode()
+
+            def scrape() -> str:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{metrics_port}/metrics", timeout=10
+                ) as resp:
+                    return str(resp.read().decode())
+
+            # The feed's health is written when its batch of feeds ends (after tagging, stories
+            # and alerts): a scrape shows it within a round, not at the instant an item is stored.
+            deadline = time.monotonic() + 60
+            metrics = scrape()
+            while 'veille_feeds{status="ok"}' not in metrics and time.monotonic() < deadline:
+                time.sleep(0.5)
+                metrics = scrape()
             assert "veille_items_stored" in metrics and 'veille_feeds{status="ok"}' in metrics
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{metrics_port}/healthz", timeout=10
