@@ -154,6 +154,18 @@ def teaser_feed(records: list[dict[str, Any]], base: str, now: datetime, lang: s
     ).encode()
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file (blank lines skipped)."""
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def child_env(state_dir: str) -> dict[str, str]:
+    """This environment without Veille or Telegram settings, pointed at state_dir's model."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEILLE_", "TELEGRAM_"))}
+    env.update(VEILLE_STATE_DIR=str(Path(state_dir).resolve()), NO_COLOR="1", TERM="dumb")
+    return env
+
+
 def veille(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
     """Run the `veille` command; its standard output (fails loudly on a non-zero exit)."""
     done = subprocess.run(
@@ -220,11 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default="never,auto", help="full_text modes to run")
     parser.add_argument("--state-dir", default="state", help="where the trained model lives")
     args = parser.parse_args(argv)
-    records = [
-        json.loads(x) for x in args.labelled.read_text(encoding="utf-8").splitlines() if x.strip()
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEILLE_", "TELEGRAM_"))}
-    env.update(VEILLE_STATE_DIR=str(Path(args.state_dir).resolve()), NO_COLOR="1", TERM="dumb")
+    records = read_jsonl(args.labelled)
+    env = child_env(args.state_dir)
     now = datetime.now(UTC)
     result: dict[str, Any] = {"n": len(records), "targets": TARGETS}
     with FeedServer() as server, tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.live_pipeline import veille
+from bench.live_pipeline import child_env, read_jsonl, veille
 from bot.stories import pairwise_scores
 from classifiers.text import slugify
 from tests.support.feedserver import FeedServer, Route
@@ -113,11 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("labelled", type=Path, help="JSONL: id, story, source, published, ...")
     parser.add_argument("--state-dir", default="state", help="where the trained model lives")
     args = parser.parse_args(argv)
-    records = [
-        json.loads(x) for x in args.labelled.read_text(encoding="utf-8").splitlines() if x.strip()
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEILLE_", "TELEGRAM_"))}
-    env.update(VEILLE_STATE_DIR=str(Path(args.state_dir).resolve()), NO_COLOR="1", TERM="dumb")
+    records = read_jsonl(args.labelled)
+    env = child_env(args.state_dir)
     with tempfile.TemporaryDirectory() as tmp:
         result = run(records, env, Path(tmp))
     print(json.dumps(result, indent=2, ensure_ascii=False))
