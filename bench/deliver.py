@@ -25,7 +25,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.poll import start_veille
 from bot.alerting import enqueue_due_profile_digests
 from bot.commands.ask import region
 from bot.commands.reply import Ctx
@@ -257,25 +257,7 @@ def bench_two_senders(n_messages: int, n_chats: int, workdir: Path) -> dict[str,
         logs = [workdir / f"sender-{n}.log" for n in range(2)]
         procs = []
         for log_path in logs:
-            with log_path.open("wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "bot",
-                            "run",
-                            "--role",
-                            "sender",
-                            "--log-level",
-                            "INFO",
-                        ],
-                        env=env,
-                        cwd=ROOT,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+            procs.append(start_veille(["--role", "sender", "--log-level", "INFO"], env, log_path))
         t0 = time.perf_counter()
         try:
             deadline = time.monotonic() + 60 + 3 * n_messages / TELEGRAM_GLOBAL_RATE

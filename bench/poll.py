@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -249,6 +250,18 @@ def write_feeds(path: Path, port: int, count: int, prefix: str = "bench") -> Non
         ),
         encoding="utf-8",
     )
+
+
+def start_veille(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m bot run ARGS` from the project root, its output into log."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", *args],
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def in_process(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float) -> dict[str, Any]:

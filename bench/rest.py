@@ -47,6 +47,7 @@ from bench.poll import (  # noqa: E402 - after the path is set
     _sentence,
     process_tree,
     rss,
+    start_veille,
     write_feeds,
 )
 
@@ -199,23 +200,7 @@ def main(argv: list[str] | None = None) -> None:
             env.pop(name, None)
         env.pop("VEILLE_WEB_PORT", None)
         log = Path(tmp) / "veille.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bot",
-                    "run",
-                    "--feeds",
-                    str(feeds_file),
-                    "--log-level",
-                    "INFO",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        proc = start_veille(["--feeds", str(feeds_file), "--log-level", "INFO"], env, log)
         sampler = PeakRss(proc.pid, every=0.2)
         sampler.start()
         db = state / "veille.db"

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.poll import feed_server, write_feeds  # noqa: E402 - after the path is set
+from bench.poll import feed_server, start_veille, write_feeds  # noqa: E402 - after the path is set
 from bot.config import load_feeds  # noqa: E402
 from bot.store.repo import Store  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
@@ -83,27 +83,13 @@ def run_once(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for log in logs:
-            with log.open("wb") as out:
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "bot",
-                            "run",
-                            "--role",
-                            "poller",
-                            "--feeds",
-                            str(feeds_file),
-                            "--log-level",
-                            "INFO",
-                        ],
-                        env=env,
-                        cwd=ROOT,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
+            procs.append(
+                start_veille(
+                    ["--role", "poller", "--feeds", str(feeds_file), "--log-level", "INFO"],
+                    env,
+                    log,
                 )
+            )
         _wait_started(logs, procs, 180)
         _sql(store, "UPDATE feeds SET next_check_at = now()")
         started = time.perf_counter()
