@@ -870,6 +870,16 @@ class TestStoreContract:
             "outbox_dead": 1,
         }
 
+    def test_the_longest_queues_are_leased_first(self, outbox_: Outbox) -> None:
+        """A digest round ends at the overall rate: a chat with three messages left must not
+        start last and then hold the round open while it waits its pace twice."""
+        outbox_.enqueue([message(5, "five")], NOW)
+        outbox_.enqueue([message(6, f"six {n}") for n in range(3)], NOW)
+        outbox_.enqueue([message(7, f"seven {n}") for n in range(2)], NOW)
+        outbox_.enqueue([message(8, "eight")], NOW - timedelta(minutes=1))
+        assert [m.chat_id for m in outbox_.lease(NOW, "a", limit=2)] == [6, 7]
+        assert [m.chat_id for m in outbox_.lease(NOW, "a")] == [8, 5], "then the earliest due"
+
     def test_a_retried_message_holds_back_its_chat_only(self, outbox_: Outbox) -> None:
         outbox_.enqueue([message(5, "first"), message(5, "second"), message(6, "other")], NOW)
         first, other = outbox_.lease(NOW, "a")

@@ -136,13 +136,19 @@ class Outbox:
         """Take up to limit due messages, at most one per chat: each chat's first unfinished one,
         when it is due (pending and due, or 'sending' under a lease that expired after a crash).
 
+        Chats with the most unfinished messages go first: each chat waits its pace between two
+        messages, so a chat left with three messages at the end of a digest round would hold the
+        round open for two more seconds while the overall rate sits idle. Serving the longest
+        queues first spreads each chat's messages over the round (breadth first) and ends it at
+        the overall rate. Ties go to the earliest due, then the oldest.
+
         skip_chats: chats the caller cannot send to yet (their pace), left for a later lease.
         """
         heads = (
-            select(func.min(outbox.c.id).label("id"))
+            select(func.min(outbox.c.id).label("id"), func.count().label("queued"))
             .where(outbox.c.status.in_(("pending", "sending")))
             .group_by(outbox.c.chat_id)
-            .scalar_subquery()
+            .subquery()
         )
         ready = or_(
             and_(outbox.c.status == "pending", outbox.c.not_before <= now),
@@ -150,8 +156,9 @@ class Outbox:
         )
         q = (
             select(outbox)
-            .where(outbox.c.id.in_(heads), ready)
-            .order_by(outbox.c.not_before, outbox.c.id)
+            .join(heads, heads.c.id == outbox.c.id)
+            .where(ready)
+            .order_by(heads.c.queued.desc(), outbox.c.not_before, outbox.c.id)
             .limit(limit)
         )
         if skip_chats:
