@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 MODEL_FILE = "types.skops"
 PREDICTOR_FILE = "predictor.npz"
 META_FILE = "metadata.json"
-# Bump when TypeModel's fitted attributes change shape: older files are then refused and retrained.
-MODEL_FORMAT = 5
+# Bump when TypeModel's fitted attributes change shape, or when the features mean something else
+# (a cue word added): older files are then refused and retrained.
+MODEL_FORMAT = 6
 TRUSTED_PREFIXES = (
     "sklearn.",
     "numpy.",

@@ -57,7 +57,11 @@ _CUE_WORDS = {
     "event": "forum forums sommet sommets summit salon salons congres colloque colloques"
     " conference conferences hackathon hackathons afterwork meetup meetups rencontre rencontres"
     " journee journees semaine festival stand stands visite delegation trophee trophees"
-    " webinaire webinaires keynote edition inauguration inaugure inaugurer inauguree inaugurera",
+    " webinaire webinaires keynote edition inauguration inaugure inaugurer inauguree inaugurera"
+    # Awards, seminars and fairs (TAXONOMY: "conference, trade fair ... awards"): in the corpus
+    # these words sit in event articles two to four times out of five.
+    " symposium symposiums seminaire seminaires concours prix jury ceremonie exposition"
+    " exposants visiteurs participants recompense recompenses",
     "partnership": "partenariat partenariats convention conventions accord accords entente"
     " ententes consortium consortia alliance signe signent signature cooperation memorandum"
     " protocole jumelage collaboration associent",

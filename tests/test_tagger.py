@@ -399,6 +399,14 @@ def test_cue_features_pool_words_and_word_pairs() -> None:
     assert "~cue:training" not in feats
 
 
+def test_awards_seminars_and_fairs_are_event_cues() -> None:
+    from classifiers.predictor import analyze
+
+    feats = analyze("le jury du concours remet son prix lors du symposium devant les exposants")
+    assert feats.count("~cue:event") == 5  # jury, concours, prix, symposium, exposants
+    assert "~cue:funding" not in feats
+
+
 def test_to_dict_copies_the_label_lists(tagger: Tagger) -> None:
     result = tagger.tag("Forum IA à Lille", "La Région Hauts-de-France réunit les PME à Lille.")
     out = result.to_dict()
