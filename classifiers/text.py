@@ -83,8 +83,15 @@ def strip_accents(text: str) -> str:
     folded = fold_latin(text)
     if folded.isascii():
         return folded
-    # Letters outside Latin-1/Extended-A: decompose them.
-    return "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    # Letters outside Latin-1/Extended-A: decompose them. Only the non-ASCII runs: ASCII
+    # characters are starters that decompose to themselves, so NFKD works run by run.
+    return _NON_ASCII_RUN.sub(_decomposed, folded)
+
+
+def _decomposed(run: re.Match[str]) -> str:
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", run.group()) if not unicodedata.combining(c)
+    )
 
 
 def fold_key(text: str) -> str:

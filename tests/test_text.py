@@ -101,3 +101,12 @@ def test_fold_words_are_the_words_of_fold_key(text: str) -> None:
 @given(st.text())
 def test_fold_words_are_the_words_of_fold_key_whatever_the_text(text: str) -> None:
     assert fold_words(text) == fold_key(text).split()
+
+
+@given(st.text())
+def test_strip_accents_decomposes_as_nfkd_of_the_whole_text(text: str) -> None:
+    """strip_accents decomposes only the non-ASCII runs left after the Latin table: the same
+    as decomposing the whole text."""
+    folded = translate_non_ascii(text, LATIN_FOLD)
+    whole = unicodedata.normalize("NFKD", folded)
+    assert strip_accents(text) == "".join(c for c in whole if not unicodedata.combining(c))
