@@ -1,9 +1,10 @@
 """French stems without accents: what the full-text index holds and what queries look for.
 
 SQLite's FTS5 table holds `index_text(title, summary, content)` (written by the store for new
-items, by triggers through a SQL function registered on every connection for updated ones); PostgreSQL's `veille_fr` configuration does the
-same with `unaccent` then the Snowball French stemmer. Words are folded first (lowercase
-ASCII, hyphens split), then stemmed, so "jumeaux numériques" and "jumeau numérique" meet.
+items; for updated ones, by triggers through a SQL function registered on every connection);
+PostgreSQL's `veille_fr` configuration does the same with `unaccent` then the Snowball French
+stemmer. Words are folded first (lowercase ASCII, hyphens split), then stemmed, so "jumeaux
+numériques" and "jumeau numérique" meet.
 """
 
 from __future__ import annotations
