@@ -61,9 +61,13 @@ def enqueue_profile_alerts(
         pending = outbox.awaiting_alerts(item_ids, limit=max(1, len(item_ids)))
     if not pending:
         return 0
+    # The profiles first: with none, the items are never read (most rounds of most services).
+    profiles = AlertStore(store).instant()
     items = {
         i.id: i
-        for i in store.recent_items(ids=pending, limit=len(pending), per_story=False)
+        for i in (
+            store.recent_items(ids=pending, limit=len(pending), per_story=False) if profiles else []
+        )
         if i.topic_ai and now - i.published_at <= ALERT_MAX_AGE
     }
     # One alert per story and chat; the stories' alerts already queued are edited instead.
@@ -71,8 +75,7 @@ def enqueue_profile_alerts(
     grown = {s: i for i, s in sorted(story_of.items())}  # story -> its newest item here
     known = story_alerts.StoryAlerts.load(outbox, grown)
     messages = story_alerts.edits_for_grown(store, outbox, known, grown, now)
-    profiles = AlertStore(store).instant() if items else []
-    if profiles:
+    if profiles and items:
         stems = store.stems_of(list(items))
         facts = [
             ItemFacts(i.id, i.regions, i.types, i.national, i.published_at, stems.get(i.id, ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from bot.query.match import ItemFacts, matches, select_items
 from bot.query.model import NATIONAL, Query
 from bot.query.parse import canonical, explain, parse, resolve_type
-from bot.query.stems import given_index_texts, index_text, register_sqlite, stems
+from bot.query.stems import index_text, stems
 from classifiers.gazetteer import Gazetteer
 from classifiers.taxonomy import REGIONS
 
@@ -269,30 +268,6 @@ def test_stems_meet_across_plural_and_accents() -> None:
 def facts(text: str, regions: tuple[str, ...] = (), types: tuple[str, ...] = ()) -> ItemFacts:
     """An item's facts for matching."""
     return ItemFacts(1, regions, types, False, NOW, index_text(text, "", ""))
-
-
-def test_the_full_text_trigger_takes_stems_computed_ahead() -> None:
-    """The parse workers stem new items for SQLite's index; the trigger's function uses them
-    while the writer inserts, and stems whatever it was not given."""
-    conn = sqlite3.connect(":memory:")
-    register_sqlite(conn)
-    conn.execute("CREATE TABLE t (title TEXT, summary TEXT, content TEXT, stems TEXT)")
-    conn.execute(
-        "CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN UPDATE t SET stems = "
-        "veille_stems(new.title, new.summary, new.content) WHERE rowid = new.rowid; END"
-    )
-    given = {("Jumeaux numériques", "", None): "given ahead"}
-    with given_index_texts(given):
-        conn.executemany(
-            "INSERT INTO t (title, summary, content) VALUES (?, ?, ?)",
-            [("Jumeaux numériques", "", None), ("Régions", "", None)],
-        )
-    conn.execute("INSERT INTO t (title, summary, content) VALUES ('Jumeaux numériques', '', NULL)")
-    assert [r[0] for r in conn.execute("SELECT stems FROM t ORDER BY rowid")] == [
-        "given ahead",
-        index_text("Régions", "", None),
-        index_text("Jumeaux numériques", "", None),  # outside: computed again
-    ]
 
 
 def test_matching_in_python(gaz: Gazetteer) -> None:

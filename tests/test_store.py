@@ -266,6 +266,37 @@ def test_full_text_search_ignores_accents(
     assert searchable.count_items() == 3
 
 
+def test_new_items_full_text_rows_are_those_the_trigger_wrote(two_feeds: Store) -> None:
+    """The store writes new items' items_fts rows itself (sorted, for FTS5's sake): each is the
+    row migration 0006's insert trigger wrote, a time key and the stems, whether the parse
+    workers gave the stems or not, in a batch of several feeds or alone."""
+    times = [NOW, NOW - timedelta(minutes=5, microseconds=700), datetime(1969, 7, 20, 20, 17, 40)]
+    newest_first = [
+        item(f"k{n}", f"Article numéro {n} sur les jumeaux numériques", published=at)
+        for n, at in enumerate(times)
+    ]
+    given = {"guid:k1": "stems given by a worker"}
+    two_feeds.insert_items_batch(
+        [("alpha", newest_first, NOW), ("beta", newest_first[:2], NOW)], index=[given, {}]
+    )
+    two_feeds.insert_items("alpha", [item("k9", "Un de plus", content="Texte à part")], NOW)
+    with two_feeds.engine.connect() as conn:
+        written = conn.exec_driver_sql(
+            "SELECT rowid, stems, item_id FROM items_fts ORDER BY item_id"
+        ).all()
+        expected = conn.exec_driver_sql(
+            "SELECT CAST(strftime('%s', published_at) AS INTEGER) * 4194304 + (id % 4194304), "
+            "veille_stems(title, summary, content), id FROM items ORDER BY id"
+        ).all()
+    given_id = next(i for _, s, i in written if s == "stems given by a worker")
+    assert len(written) == len(expected) == 6
+    assert [r for r in written if r[2] != given_id] == [r for r in expected if r[2] != given_id]
+    assert [r[0] for r in written if r[2] == given_id] == [
+        r[0] for r in expected if r[2] == given_id
+    ]
+    assert [i.title for i in two_feeds.recent_items(search="jumeau", topic_only=False)] != []
+
+
 def test_search_keywords_are_plain_words(searchable: Store) -> None:
     assert searchable.recent_items(topic_only=False, search="NOT OR AND NEAR") == []
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from classifiers.text import (
     LATIN_FOLD,
     fold_key,
+    fold_words,
     html_to_text,
     page_parts,
     slugify,
@@ -85,3 +88,25 @@ def test_page_parts_finds_the_headline_and_the_article() -> None:
         "<article><h1>Le titre</h1><p>Corps</p></article></body></html>"
     )
     assert title == "Le titre" and body.startswith("<article>")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Jumeaux NUMÉRIQUES, l’État & la Région", "n°12-3 — Œuvre « x »", "Ωmega 中文 ﬁn", "", "  "],
+)
+def test_fold_words_are_the_words_of_fold_key(text: str) -> None:
+    assert fold_words(text) == fold_key(text).split()
+
+
+@given(st.text())
+def test_fold_words_are_the_words_of_fold_key_whatever_the_text(text: str) -> None:
+    assert fold_words(text) == fold_key(text).split()
+
+
+@given(st.text())
+def test_strip_accents_decomposes_as_nfkd_of_the_whole_text(text: str) -> None:
+    """strip_accents decomposes only the non-ASCII runs left after the Latin table: the same
+    as decomposing the whole text."""
+    folded = translate_non_ascii(text, LATIN_FOLD)
+    whole = unicodedata.normalize("NFKD", folded)
+    assert strip_accents(text) == "".join(c for c in whole if not unicodedata.combining(c))

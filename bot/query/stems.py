@@ -1,23 +1,21 @@
 """French stems without accents: what the full-text index holds and what queries look for.
 
-SQLite's FTS5 table holds `index_text(title, summary, content)` (filled by triggers through a
-SQL function registered on every connection); PostgreSQL's `veille_fr` configuration does the
-same with `unaccent` then the Snowball French stemmer. Words are folded first (lowercase
-ASCII, hyphens split), then stemmed, so "jumeaux numériques" and "jumeau numérique" meet.
+SQLite's FTS5 table holds `index_text(title, summary, content)` (written by the store for new
+items; for updated ones, by triggers through a SQL function registered on every connection);
+PostgreSQL's `veille_fr` configuration does the same with `unaccent` then the Snowball French
+stemmer. Words are folded first (lowercase ASCII, hyphens split), then stemmed, so "jumeaux
+numériques" and "jumeau numérique" meet.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from functools import lru_cache
 
 import Stemmer
 
-from classifiers.text import fold_key
+from classifiers.text import fold_words
 
 CONTENT_CHARS = 4000  # as PostgreSQL's index (migration 0003): the body's start is enough
 MAX_FIELD_CHARS = 20000
@@ -42,10 +40,22 @@ def stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
+_known_stems: dict[str, str] = {}  # stems(): stem() without a call per word
+
+
 def stems(text: str) -> list[str]:
     """The stems of a text's words, in order."""
-    words = fold_key(text[:MAX_FIELD_CHARS]).split()
-    return [stem(w) for w in words]
+    words = fold_words(text[:MAX_FIELD_CHARS])
+    known = _known_stems
+    try:
+        return list(map(known.__getitem__, words))
+    except KeyError:
+        if len(known) > 200_000:  # as stem()'s cache: a worker's memory stays bounded
+            known.clear()
+        for w in words:
+            if w not in known:
+                known[w] = stem(w)
+        return list(map(known.__getitem__, words))
 
 
 def index_text(title: str | None, summary: str | None, content: str | None) -> str:
@@ -54,31 +64,7 @@ def index_text(title: str | None, summary: str | None, content: str | None) -> s
     return " ".join(" ".join(stems(p)) for p in parts if p)
 
 
-IndexTexts = Mapping[tuple[str | None, str | None, str | None], str]
-_given = threading.local()
-
-
-@contextmanager
-def given_index_texts(texts: IndexTexts) -> Iterator[None]:
-    """Within, the full-text triggers fired on this thread take an item's stems from `texts`
-    (index_text's results by (title, summary, content), computed ahead by the parse workers)
-    instead of computing them: the single writer thread then only stores."""
-    _given.texts = texts
-    try:
-        yield
-    finally:
-        _given.texts = None
-
-
-def _sql_index_text(title: str | None, summary: str | None, content: str | None) -> str:
-    texts: IndexTexts | None = getattr(_given, "texts", None)
-    if texts:
-        found = texts.get((title, summary, content))
-        if found is not None:
-            return found
-    return index_text(title, summary, content)
-
-
 def register_sqlite(dbapi_conn: sqlite3.Connection) -> None:
-    """Make `veille_stems(title, summary, content)` callable from SQL (the FTS triggers)."""
-    dbapi_conn.create_function("veille_stems", 3, _sql_index_text, deterministic=True)
+    """Make `veille_stems(title, summary, content)` callable from SQL (the full-text triggers of
+    updated items; new items' rows are written by bot.store.search.index_items)."""
+    dbapi_conn.create_function("veille_stems", 3, index_text, deterministic=True)

@@ -114,15 +114,7 @@ class RawWriter:
         unique key are skipped (ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike)."""
         if not rows:
             return
-        types = [table.c[name].type.dialect_impl(self.dialect) for name in columns]
-        procs = [type_.bind_processor(self.dialect) for type_ in types]
-        params = [
-            tuple(
-                v if proc is None or v is None else proc(v)
-                for proc, v in zip(procs, row, strict=True)
-            )
-            for row in rows
-        ]
+        params = self._converted(table, columns, rows)
         sql = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) "
             f"VALUES ({', '.join([self.mark] * len(columns))})"
@@ -136,6 +128,23 @@ class RawWriter:
             raise StoreError(f"cannot write {table.name}: {exc}") from exc
         finally:
             cursor.close()
+
+    def _converted(
+        self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...]]:
+        """The rows with each value converted by its column's bind processor, column by column
+        (most columns have none)."""
+        values: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        if len(values) != len(columns):
+            raise ValueError(f"rows of {len(values)} values for {len(columns)} columns")
+        for n, name in enumerate(columns):
+            proc = table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            if proc is None:
+                continue
+            # By identity: rows often share one object (the batch's `now`), converted once.
+            done: dict[int, Any] = {id(v): None if v is None else proc(v) for v in values[n]}
+            values[n] = [done[id(v)] for v in values[n]]
+        return list(zip(*values, strict=True))
 
 
 def insert_for(dialect: str, table: Any) -> Any:

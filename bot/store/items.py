@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StoreError
 from bot.query.model import Query
-from bot.query.stems import CONTENT_CHARS, IndexTexts, given_index_texts, index_text
+from bot.query.stems import CONTENT_CHARS, index_text
 from bot.store import search as search_
 from bot.store.db import RawWriter
 from bot.store.fixes import apply_fixes
@@ -67,10 +67,12 @@ class ItemQueries:
         extra = list(zip(per_feed, stems, strict=True))
         try:
             with self.engine.begin() as conn:
+                fulltext: list[tuple[int, datetime, str]] = []
                 done: list[list[int] | StoreError] = [
-                    self._insert_items(conn, fid, items_, now, *more) if items_ else []
+                    self._insert_items(conn, fid, items_, now, *more, fulltext) if items_ else []
                     for (fid, items_, now), more in zip(batch, extra, strict=True)
                 ]
+                search_.index_items(conn, fulltext)
                 return done
         except (SQLAlchemyError, StoreError):
             if len(batch) == 1:
@@ -105,7 +107,11 @@ class ItemQueries:
         now: datetime,
         tags: Mapping[str, Mapping[str, Any]] | None = None,
         index: Mapping[str, str] | None = None,
+        fulltext: list[tuple[int, datetime, str]] | None = None,
     ) -> list[int]:
+        """Insert one feed's new items (see insert_items); SQLite's full-text rows of its new
+        items are written now, or appended to `fulltext` for the caller to write (sorted
+        together: see search.index_items)."""
         keys = [p.dedup_key for p in parsed]
         existing: set[str] = set()
         for chunk in _chunks(keys, 500):
@@ -139,13 +145,7 @@ class ItemQueries:
             for p in fresh
         ]
         raw = RawWriter(conn)
-        given: IndexTexts = {
-            (p.title, p.summary, p.content): index[p.dedup_key]
-            for p in fresh
-            if index and p.dedup_key in index
-        }
-        with given_index_texts(given):  # SQLite's full-text trigger (PostgreSQL ignores them)
-            raw.insert(items, ITEM_COLUMNS, rows, conflict=("feed_id", "dedup_key"))
+        raw.insert(items, ITEM_COLUMNS, rows, conflict=("feed_id", "dedup_key"))
         ids: dict[str, int] = {}
         for chunk in _chunks([p.dedup_key for p in fresh], 500):
             ids.update(
@@ -156,6 +156,21 @@ class ItemQueries:
                     )
                 )
             )
+        if self.dialect == "sqlite":  # its full-text rows (PostgreSQL's column is generated)
+            given = index or {}
+            new_text = [
+                (
+                    ids[p.dedup_key],
+                    p.published_at,
+                    given.get(p.dedup_key) or index_text(p.title, p.summary, p.content),
+                )
+                for p in fresh
+                if p.dedup_key in ids
+            ]
+            if fulltext is None:
+                search_.index_items(conn, new_text)
+            else:
+                fulltext.extend(new_text)
         new_ids = [ids[p.dedup_key] for p in fresh if p.dedup_key in ids]
         tagged = [(ids[key], res) for key, res in tags.items() if key in ids]
         if tagged:

@@ -30,6 +30,33 @@ MAX_WINDOW = 32_000  # past that many candidates, every match is listed instead
 COUNT_WINDOW = 4000  # a list's total counts words among this many newest matches (SQLite)
 
 
+# The rowid of an item's items_fts row, in SQL, from its stored published_at and its id (as
+# migration 0006's triggers compute it).
+TIME_KEY_SQL = f"CAST(strftime('%s', ?) AS INTEGER) * {TIME_KEY_IDS} + (? % {TIME_KEY_IDS})"
+
+
+def index_items(conn: Any, rows: Sequence[tuple[int, datetime, str]]) -> None:
+    """SQLite: write the full-text rows of new items, (id, published_at, stems), in the
+    connection's transaction.
+
+    In rowid order (publication second, then id): FTS5 flushes its pending index whenever a
+    rowid is not above the last one, and a feed lists its newest items first, so in feed
+    order it flushed at every row.
+    """
+    if not rows:
+        return
+    when = items.c.published_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    params = [(when(at) if when else at, id_, stems, id_) for id_, at, stems in rows]
+    params.sort(key=lambda p: (str(p[0])[:19], p[1]))  # "YYYY-MM-DD HH:MM:SS", as stored
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO items_fts(rowid, stems, item_id) VALUES ({TIME_KEY_SQL}, ?, ?)", params
+        )
+    finally:
+        cursor.close()
+
+
 def time_key(when: datetime) -> int:
     """The SQLite full-text rowid of an item published at `when` with id 0 (migration 0005)."""
     return int(when.timestamp()) * TIME_KEY_IDS
