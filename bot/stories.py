@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash
 
 from classifiers.text import fold_lower
 
@@ -310,8 +309,10 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
 
 
 # Each token's permuted hashes, computed once by datasketch: a set's MinHash is the column-wise
-# minimum of its tokens' (min is associative), so a batch is one numpy reduction. Bounded.
-MAX_CACHED_TOKENS = 200_000
+# minimum of its tokens' (min is associative), so a batch is one numpy reduction. Bounded: at
+# most MAX_CACHED_TOKENS rows (48 values of 8 bytes: 38 MB), grown by doubling, not by copying
+# the whole matrix for every batch's new words.
+MAX_CACHED_TOKENS = 100_000
 _BAND_MIX = np.uint64(0x9E3779B97F4A7C15)
 _ENTITY_MIX = np.uint64(0x5BD1E9955BD1E995)
 MAX_ENTITY_KEYS = 12
@@ -322,21 +323,33 @@ class _TokenHashes:
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
-        self.matrix = np.zeros((0, NUM_PERM), dtype=np.uint64)
+        self._buffer = np.zeros((0, NUM_PERM), dtype=np.uint64)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The rows filled so far."""
+        return self._buffer[: len(self.rows)]
 
     def indices(self, tokens: Sequence[str]) -> np.ndarray:
+        # datasketch's package imports SciPy (for its LSH parameters): only the processes that
+        # hash (the poll's workers, `veille evaluate`) load it, not the poller, which decides.
+        from datasketch import MinHash
+
         rows = self.rows
         missing = list({t for t in tokens if t not in rows})
         if missing:
             if len(rows) + len(missing) > MAX_CACHED_TOKENS:
                 rows.clear()
-                self.matrix = self.matrix[:0]
                 missing = list(set(tokens))
             hashes = MinHash.bulk([[t.encode()] for t in missing], num_perm=NUM_PERM, seed=7)
             block = np.stack([np.asarray(mh.hashvalues, dtype=np.uint64) for mh in hashes])
             base = len(rows)
+            if base + len(block) > len(self._buffer):
+                grown = np.zeros((max(4096, 2 * (base + len(block))), NUM_PERM), np.uint64)
+                grown[:base] = self._buffer[:base]
+                self._buffer = grown
+            self._buffer[base : base + len(block)] = block
             rows.update({t: base + i for i, t in enumerate(missing)})
-            self.matrix = np.concatenate((self.matrix, block))
         return np.fromiter((rows[t] for t in tokens), dtype=np.int64, count=len(tokens))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -243,3 +245,16 @@ def test_years_far_from_publication_and_digits_inside_words_are_not_numbers() ->
     dated = fingerprint("Le cluster 3IA lauréat de France 2030", "Créé en 2019.", (), published)
     assert dated.numbers == set()  # a horizon and a past step: not what the news is
     assert fingerprint("Web2Day à Nantes", "").numbers == set()
+
+
+def test_the_poller_decides_without_importing_datasketch_or_scipy() -> None:
+    """datasketch's package imports SciPy: only the processes that hash (the workers) load it."""
+    code = (
+        "import sys, bot.service, bot.feeds.poller, bot.store.stories; "
+        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
