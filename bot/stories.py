@@ -476,24 +476,23 @@ def created_order(story_id: int) -> tuple[bool, int]:
 def merge_plan(
     found: Sequence[tuple[int, float]], stories: Mapping[int, StoryState]
 ) -> tuple[int, list[int]]:
-    """The story an item joins, and the stories it merges into that one.
+    """The story an item joins (found: `matches`, best first), and the stories it merges into
+    that one.
 
     A first poll reads feeds in whatever order they arrive: two retellings too different to
     join may each start a story before the item that tells both arrives. That item matches
-    both (`matches`), so they are one story: the oldest one (first made, so its alerts are the
-    first sent) keeps its id and takes the others' members. Only stories that started within
-    WINDOW of the survivor's start merge, so a merged story still spans one window, and only
-    those the item matches at MERGE_THRESHOLD (a round-up naming several news is not a link).
+    both, so they are one story: the oldest (first made, so its alerts are the first sent)
+    keeps its id and takes the others' members. Only the stories the item matches at
+    MERGE_THRESHOLD are linked (a round-up naming several news is not a link), and only those
+    that started within WINDOW of the survivor's start merge, so a merged story still spans
+    one window. Otherwise the item joins its best match.
     """
-    survivor = min((s for s, _ in found), key=created_order)
+    linked = [s for s, score in found if score >= MERGE_THRESHOLD]
+    if len(linked) < 2:
+        return found[0][0], []
+    survivor = min(linked, key=created_order)
     start = stories[survivor].first_seen
-    absorbed = [
-        s
-        for s, score in found
-        if s != survivor
-        and score >= MERGE_THRESHOLD
-        and abs(stories[s].first_seen - start) <= WINDOW
-    ]
+    absorbed = [s for s in linked if s != survivor and abs(stories[s].first_seen - start) <= WINDOW]
     return survivor, sorted(absorbed, key=created_order)
 
 

@@ -154,6 +154,15 @@ def test_an_item_linking_two_stories_merges_them_whatever_the_order() -> None:
         assert len(story.fingerprints) <= stories.MERGED_FINGERPRINTS
 
 
+def test_an_item_merges_only_the_stories_it_links_well_else_joins_its_best() -> None:
+    old, new = stories.StoryState(2, NOW), stories.StoryState(5, NOW + timedelta(hours=1))
+    both = {2: old, 5: new}
+    weak = stories.MERGE_THRESHOLD - 0.01
+    assert stories.merge_plan([(5, 0.6), (2, weak)], both) == (5, [])
+    assert stories.merge_plan([(5, 0.6), (2, stories.MERGE_THRESHOLD)], both) == (2, [5])
+    assert stories.merge_plan([(2, 0.5)], both) == (2, [])
+
+
 def test_stories_merge_only_within_one_window() -> None:
     fps = {k: fingerprint(*text) for k, text in LINKED.items()}
     clusterer = Clusterer()
