@@ -354,7 +354,7 @@ class StoryStore:
         report: AssignReport,
     ) -> None:
         """Stored stories absorbed by another: their members, band keys and alerts move to the
-        survivor, and their row goes (in the assignment's transaction, under its lock)."""
+        survivor, their row is emptied (in the assignment's transaction, under its lock)."""
         # A stored story is only ever absorbed by an older stored one (core.created_order).
         gone = sorted((s, _survivor(merged, s)) for s in merged if s > 0)
         if not gone:
@@ -384,7 +384,13 @@ class StoryStore:
                 (*every, survivor, minute),
             )
             _move_alerts(conn, survivor, absorbed_ids)
-            conn.execute(stories.delete().where(stories.c.id.in_(absorbed_ids)))
+            # The absorbed row stays, emptied: SQLite would give a deleted highest id to the next
+            # story, and outbox rows and dedup keys (alert:<chat>:s<id>) still name it.
+            conn.execute(
+                update(stories)
+                .where(stories.c.id.in_(absorbed_ids))
+                .values(size=0, representative_id=None, fingerprints=[])
+            )
 
     # ---- reading ---------------------------------------------------------------------------
 
