@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -369,6 +370,9 @@ async def _ours(urls: list[str], tmp: str, settings: Any) -> dict[str, Any]:
         "items_stored": stored,
         "items_untagged": untagged,
         "first_poll_new_items": first.new_items,
+        # The poller process alone (its workers are children): what it imported shows here.
+        "poller_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "poller_imported_scipy": "scipy" in sys.modules,
     }
 
 
@@ -496,6 +500,12 @@ def main(argv: list[str] | None = None) -> None:
         out["first_poll_seconds_stories_on"] = best["on"]
         out["first_poll_stories_cost"] = round(best["on"] / best["off"] - 1, 3)
         out["first_poll_runs"] = {m: [r["first_poll_seconds"] for r in runs[m]] for m in runs}
+        out["tree_peak_rss_mb_runs"] = {m: [r["tree_peak_rss_mb"] for r in runs[m]] for m in runs}
+        out["poller_peak_rss_mb_runs"] = {
+            m: [r["poller_peak_rss_mb"] for r in runs[m]] for m in runs
+        }
+    out["poller_peak_rss_mb"] = result["poller_peak_rss_mb"]
+    out["poller_imported_scipy"] = result["poller_imported_scipy"]
     print(json.dumps(out, indent=2))
 
 

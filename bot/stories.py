@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash
 
 from classifiers.text import fold_lower
 
@@ -40,6 +39,8 @@ LEAD_WORDS = 60  # words of the summary/content read after the title (the lede)
 NUM_PERM = 48
 BAND_ROWS = 2  # 24 bands of 2: measured on the labelled set (see evaluate --stories)
 JOIN_THRESHOLD = 0.33
+MERGE_THRESHOLD = 0.40  # an item links two stories when it matches each at least this well
+MERGED_FINGERPRINTS = 2 * KEPT_FINGERPRINTS  # a merged story keeps both halves' first ones
 SURE = 0.60  # a score this high is taken at once (the later candidates are not scored)
 NUMBER_WEIGHT = 2
 ENTITY_FACTOR = 0.6  # weight of the names-and-amounts overlap against the word overlap
@@ -308,8 +309,10 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
 
 
 # Each token's permuted hashes, computed once by datasketch: a set's MinHash is the column-wise
-# minimum of its tokens' (min is associative), so a batch is one numpy reduction. Bounded.
-MAX_CACHED_TOKENS = 200_000
+# minimum of its tokens' (min is associative), so a batch is one numpy reduction. Bounded: at
+# most MAX_CACHED_TOKENS rows (48 values of 8 bytes: 38 MB), grown by doubling, not by copying
+# the whole matrix for every batch's new words.
+MAX_CACHED_TOKENS = 100_000
 _BAND_MIX = np.uint64(0x9E3779B97F4A7C15)
 _ENTITY_MIX = np.uint64(0x5BD1E9955BD1E995)
 MAX_ENTITY_KEYS = 12
@@ -320,21 +323,33 @@ class _TokenHashes:
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
-        self.matrix = np.zeros((0, NUM_PERM), dtype=np.uint64)
+        self._buffer = np.zeros((0, NUM_PERM), dtype=np.uint64)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The rows filled so far."""
+        return self._buffer[: len(self.rows)]
 
     def indices(self, tokens: Sequence[str]) -> np.ndarray:
+        # datasketch's package imports SciPy (for its LSH parameters): only the processes that
+        # hash (the poll's workers, `veille evaluate`) load it, not the poller, which decides.
+        from datasketch import MinHash
+
         rows = self.rows
         missing = list({t for t in tokens if t not in rows})
         if missing:
             if len(rows) + len(missing) > MAX_CACHED_TOKENS:
                 rows.clear()
-                self.matrix = self.matrix[:0]
                 missing = list(set(tokens))
             hashes = MinHash.bulk([[t.encode()] for t in missing], num_perm=NUM_PERM, seed=7)
             block = np.stack([np.asarray(mh.hashvalues, dtype=np.uint64) for mh in hashes])
             base = len(rows)
+            if base + len(block) > len(self._buffer):
+                grown = np.zeros((max(4096, 2 * (base + len(block))), NUM_PERM), np.uint64)
+                grown[:base] = self._buffer[:base]
+                self._buffer = grown
+            self._buffer[base : base + len(block)] = block
             rows.update({t: base + i for i, t in enumerate(missing)})
-            self.matrix = np.concatenate((self.matrix, block))
         return np.fromiter((rows[t] for t in tokens), dtype=np.int64, count=len(tokens))
 
 
@@ -424,21 +439,69 @@ def choose(
     threshold: float = JOIN_THRESHOLD,
 ) -> tuple[int | None, float]:
     """The story an item joins (best score at or above threshold, within the window), or None."""
-    best: int | None = None
-    best_score = 0.0
+    found = matches(fp, published, candidates, threshold=threshold)
+    return found[0] if found else (None, 0.0)
+
+
+def matches(
+    fp: Fingerprint,
+    published: datetime,
+    candidates: Iterable[StoryState],
+    *,
+    threshold: float = JOIN_THRESHOLD,
+) -> list[tuple[int, float]]:
+    """Every story the item could join (score at or above threshold, within the window), best
+    first. Every candidate is scored: an item matching two stories links them (see merge_plan)."""
+    found: list[tuple[int, float]] = []
     for story in candidates:
         if abs(published - story.first_seen) > WINDOW:
             continue
         score = 0.0
         for other in story.fingerprints:
             score = max(score, similarity(fp, other))
-            if score >= SURE:
+            if score >= SURE:  # sure enough for this story: its other fingerprints are not read
                 break
-        if score >= threshold and score > best_score:
-            best, best_score = story.id, score
-            if score >= SURE:  # candidates come best first: a sure match ends the search
-                break
-    return best, best_score
+        if score >= threshold:
+            found.append((story.id, score))
+    found.sort(key=lambda f: -f[1])
+    return found
+
+
+def created_order(story_id: int) -> tuple[bool, int]:
+    """Stories in the order they were made: stored ids ascending, then this batch's temporary
+    (negative: -1, -2, ...) ones."""
+    return (story_id < 0, abs(story_id))
+
+
+def merge_plan(
+    found: Sequence[tuple[int, float]], stories: Mapping[int, StoryState]
+) -> tuple[int, list[int]]:
+    """The story an item joins (found: `matches`, best first), and the stories it merges into
+    that one.
+
+    A first poll reads feeds in whatever order they arrive: two retellings too different to
+    join may each start a story before the item that tells both arrives. That item matches
+    both, so they are one story: the oldest (first made, so its alerts are the first sent)
+    keeps its id and takes the others' members. Only the stories the item matches at
+    MERGE_THRESHOLD are linked (a round-up naming several news is not a link), and only those
+    that started within WINDOW of the survivor's start merge, so a merged story still spans
+    one window. Otherwise the item joins its best match.
+    """
+    linked = [s for s, score in found if score >= MERGE_THRESHOLD]
+    if len(linked) < 2:
+        return found[0][0], []
+    survivor = min(linked, key=created_order)
+    start = stories[survivor].first_seen
+    absorbed = [s for s in linked if s != survivor and abs(stories[s].first_seen - start) <= WINDOW]
+    return survivor, sorted(absorbed, key=created_order)
+
+
+def absorb(into: StoryState, other: StoryState) -> None:
+    """Fold a merged story's decision state into the survivor's: the earlier start, and both
+    halves' fingerprints (up to MERGED_FINGERPRINTS, so either half still finds the story)."""
+    into.first_seen = min(into.first_seen, other.first_seen)
+    room = MERGED_FINGERPRINTS - len(into.fingerprints)
+    into.fingerprints.extend(other.fingerprints[: max(0, room)])
 
 
 def remember(story: StoryState, fp: Fingerprint) -> bool:
@@ -480,6 +543,7 @@ class Clusterer:
         self._keys: dict[int, list[int]] = {}
         self._newest: datetime | None = None
         self._next_id = 1
+        self.merged_into: dict[int, int] = {}  # absorbed story -> the one it was merged into
 
     def add(self, fp: Fingerprint, published: datetime, keys: Sequence[int] | None = None) -> int:
         """The story id the item joins (a new one when none fits)."""
@@ -487,17 +551,37 @@ class Clusterer:
         if self._newest is None or published > self._newest:
             self._newest = published
             self._forget_before(published - 2 * WINDOW)
-        story_id, _ = choose(fp, published, self.candidates(keys), threshold=self.threshold)
-        if story_id is None:
+        found = matches(fp, published, self.candidates(keys), threshold=self.threshold)
+        if not found:
             story_id, self._next_id = self._next_id, self._next_id + 1
             self.stories[story_id] = StoryState(story_id, published)
             self._keys[story_id] = []
+        else:
+            story_id, absorbed = merge_plan(found, self.stories)
+            for other in absorbed:
+                self._merge(story_id, other)
         story = self.stories[story_id]
         if remember(story, fp):
             for key in keys:
                 self._by_key.setdefault(key, set()).add(story_id)
             self._keys[story_id].extend(keys)
         return story_id
+
+    def resolve(self, story_id: int) -> int:
+        """The story a story id now is (itself, or the one it was merged into)."""
+        while story_id in self.merged_into:
+            story_id = self.merged_into[story_id]
+        return story_id
+
+    def _merge(self, into: int, other: int) -> None:
+        absorb(self.stories[into], self.stories.pop(other))
+        self.merged_into[other] = into
+        for key in self._keys.pop(other, ()):
+            bucket = self._by_key.get(key)
+            if bucket is not None:
+                bucket.discard(other)
+                bucket.add(into)
+            self._keys[into].append(key)
 
     def candidates(self, keys: Sequence[int]) -> list[StoryState]:
         """The stories sharing the most band keys with an item, best first."""
@@ -590,9 +674,10 @@ def cluster_labelled(
         for r in ordered
     ]
     keys = band_keys_batch(fps)
-    return {
+    added = {
         r.id: clusterer.add(fp, r.published, k) for r, fp, k in zip(ordered, fps, keys, strict=True)
     }
+    return {item: clusterer.resolve(story) for item, story in added.items()}
 
 
 def evaluate_labelled(

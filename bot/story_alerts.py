@@ -7,6 +7,12 @@ brought up to date: still waiting in the outbox, its text is rewritten in place;
 an edit (editMessageText) is queued behind it in the chat's order, and an edit still waiting is
 rewritten rather than followed by another. An alert older than delivery.EDIT_MAX_AGE, or not
 delivered, is left as it is (bot.delivery drops such edits too, and those Telegram refuses).
+
+When a late item merges two stories (bot.store.stories), a chat that had the absorbed story's
+alert but not the survivor's keeps that alert as the story's: the next edit lists every source.
+A chat that had both gets its survivor's alert edited to list every source; the absorbed
+story's message is left as it was sent: it was true when sent, editing it too would show the
+same story twice in the chat, and an edit costs a Telegram call for nothing new to read.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ def test_digest_html_escapes_and_chunks_at_item_boundaries() -> None:
     assert "<script>&" in visible_text(joined)
     first = parse_html(chunks[0])[0]
     assert first.startswith("Veille IA & innovation — synthèse de la semaine")
-    assert "151 article(s)" in first and "📍 Hauts-de-France (51)" in first
+    assert "151 sujet(s)" in first and "📍 Hauts-de-France (51)" in first
 
 
 def test_digest_html_empty_and_english() -> None:

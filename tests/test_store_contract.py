@@ -36,12 +36,14 @@ from bot.store.db import MIGRATIONS
 from bot.store.leases import owner_name
 from bot.store.outbox import Outbox
 from bot.store.repo import Store
+from bot.store.rows import ParsedItem
 from bot.store.schema import chats as chats_table
 from bot.store.schema import items, outbox
 from bot.store.stories import StoryStore
 from tests.conftest import NOW, feed_config
 from tests.support.postgres import PostgresServer
 from tests.test_store import add_tagged_sample, item, tags
+from tests.test_stories import LINKED
 
 BACKENDS = ["sqlite", "postgres"]
 # One announcement told by two outlets, and other news of the same week.
@@ -60,6 +62,12 @@ OTHER_NEWS = (
     "40 chercheurs travailleront à Toulouse sur la certification des systèmes embarqués.",
 )
 _databases = itertools.count(1)
+
+
+def linked(half: str, published: datetime, key: str | None = None) -> ParsedItem:
+    """One part of tests.test_stories.LINKED: a half ("a", "c") or the item linking them."""
+    title, lead = LINKED[half]
+    return item(key or half, title, summary=lead, published=published)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -583,6 +591,92 @@ class TestStoreContract:
         assert len(results) == 2, "an assignment failed"
         assert len(set(StoryStore(db).story_of(ids).values())) == 1
         assert count_rows(db, "stories") == 1
+
+    def test_an_item_linking_two_stories_merges_them_into_the_oldest(
+        self, db: Store, chats: ChatStore
+    ) -> None:
+        stories = StoryStore(db)
+        [a] = db.insert_items("alpha", [linked("a", NOW)], NOW)
+        [c] = db.insert_items("beta", [linked("c", NOW + timedelta(hours=2))], NOW)
+        first = stories.assign([a], NOW).assigned[a]
+        second = stories.assign([c], NOW).assigned[c]
+        assert first != second, "the halves alone are two stories"
+        chats.ensure_chat(5, type="private", title=None, language="fr", now=NOW)
+        chats.ensure_chat(6, type="private", title=None, language="fr", now=NOW)
+        alerts = [
+            {"chat_id": 5, "kind": "alert", "dedup_key": f"alert:5:s{second}", "story_id": second},
+            {"chat_id": 6, "kind": "alert", "dedup_key": f"alert:6:s{first}", "story_id": first},
+            {"chat_id": 6, "kind": "alert", "dedup_key": f"alert:6:s{second}", "story_id": second},
+        ]
+        Outbox(db).enqueue([{**m, "payload": {"text": m["dedup_key"]}} for m in alerts], NOW)
+        [b] = db.insert_items("alpha", [linked("b", NOW + timedelta(hours=3))], NOW)
+        report = stories.assign([b], NOW)
+        assert report.assigned == {b: first} and report.merged == {second: first}
+        assert first in report.joined
+        assert stories.story_of([a, b, c]) == {a: first, b: first, c: first}
+        assert [m.item_id for m in stories.members([first])[first]] == [a, c, b]
+        with db.engine.connect() as conn:
+            sizes = dict(conn.execute(text("SELECT id, size FROM stories")).all())
+            keyed = set(conn.execute(text("SELECT DISTINCT story_id FROM story_keys")).scalars())
+            row = conn.execute(
+                text("SELECT size, first_seen FROM stories WHERE id = :i"), {"i": first}
+            ).one()
+        assert keyed == {first} and row[0] == 3
+        assert sizes == {first: 3, second: 0}, "the absorbed row stays, empty"
+        # Chat 5 had only the absorbed story's alert: it is the story's alert now. Chat 6 had
+        # both: the survivor's stays the story's, the absorbed one is left as it was sent.
+        moved = {(m.chat_id, m.payload["text"]) for m in Outbox(db).story_messages([first])}
+        assert moved == {(5, f"alert:5:s{second}"), (6, f"alert:6:s{first}")}
+        assert [m.chat_id for m in Outbox(db).story_messages([second])] == [6]
+        # One entry in listings and counts, its sources all the members'.
+        assert [i.story_id for i in db.recent_items(topic_only=False)] == [first]
+        assert db.duplicates_of([a, c]) == {a: ["Beta"], c: ["Alpha"]}
+        # A later item like either half joins the merged story.
+        [late] = db.insert_items("beta", [linked("c", NOW + timedelta(hours=5), "late")], NOW)
+        assert stories.assign([late], NOW).assigned == {late: first}
+        # A new story never takes the absorbed story's id (its alerts and dedup keys name it).
+        [other] = db.insert_items(
+            "beta", [item("o", OTHER_NEWS[0], summary=OTHER_NEWS[1], published=NOW)], NOW
+        )
+        assert stories.assign([other], NOW).assigned[other] not in {first, second}
+
+    def test_concurrent_pollers_merge_a_story_once(
+        self, db: Store, open_store: Callable[[], Store]
+    ) -> None:
+        stories = StoryStore(db)
+        [a] = db.insert_items("alpha", [linked("a", NOW)], NOW)
+        [c] = db.insert_items("beta", [linked("c", NOW + timedelta(hours=1))], NOW)
+        halves = {stories.assign([a], NOW).assigned[a], stories.assign([c], NOW).assigned[c]}
+        assert len(halves) == 2
+        links = db.insert_items(
+            "alpha",
+            [
+                linked("b", NOW + timedelta(hours=2), "b1"),
+                linked("b", NOW + timedelta(hours=3), "b2"),
+            ],
+            NOW,
+        )
+        others = [open_store() for _ in range(2)]
+        results: list[Any] = []
+        start = threading.Barrier(2)
+
+        def assign(store: Store, item_id: int) -> None:
+            start.wait()
+            results.append(StoryStore(store).assign([item_id], NOW))
+
+        threads = [
+            threading.Thread(target=assign, args=(store, item_id))
+            for store, item_id in zip(others, links, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(results) == 2, "an assignment failed"
+        assert set(stories.story_of([a, c, *links]).values()) == {min(halves)}
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM stories WHERE size > 0")).scalar() == 1
+        assert sum(len(r.merged) for r in results) == 1
 
     def test_a_story_is_one_entry_in_listings_and_counts(self, db: Store) -> None:
         [plan] = db.insert_items("alpha", [item("p", STORY[0][0], summary=STORY[0][1])], NOW)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,6 +50,25 @@ OTHER = (
     "Toulouse : un laboratoire commun Airbus-ONERA sur l'IA embarquée",
     "40 chercheurs travailleront à Toulouse sur la certification des systèmes embarqués.",
 )
+# One news told in two halves too different to join (A, C), and the item that tells both (B):
+# a first poll that reads A and C before B starts two stories, which B merges.
+LINKED = {
+    "a": (
+        "Bretagne : la Région vote un fonds de 20 millions d'euros pour l'intelligence artificielle",
+        "Le conseil régional a voté à Rennes un fonds de 20 millions d'euros pour les PME bretonnes.",
+    ),
+    "c": (
+        "Lannion : le laboratoire Foton ouvre une plateforme d'essais pour l'IA embarquée",
+        "Le laboratoire Foton accueillera à Lannion les PME qui testent des puces d'intelligence "
+        "artificielle.",
+    ),
+    "b": (
+        "Le fonds IA de 20 millions de la Région Bretagne financera la plateforme du laboratoire "
+        "Foton à Lannion",
+        "Voté à Rennes, le fonds de 20 millions d'euros ira d'abord aux essais de puces d'IA "
+        "embarquée de Foton, à Lannion.",
+    ),
+}
 
 
 def test_fingerprint_reads_words_names_and_numbers() -> None:
@@ -116,6 +137,40 @@ def test_a_republished_item_keeps_its_story_and_state_stays_bounded() -> None:
             fingerprint(f"Sujet {day} numéro {day}", f"Texte {day}"), NOW + timedelta(days=day)
         )
     assert len(clusterer.stories) <= 8
+
+
+def test_an_item_linking_two_stories_merges_them_whatever_the_order() -> None:
+    fps = {k: fingerprint(*text) for k, text in LINKED.items()}
+    assert similarity(fps["a"], fps["c"]) < stories.JOIN_THRESHOLD
+    for order in ("acb", "cab", "abc", "bca"):
+        clusterer = Clusterer()
+        got = {k: clusterer.add(fps[k], NOW + timedelta(hours=n)) for n, k in enumerate(order)}
+        final = {k: clusterer.resolve(s) for k, s in got.items()}
+        assert len(set(final.values())) == 1, order
+        assert final[order[0]] == got[order[0]], "the oldest story survives"
+        assert len(clusterer.stories) == 1
+        [story] = clusterer.stories.values()
+        assert story.first_seen == NOW
+        assert len(story.fingerprints) <= stories.MERGED_FINGERPRINTS
+
+
+def test_an_item_merges_only_the_stories_it_links_well_else_joins_its_best() -> None:
+    old, new = stories.StoryState(2, NOW), stories.StoryState(5, NOW + timedelta(hours=1))
+    both = {2: old, 5: new}
+    weak = stories.MERGE_THRESHOLD - 0.01
+    assert stories.merge_plan([(5, 0.6), (2, weak)], both) == (5, [])
+    assert stories.merge_plan([(5, 0.6), (2, stories.MERGE_THRESHOLD)], both) == (2, [5])
+    assert stories.merge_plan([(2, 0.5)], both) == (2, [])
+
+
+def test_stories_merge_only_within_one_window() -> None:
+    fps = {k: fingerprint(*text) for k, text in LINKED.items()}
+    clusterer = Clusterer()
+    a = clusterer.add(fps["a"], NOW)
+    c = clusterer.add(fps["c"], NOW + stories.WINDOW + timedelta(hours=2))
+    b = clusterer.add(fps["b"], NOW + stories.WINDOW)  # within a window of each, not of both
+    assert clusterer.resolve(a) != clusterer.resolve(c)
+    assert clusterer.resolve(b) in {a, c}
 
 
 def test_representative_is_the_earliest_of_the_fullest() -> None:
@@ -199,3 +254,16 @@ def test_years_far_from_publication_and_digits_inside_words_are_not_numbers() ->
     dated = fingerprint("Le cluster 3IA lauréat de France 2030", "Créé en 2019.", (), published)
     assert dated.numbers == set()  # a horizon and a past step: not what the news is
     assert fingerprint("Web2Day à Nantes", "").numbers == set()
+
+
+def test_the_poller_decides_without_importing_datasketch_or_scipy() -> None:
+    """datasketch's package imports SciPy: only the processes that hash (the workers) load it."""
+    code = (
+        "import sys, bot.service, bot.feeds.poller, bot.store.stories; "
+        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -163,7 +163,7 @@ async def test_one_story_from_three_feeds_is_one_alert_edited_twice_and_one_dige
         text = digest["plain_text"]
         assert TOLD[0][2] in text and sum(text.count(told[2]) for told in TOLD) == 1, text
         assert "Ouest Matin" in text and "aussi dans : Armor Éco, Breizh Tech" in text
-        assert "1 article" in text
+        assert "1 sujet" in text
         with server.lock:
             refused = [c for c in server.calls if c["status"] != 200]
         assert refused == []

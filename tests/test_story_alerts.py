@@ -19,6 +19,7 @@ from bot.store.schema import outbox
 from bot.store.stories import StoryStore
 from bot.story_alerts import MAX_SOURCES, sources_line
 from tests.conftest_bot import Spec, add_items, outbox_rows
+from tests.test_stories import LINKED
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CHAT = 77
@@ -140,3 +141,44 @@ def test_a_feed_republishing_with_new_guids_gives_one_alert_and_no_edit(store: S
         if hour == 0:
             sent(store, rows(store)[0]["id"], 501)
     assert queued == 1 and [r["kind"] for r in rows(store)] == ["alert"]
+
+
+def tell_half(store: Store, half: str, feed: str, hours: float) -> int:
+    """Store, tag and group one part of tests.test_stories.LINKED from an outlet; its id."""
+    title, lead = LINKED[half]
+    spec = Spec(title, NOW - timedelta(hours=hours), ("Bretagne",), ("funding",), summary=lead)
+    [item] = add_items(store, [spec], NOW, feed_id=feed, feed_name=feed.title())
+    StoryStore(store).assign([item], NOW)
+    return item
+
+
+def test_after_a_merge_the_survivors_alert_lists_every_source(store: Store) -> None:
+    subscribe(store)
+    assert alert(store, tell_half(store, "a", "ouest", 5)) == 1
+    assert alert(store, tell_half(store, "c", "tregor", 4)) == 1  # two stories: two alerts
+    first, second = rows(store)
+    sent(store, first["id"], 501)
+    sent(store, second["id"], 502)
+    assert alert(store, tell_half(store, "b", "armor", 3)) == 1
+    kinds = [(r["kind"], r["story_id"]) for r in rows(store)]
+    assert kinds == [
+        ("alert", first["story_id"]),
+        ("alert", second["story_id"]),  # the absorbed story's message, left as it was sent
+        ("edit", first["story_id"]),
+    ], "one edit of the surviving story's alert, never another alert"
+    edit = rows(store)[-1]["payload"]
+    assert edit["edit_of"] == first["id"]
+    assert "aussi dans : Tregor, Armor" in edit["text"]
+
+
+def test_after_a_merge_an_absorbed_storys_alert_becomes_the_storys(store: Store) -> None:
+    subscribe(store)
+    # The oldest half is too old for an alert: the chat only has the other half's.
+    assert alert(store, tell_half(store, "a", "ouest", 60)) == 0
+    assert alert(store, tell_half(store, "c", "tregor", 4)) == 1
+    [only] = rows(store)
+    sent(store, only["id"], 502)
+    assert alert(store, tell_half(store, "b", "armor", 3)) == 1
+    [_, edit] = rows(store)
+    assert edit["kind"] == "edit" and edit["payload"]["edit_of"] == only["id"]
+    assert "aussi dans : Ouest, Armor" in edit["payload"]["text"]

@@ -221,12 +221,12 @@ async def test_region_lookups(bot: Bot) -> None:
 async def test_listing_commands(bot: Bot) -> None:
     (latest,) = await bot.ask(301, "/latest")
     assert "Derniers articles" in latest["plain_text"]
-    assert "14 article(s) · page 1/2" in latest["plain_text"]
+    assert "14 sujet(s) · page 1/2" in latest["plain_text"]
     nxt = button(latest, "Suivant")
     page2 = await bot.press(301, latest["message_id"], nxt["callback_data"])
-    assert "14 article(s) · page 2/2" in page2["plain_text"]
+    assert "14 sujet(s) · page 2/2" in page2["plain_text"]
     (region,) = await bot.ask(300, "/region Bretagne")
-    assert "11 article(s) · page 1/2" in region["plain_text"]
+    assert "11 sujet(s) · page 1/2" in region["plain_text"]
     # each line: linked title, source, date, regions and main type
     day = days_ago(utcnow(), 2).astimezone(PARIS)
     assert f"La Voix du Nord · {day:%d/%m/%Y} · Bretagne · formation" in region["plain_text"]
@@ -237,16 +237,16 @@ async def test_listing_commands(bot: Bot) -> None:
     (kind,) = await bot.ask(302, "/type financement")
     assert "financement" in kind["plain_text"] and "fonds de 10 M€" in kind["plain_text"]
     assert "Jumeau" not in kind["plain_text"]
-    assert "11 article(s) · page 1/2" in kind["plain_text"]
+    assert "11 sujet(s) · page 1/2" in kind["plain_text"]
     assert "· Hauts-de-France · financement ·" in kind["plain_text"]
     more = await bot.press(302, kind["message_id"], button(kind, "Suivant")["callback_data"])
     assert (
-        "11 article(s) · page 2/2" in more["plain_text"]
+        "11 sujet(s) · page 2/2" in more["plain_text"]
         and "fonds de 10 M€" not in more["plain_text"]
     )
     (found,) = await bot.ask(303, "/search jumeau numérique")
     assert "Jumeau numérique du port" in found["plain_text"]
-    assert "1 article(s) · page 1/1" in found["plain_text"]
+    assert "1 sujet(s) · page 1/1" in found["plain_text"]
     assert "· Hauts-de-France · recherche ·" in found["plain_text"]
     (nothing,) = await bot.ask(304, "/search zzzyyyxxx")
     assert "Aucun article" in nothing["plain_text"]

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import stories as core
 from bot.errors import StoreError
 from bot.store.repo import Store
-from bot.store.schema import feeds, item_labels, items, stories
+from bot.store.schema import feeds, item_labels, items, outbox, stories
 
 # Not the migration lock's key (bot.store.db.PG_LOCK_KEY): clustering must not wait on a sync.
 PG_STORY_LOCK_KEY = 0x7665_696C_6C73  # "veills"
@@ -35,6 +35,7 @@ class AssignReport:
     assigned: dict[int, int] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
     joined: set[int] = field(default_factory=set)  # existing stories that gained a member
+    merged: dict[int, int] = field(default_factory=dict)  # stored story -> the one it joined
 
 
 @dataclass
@@ -48,6 +49,8 @@ class _Pending:
     new: bool
     keys: list[int] = field(default_factory=list)
     kept_changed: bool = False
+    merged: bool = False  # took another story's members in this assignment
+    absorbed_into: int | None = None  # merged into that story in this assignment
 
 
 @dataclass(frozen=True)
@@ -177,10 +180,16 @@ class StoryStore:
         )
         next_temp = -1
         members: list[tuple[int, int]] = []  # (item id, story id, maybe temporary)
+        merged: dict[int, int] = {}  # absorbed story -> survivor (either maybe temporary)
         for row, fp, keys in work:
             states = [pending[s].state for s in core.rank_candidates(keys, index)]
-            story_id, _ = core.choose(fp, row["published"], states)
+            found = core.matches(fp, row["published"], states)
             member = core.Member(row["id"], row["published"], row["length"])
+            story_id: int | None = None
+            if found:
+                story_id, absorbed = core.merge_plan(found, {s.id: s for s in states})
+                for other in absorbed:
+                    _fold(pending, index, members, merged, story_id, other)
             if story_id is None:
                 story_id, next_temp = next_temp, next_temp - 1
                 pending[story_id] = _Pending(
@@ -203,6 +212,7 @@ class StoryStore:
                     index.setdefault(key, set()).add(story_id)
             members.append((row["id"], story_id))
         self._write(conn, pending, members, now, report)
+        self._merge(conn, pending, merged, report)
 
     def _candidates(
         self, conn: Connection, keys: set[int], earliest: datetime, latest: datetime
@@ -267,7 +277,9 @@ class StoryStore:
         now: datetime,
         report: AssignReport,
     ) -> None:
-        touched = {story_id for _, story_id in members}
+        touched = {story_id for _, story_id in members} | {
+            s for s, p in pending.items() if p.absorbed_into is None and p.merged
+        }
         fresh = [pending[s] for s in sorted(touched, reverse=True) if pending[s].new]
         real: dict[int, int] = {}
         if fresh:
@@ -295,6 +307,7 @@ class StoryStore:
                 .where(stories.c.id == bindparam("b_id"))
                 .values(
                     size=bindparam("b_size"),
+                    first_seen=bindparam("b_first"),
                     last_seen=bindparam("b_last"),
                     representative_id=bindparam("b_rep"),
                     fingerprints=bindparam("b_fps"),
@@ -303,6 +316,7 @@ class StoryStore:
                     {
                         "b_id": p.state.id,
                         "b_size": p.size,
+                        "b_first": p.state.first_seen,
                         "b_last": p.last_seen,
                         "b_rep": p.representative.id if p.representative else None,
                         "b_fps": [f.to_json() for f in p.state.fingerprints],
@@ -331,6 +345,52 @@ class StoryStore:
             [(real[s], item_id) for item_id, s in members],
         )
         report.assigned.update({item_id: real[s] for item_id, s in members})
+
+    def _merge(
+        self,
+        conn: Connection,
+        pending: dict[int, _Pending],
+        merged: dict[int, int],
+        report: AssignReport,
+    ) -> None:
+        """Stored stories absorbed by another: their members, band keys and alerts move to the
+        survivor, their row is emptied (in the assignment's transaction, under its lock)."""
+        # A stored story is only ever absorbed by an older stored one (core.created_order).
+        gone = sorted((s, _survivor(merged, s)) for s in merged if s > 0)
+        if not gone:
+            return
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        by_survivor: dict[int, list[int]] = {}
+        for absorbed, survivor in gone:
+            report.merged[absorbed] = survivor
+            by_survivor.setdefault(survivor, []).append(absorbed)
+            conn.exec_driver_sql(
+                f"UPDATE items SET story_id = {mark} WHERE story_id = {mark}", (survivor, absorbed)
+            )
+        # The survivor's band keys, its own and the absorbed ones', under its (maybe earlier)
+        # start: the candidate lookup reads keys by minute around an item's time.
+        for survivor, absorbed_ids in by_survivor.items():
+            every = [survivor, *absorbed_ids]
+            marks = ", ".join([mark] * len(every))
+            minute = _minute(pending[survivor].state.first_seen)
+            conn.exec_driver_sql(
+                f'INSERT INTO story_keys ("key", minute, story_id) SELECT DISTINCT "key", '
+                f"{mark}, {mark} FROM story_keys WHERE story_id IN ({marks}) ON CONFLICT DO NOTHING",
+                (minute, survivor, *every),
+            )
+            conn.exec_driver_sql(
+                f"DELETE FROM story_keys WHERE story_id IN ({marks}) AND NOT "
+                f"(story_id = {mark} AND minute = {mark})",
+                (*every, survivor, minute),
+            )
+            _move_alerts(conn, survivor, absorbed_ids)
+            # The absorbed row stays, emptied: SQLite would give a deleted highest id to the next
+            # story, and outbox rows and dedup keys (alert:<chat>:s<id>) still name it.
+            conn.execute(
+                update(stories)
+                .where(stories.c.id.in_(absorbed_ids))
+                .values(size=0, representative_id=None, fingerprints=[])
+            )
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -373,6 +433,60 @@ class StoryStore:
         q = select(items.c.id).where(items.c.story_id.is_(None)).order_by(items.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [int(i) for i in conn.execute(q).scalars()]
+
+
+def _fold(
+    pending: dict[int, _Pending],
+    index: dict[int, set[int]],
+    members: list[tuple[int, int]],
+    merged: dict[int, int],
+    into: int,
+    other: int,
+) -> None:
+    """Merge story `other` into `into` in this assignment's working state (see core.merge_plan)."""
+    p, q = pending[into], pending[other]
+    core.absorb(p.state, q.state)
+    p.size += q.size
+    p.last_seen = max(p.last_seen, q.last_seen)
+    reps = [m for m in (p.representative, q.representative) if m is not None]
+    if reps:
+        best = core.representative(reps)
+        p.representative = next(m for m in reps if m.id == best)
+    p.keys.extend(q.keys)
+    p.kept_changed = p.merged = True
+    q.absorbed_into = into
+    merged[other] = into
+    for bucket in index.values():
+        if other in bucket:
+            bucket.discard(other)
+            bucket.add(into)
+    members[:] = [(item, into if story == other else story) for item, story in members]
+
+
+def _survivor(merged: dict[int, int], story_id: int) -> int:
+    while story_id in merged:
+        story_id = merged[story_id]
+    return story_id
+
+
+def _move_alerts(conn: Connection, survivor: int, absorbed: Sequence[int]) -> None:
+    """A chat's alert of an absorbed story becomes the survivor's when the chat has none of
+    the survivor's (so a later member edits it, never sends a second alert); where the chat
+    has both, the absorbed story's message is left as it was sent (see bot/story_alerts.py)."""
+    rows = conn.execute(
+        select(outbox.c.chat_id, outbox.c.story_id)
+        .where(outbox.c.story_id.in_([survivor, *absorbed]), outbox.c.kind == "alert")
+        .order_by(outbox.c.id)
+    ).all()
+    told = {chat for chat, story in rows if story == survivor}
+    for story_id in absorbed:  # the oldest absorbed story's alert first
+        for chat in sorted({chat for chat, story in rows if story == story_id} - told):
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.story_id == story_id, outbox.c.chat_id == chat)
+                .values(story_id=survivor)
+            )
+            told.add(chat)
 
 
 def texts(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, list[str], datetime]]:
