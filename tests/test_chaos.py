@@ -24,6 +24,7 @@ def test_kills_during_polls_lose_no_alert_and_leave_no_process(
     # Telegram has no idempotency key: only a message it accepted in the instant before a
     # kill -9, before the process recorded it, may arrive twice.
     assert counts.duplicated <= sum(counts.under_way_at_kills), counts
+    assert counts.queued_twice == 0, counts
     assert counts.orphans == 0, counts
     assert max(counts.stop_seconds) < 15, "a SIGTERM ends the service within seconds"
 

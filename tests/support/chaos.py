@@ -99,6 +99,7 @@ class Counts:
     expected: int = 0
     lost: int = 0
     duplicated: int = 0
+    queued_twice: int = 0  # a story's alert queued twice for one chat (never allowed)
     orphans: int = 0
     stall_seconds: float = 0.0
     stop_seconds: list[float] = field(default_factory=list)
@@ -388,6 +389,14 @@ def poll_phase(camp: Campaign, *, kills: int, sigterms: int, seed: int = 1) -> C
         for key, names in titles.items():
             if key[0] == chat and any(name in text for name in names):
                 queued[key] += 1
+    # Each queued alert names its story: one chat, one story, one alert (a merge repoints or
+    # keeps the halves' alerts, each under its own story).
+    counts.queued_twice = len(
+        camp.query(
+            "SELECT chat_id, story_id FROM outbox WHERE kind = 'alert' AND story_id IS NOT NULL"
+            " GROUP BY chat_id, story_id HAVING count(*) > 1"
+        )
+    )
     counts.expected = len(expected)
     counts.lost = sum(1 for key in expected if got[key] == 0)
     counts.duplicated = sum(max(0, n - max(1, queued[key])) for key, n in got.items())
