@@ -125,6 +125,34 @@ _COOP_WORDS = frozenset(
         "counterparts",
     }
 )
+# An organisation a foreign place or nationality qualifies ("la start-up suédoise", "a Swedish
+# company", "originaire de Madagascar", "Evroc (Suède)"): the country of an actor of the news,
+# not a passing mention.
+_ACTOR_NOUNS = frozenset(
+    {
+        "startup",
+        "startups",
+        "entreprise",
+        "entreprises",
+        "societe",
+        "groupe",
+        "firme",
+        "pme",
+        "editeur",
+        "company",
+        "companies",
+        "firm",
+        "firms",
+        "group",
+        "university",
+        "universite",
+        "laboratoire",
+        "lab",
+    }
+)
+_ORIGIN_WORDS = frozenset(
+    {"originaire", "originaires", "basee", "basees", "based", "headquartered", "issue", "issues"}
+)
 _STREET_KINDS = frozenset({"commune", "department", "former_region", "region", "alias"})
 _FOREIGN_CONTEXT = frozenset(
     {"a", "au", "aux", "en", "in", "at", "from", "near", "vers", "depuis", "ville", "city"}
@@ -187,6 +215,9 @@ class _Match:
     comparison: bool
     english: bool
     coop: bool = False
+    actor: bool = False
+    # Offset where the token before ends when only "(" or "(ex-" sits between: an alias.
+    aside: int = -1
     hits: list[PlaceHit] = field(default_factory=list)
 
 
@@ -563,10 +594,15 @@ class Gazetteer:
                 and not pd.STREET_WORDS.isdisjoint(prev_norm)
             ):
                 return None
-        coop = False
+        coop = actor = False
+        aside = -1
         if kind in ("country", "foreign_city") or (kind == "demonym" and cands[0][2]):
             context = p_norm in _FOREIGN_CONTEXT or (kind == "country" and p_norm in _DEPT_CONTEXT)
             coop = not _COOP_WORDS.isdisjoint(norms[max(0, i - 12) : i])
+            actor = _is_actor(norms, bounds, src, i, end, kind)
+            k = i - 1 if p_norm == "ex" else i
+            if k > 0 and src[bounds[2 * k - 1] : bounds[2 * k]].strip() == "(":
+                aside = bounds[2 * k - 1]
         else:
             context = p_norm in pd.PLACE_CONTEXT or (
                 kind == "department" and p_norm in _DEPT_CONTEXT
@@ -579,7 +615,17 @@ class Gazetteer:
                 context = after in (":", ",", "-", "–")
         comparison = not pd.COMPARISON_CONTEXT.isdisjoint(prev_norm)
         return _Match(
-            key, cands, src[start:stop], start, in_title, context, comparison, english, coop
+            key,
+            cands,
+            src[start:stop],
+            start,
+            in_title,
+            context,
+            comparison,
+            english,
+            coop,
+            actor,
+            aside,
         )
 
     def _resolve(self, matches: list[_Match]) -> None:
@@ -595,10 +641,16 @@ class Gazetteer:
                 for c in m.cands:
                     label = c[1] or c[2]
                     support[label] = support.get(label, 0) + 1
+        # A weak country name (curated: not a GeoNames town) in the title that the text repeats
+        # is what the article is about ("Boston et Lyon ..."), not a homonym.
+        titled = {m.key for m in matches if m.in_title and m.cands and m.cands[0][0] == "country"}
+        repeated = titled & {m.key for m in matches if not m.in_title} if titled else titled
         for m in matches:
             if not m.cands:
                 continue
             flags = m.cands[0][4]
+            if m.key in repeated:
+                flags &= ~F_WEAK
             chosen = m.cands if flags & F_ALL else [self._choose(m, support)]
             c0 = chosen[0]
             label = c0[1] or c0[2]
@@ -645,7 +697,13 @@ class Gazetteer:
         country_raw: dict[str, float] = {}
         evidence: dict[str, list[str]] = {}
         region_kinds: dict[str, set[str]] = {}
+        last: tuple[bool, int, str | None] = (False, -1, None)
         for m in matches:
+            if m.hits and m.aside >= 0 and last == (m.in_title, m.aside, m.hits[0].country):
+                # "Meta (ex-Facebook)", "Alphabet (Google)": one actor named twice.
+                continue
+            if m.hits:
+                last = (m.in_title, m.start + len(m.surface), m.hits[0].country)
             for h in m.hits:
                 w = _hit_weight(h, m)
                 if h.region:
@@ -653,7 +711,9 @@ class Gazetteer:
                     region_kinds.setdefault(h.region, set()).add(m.key)
                     label = h.region
                 elif h.country:
-                    if h.kind == "demonym":
+                    if m.actor:
+                        w = max(w, COUNTRY_MIN)
+                    elif h.kind == "demonym":
                         w *= COUNTRY_DEMONYM_WEIGHT / KIND_WEIGHT["demonym"]
                     country_raw[h.country] = country_raw.get(h.country, 0.0) + w
                     label = h.country
@@ -739,6 +799,37 @@ def _hit_weight(h: PlaceHit, m: _Match) -> float:
     if m.coop and h.country:
         w *= COOP_FACTOR
     return w
+
+
+def _is_actor(norms: list[str], bounds: list[int], src: str, i: int, end: int, kind: str) -> bool:
+    """Whether a foreign place or nationality names where an organisation comes from."""
+    before = norms[max(0, i - 3) : i]
+    if not _ORIGIN_WORDS.isdisjoint(before):
+        return True
+    if kind == "country":
+        # "Evroc (Suède)": a country in parentheses right after a name.
+        start, stop = bounds[2 * i], bounds[2 * end - 1]
+        return (
+            i > 0
+            and src[start - 1 : start] == "("
+            and src[stop : stop + 1] == ")"
+            and _is_cap(src[bounds[2 * i - 2] : bounds[2 * i - 1]])
+        )
+    if kind != "demonym":
+        return False
+    prev = before[-1] if before else ""
+    if prev == "up" and len(before) > 1 and before[-2] == "start":
+        prev = "startup"
+    nxt = norms[end : end + 2]
+    after = "startup" if nxt == ["start", "up"] else nxt[0] if nxt else ""
+    # The organisation is named right after: "la start-up suédoise Evroc", "Swedish firm Evroc".
+    if prev in _ACTOR_NOUNS:
+        name = end
+    elif after in _ACTOR_NOUNS:
+        name = end + (2 if after == "startup" and nxt == ["start", "up"] else 1)
+    else:
+        return False
+    return name < len(norms) and _is_cap(src[bounds[2 * name] : bounds[2 * name + 1]])
 
 
 def _is_english(*token_lists: _Tokens) -> bool:

@@ -29,7 +29,7 @@ PREDICTOR_FILE = "predictor.npz"
 META_FILE = "metadata.json"
 # Bump when TypeModel's fitted attributes change shape, or when the features mean something else
 # (a cue word added): older files are then refused and retrained.
-MODEL_FORMAT = 6
+MODEL_FORMAT = 7
 TRUSTED_PREFIXES = (
     "sklearn.",
     "numpy.",

@@ -204,6 +204,72 @@ def test_foreign_organisation_implies_its_country(gaz: Gazetteer) -> None:
     assert "Microsoft" in loc.evidence["US"]
 
 
+# A long neutral middle puts the later sentences past the lead, where one country name alone
+# does not count.
+_MIDDLE = "Les stagiaires suivent des modules de programmation et de gestion de projet. " * 8
+
+
+def test_country_of_an_organisation_counts_once_named(gaz: Gazetteer) -> None:
+    origin = gaz.locate(
+        "Angers : une école du code ouvre ses portes",
+        "La formation démarre en janvier à Angers. "
+        + _MIDDLE
+        + "Elle est portée par Kodi, une start-up originaire du Sénégal.",
+    )
+    assert origin.countries == ("SN",)
+    aside = gaz.locate(
+        "Montpellier accueille un centre de données",
+        "Le centre de données ouvrira à Montpellier. "
+        + _MIDDLE
+        + "Le chantier est confié à Norvik (Norvège), spécialiste du refroidissement.",
+    )
+    assert aside.countries == ("NO",)
+    named = gaz.locate(
+        "Tours : un atelier sur les jumeaux numériques",
+        "L'atelier se tient à Tours. " + _MIDDLE + "Il est animé par la start-up danoise Heltor.",
+    )
+    assert named.countries == ("DK",)
+
+
+def test_unnamed_foreign_firm_or_passing_country_does_not_count(gaz: Gazetteer) -> None:
+    unnamed = gaz.locate(
+        "Tours : un atelier sur les jumeaux numériques",
+        "L'atelier se tient à Tours. " + _MIDDLE + "Un éditeur danois de logiciels y participe.",
+    )
+    assert unnamed.countries == ()
+    passing = gaz.locate(
+        "Angers : une école du code ouvre ses portes",
+        "La formation démarre en janvier à Angers. "
+        + _MIDDLE
+        + "Le modèle a déjà fait ses preuves au Sénégal.",
+    )
+    assert passing.countries == ()
+
+
+def test_alias_in_parentheses_is_one_organisation(gaz: Gazetteer) -> None:
+    loc = gaz.locate(
+        "Bastia : une conférence sur l'IA générative",
+        "La soirée a lieu à Bastia. "
+        + _MIDDLE
+        + "Une chercheuse du groupe Meta (ex-Facebook) y présentera ses travaux.",
+    )
+    assert loc.countries == ()
+
+
+def test_weak_country_name_in_title_and_text(gaz: Gazetteer) -> None:
+    loc = gaz.locate(
+        "Rennes et Boston lancent un programme commun pour les start-up",
+        "Les métropoles de Rennes et Boston ouvrent un programme d'accélération. "
+        "Dix start-up rennaises partiront rencontrer des investisseurs de Boston.",
+    )
+    assert loc.countries == ("US",)
+    once = gaz.locate(
+        "Rennes lance un programme pour les start-up",
+        "Dix start-up rennaises rencontreront un fonds de Boston.",
+    )
+    assert once.countries == ()
+
+
 def test_french_actor_places_the_article(gaz: Gazetteer) -> None:
     loc = gaz.locate(
         "Mistral AI lève 600 millions d'euros",

@@ -407,6 +407,18 @@ def test_awards_seminars_and_fairs_are_event_cues() -> None:
     assert "~cue:funding" not in feats
 
 
+def test_an_event_as_the_setting_is_an_event_cue() -> None:
+    from classifiers.predictor import analyze, prepare
+
+    doc = prepare(
+        "Au rendez-vous VivaTech, la Région dévoile son plan", "Un débat suit l'événement."
+    )
+    feats = analyze(doc)
+    # title twice (rendez-vous, vivatech) + debat + evenement
+    assert feats.count("~cue:event") == 6
+    assert "~cue:strategy" not in feats
+
+
 def test_to_dict_copies_the_label_lists(tagger: Tagger) -> None:
     result = tagger.tag("Forum IA à Lille", "La Région Hauts-de-France réunit les PME à Lille.")
     out = result.to_dict()
