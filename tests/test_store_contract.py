@@ -187,6 +187,27 @@ def lease_concurrently(take: Callable[[str], list[Any]]) -> dict[str, list[Any]]
     return got
 
 
+def assign_at_once(open_store: Callable[[], Store], item_ids: list[int]) -> list[Any]:
+    """Each item assigned to its story by its own store (another poller), all at the same moment;
+    the assignments' reports."""
+    results: list[Any] = []
+    start = threading.Barrier(len(item_ids))
+
+    def assign(store: Store, item_id: int) -> None:
+        start.wait()
+        results.append(StoryStore(store).assign([item_id], NOW))
+
+    threads = [
+        threading.Thread(target=assign, args=(open_store(), item_id)) for item_id in item_ids
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == len(item_ids), "an assignment failed"
+    return results
+
+
 @pytest.fixture
 def tagged(db: Store) -> dict[str, int]:
     """Five tagged items (one off-topic, one old) and one untagged, in feed alpha."""
@@ -572,23 +593,7 @@ class TestStoreContract:
                 ],
                 NOW,
             )
-        others = [open_store() for _ in range(2)]
-        results: list[Any] = []
-        start = threading.Barrier(2)
-
-        def assign(store: Store, item_id: int) -> None:
-            start.wait()
-            results.append(StoryStore(store).assign([item_id], NOW))
-
-        threads = [
-            threading.Thread(target=assign, args=(store, item_id))
-            for store, item_id in zip(others, ids, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert len(results) == 2, "an assignment failed"
+        assign_at_once(open_store, ids)
         assert len(set(StoryStore(db).story_of(ids).values())) == 1
         assert count_rows(db, "stories") == 1
 
@@ -656,23 +661,7 @@ class TestStoreContract:
             ],
             NOW,
         )
-        others = [open_store() for _ in range(2)]
-        results: list[Any] = []
-        start = threading.Barrier(2)
-
-        def assign(store: Store, item_id: int) -> None:
-            start.wait()
-            results.append(StoryStore(store).assign([item_id], NOW))
-
-        threads = [
-            threading.Thread(target=assign, args=(store, item_id))
-            for store, item_id in zip(others, links, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert len(results) == 2, "an assignment failed"
+        results = assign_at_once(open_store, links)
         assert set(stories.story_of([a, c, *links]).values()) == {min(halves)}
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM stories WHERE size > 0")).scalar() == 1
