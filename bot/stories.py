@@ -431,18 +431,6 @@ class StoryState:
     fingerprints: list[Fingerprint] = field(default_factory=list)
 
 
-def choose(
-    fp: Fingerprint,
-    published: datetime,
-    candidates: Iterable[StoryState],
-    *,
-    threshold: float = JOIN_THRESHOLD,
-) -> tuple[int | None, float]:
-    """The story an item joins (best score at or above threshold, within the window), or None."""
-    found = matches(fp, published, candidates, threshold=threshold)
-    return found[0] if found else (None, 0.0)
-
-
 def matches(
     fp: Fingerprint,
     published: datetime,
@@ -494,6 +482,13 @@ def merge_plan(
     start = stories[survivor].first_seen
     absorbed = [s for s in linked if s != survivor and abs(stories[s].first_seen - start) <= WINDOW]
     return survivor, sorted(absorbed, key=created_order)
+
+
+def survivor_of(merged: Mapping[int, int], story_id: int) -> int:
+    """The story a story id now is: itself, or where merges (absorbed -> survivor) led it."""
+    while story_id in merged:
+        story_id = merged[story_id]
+    return story_id
 
 
 def absorb(into: StoryState, other: StoryState) -> None:
@@ -569,9 +564,7 @@ class Clusterer:
 
     def resolve(self, story_id: int) -> int:
         """The story a story id now is (itself, or the one it was merged into)."""
-        while story_id in self.merged_into:
-            story_id = self.merged_into[story_id]
-        return story_id
+        return survivor_of(self.merged_into, story_id)
 
     def _merge(self, into: int, other: int) -> None:
         absorb(self.stories[into], self.stories.pop(other))

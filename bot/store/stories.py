@@ -356,7 +356,7 @@ class StoryStore:
         """Stored stories absorbed by another: their members, band keys and alerts move to the
         survivor, their row is emptied (in the assignment's transaction, under its lock)."""
         # A stored story is only ever absorbed by an older stored one (core.created_order).
-        gone = sorted((s, _survivor(merged, s)) for s in merged if s > 0)
+        gone = sorted((s, core.survivor_of(merged, s)) for s in merged if s > 0)
         if not gone:
             return
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -461,12 +461,6 @@ def _fold(
             bucket.discard(other)
             bucket.add(into)
     members[:] = [(item, into if story == other else story) for item, story in members]
-
-
-def _survivor(merged: dict[int, int], story_id: int) -> int:
-    while story_id in merged:
-        story_id = merged[story_id]
-    return story_id
 
 
 def _move_alerts(conn: Connection, survivor: int, absorbed: Sequence[int]) -> None:
